@@ -1,0 +1,127 @@
+"""Opening the shared database with the project's pragmas, and the one write-transaction helper."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB: Final = Path("data") / "messages.db"
+BUSY_TIMEOUT_MS: Final = 5000
+# BEGIN IMMEDIATE is retried past the busy timeout so a long burst of writers never surfaces as
+# "database is locked" to a daemon; each retry is logged.
+LOCK_RETRY_DEADLINE_S: Final = 60.0
+
+# Bumped after every commit made through tx(); wait_for_change() in the same process listens.
+LOCAL_COMMITS: Final = threading.Condition()
+_local_commit_count = 0
+
+
+def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
+    """The db path: the argument, else SWITCHBOARD_DB, else ./data/messages.db."""
+    if arg:
+        return Path(arg)
+    env = os.environ.get("SWITCHBOARD_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, 5 s busy timeout, foreign keys, NORMAL sync, Row factory.
+
+    Autocommit is on (`isolation_level=None`): writes go through `tx()`.
+    """
+    p = Path(path)
+    if readonly:
+        conn = sqlite3.connect(
+            f"{p.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+    else:
+        if p.parent and not p.parent.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _retry_locked(fn: object) -> None:
+    """Run fn, retrying while SQLite reports the database locked/busy, until the deadline."""
+    assert callable(fn)
+    deadline = time.monotonic() + LOCK_RETRY_DEADLINE_S
+    while True:
+        try:
+            fn()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("database busy, retrying: %s", exc)
+            time.sleep(0.05)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+@contextmanager
+def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A short write transaction: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on error.
+
+    Inside an open transaction it joins it, so store functions compose into one caller's
+    transaction (timed fires a task message and its run row atomically this way).
+    """
+    global _local_commit_count
+    if conn.in_transaction:
+        yield conn
+        return
+    _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    with LOCAL_COMMITS:
+        _local_commit_count += 1
+        LOCAL_COMMITS.notify_all()
+
+
+def local_commit_count() -> int:
+    """How many tx() commits this process has made (for in-process change notification)."""
+    return _local_commit_count
+
+
+def execute_script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run several statements inside the current transaction.
+
+    `sqlite3.executescript` would COMMIT first, which breaks migrations' atomicity.
+    """
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                conn.execute(buf)
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement: {buf.strip()[:80]!r}")

@@ -1,0 +1,24 @@
+"""Exceptions raised by the store: one class per condition, each naming what was wrong."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error the store raises on purpose."""
+
+
+class InvalidInput(StoreError):
+    """A value given to a store function is not acceptable; names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by newer code than this one; nothing was written."""
+
+
+class NotFound(StoreError):
+    """A row the caller named does not exist."""

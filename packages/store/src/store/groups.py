@@ -1,0 +1,207 @@
+"""Chats, registered groups and routes: who a chat is and which group folder answers it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from store import validate
+from store.clock import now_iso
+from store.connection import tx
+from store.errors import InvalidInput, NotFound
+from store.models import Chat, Group, Route
+
+ROUTE_SEQ_STEP = 10
+
+
+def get_chat(conn: sqlite3.Connection, jid: str) -> Chat | None:
+    row = conn.execute("SELECT * FROM chats WHERE jid = ?", (jid,)).fetchone()
+    return Chat.from_row(row) if row else None
+
+
+def list_chats(
+    conn: sqlite3.Connection,
+    *,
+    before: str | None = None,
+    limit: int = 50,
+    jids: list[str] | None = None,
+) -> list[Chat]:
+    """Chats by latest activity, newest first; `before` pages on last_message_at."""
+    sql = "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ?"
+    params: list[Any] = [before or "\uffff"]
+    if jids is not None:
+        sql += f" AND jid IN ({','.join('?' * len(jids))})"
+        params += jids
+    sql += " ORDER BY last_message_at DESC LIMIT ?"
+    params.append(limit)
+    return [Chat.from_row(r) for r in conn.execute(sql, params)]
+
+
+def errored_chats(conn: sqlite3.Connection) -> list[Chat]:
+    return [Chat.from_row(r) for r in conn.execute("SELECT * FROM chats WHERE errored = 1")]
+
+
+def note_run_failure(conn: sqlite3.Connection, jid: str, threshold: int = 3) -> int:
+    """Count a failed agent run for a chat; sets `errored` at `threshold`. Returns the count."""
+    with tx(conn):
+        row = conn.execute(
+            "UPDATE chats SET consecutive_failures = consecutive_failures + 1, "
+            "errored = CASE WHEN consecutive_failures + 1 >= ? THEN 1 ELSE errored END "
+            "WHERE jid = ? RETURNING consecutive_failures",
+            (threshold, jid),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def note_run_success(conn: sqlite3.Connection, jid: str) -> bool:
+    """A run succeeded: clear the failure count; True when the chat was errored before."""
+    with tx(conn):
+        row = conn.execute(
+            "UPDATE chats SET consecutive_failures = 0, errored = 0 "
+            "WHERE jid = ? AND (consecutive_failures != 0 OR errored != 0) "
+            "RETURNING 1",
+            (jid,),
+        ).fetchone()
+        return row is not None
+
+
+def register_group(
+    conn: sqlite3.Connection,
+    jid: str,
+    folder: str,
+    *,
+    name: str = "",
+    trigger_word: str = "",
+    requires_trigger: bool = False,
+    agent_config: dict[str, Any] | None = None,
+    parent: str | None = None,
+    is_operator: bool = False,
+    replace: bool = False,
+) -> Group:
+    """Register a chat to a group folder. Without `replace`, an existing jid is an error."""
+    validate.jid(jid, "jid")
+    validate.folder(folder)
+    validate.short_text(name, "name")
+    validate.short_text(trigger_word, "trigger_word")
+    if requires_trigger and not trigger_word.strip():
+        raise InvalidInput("trigger_word", "required when requires_trigger is set")
+    if parent is not None:
+        validate.folder(parent, "parent")
+    config = agent_config or {}
+    if not isinstance(config, dict):
+        raise InvalidInput("agent_config", "must be a JSON object")
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    with tx(conn):
+        if (
+            not replace
+            and conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
+        ):
+            raise InvalidInput("jid", f"{jid} is already registered")
+        conn.execute(
+            f"{verb} INTO registered_groups (jid, folder, name, trigger_word, requires_trigger, "
+            "agent_config, parent, is_operator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                jid,
+                folder,
+                name,
+                trigger_word,
+                int(requires_trigger),
+                json.dumps(config),
+                parent,
+                int(is_operator),
+                now_iso(),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO chats (jid, name, channel) VALUES (?, ?, ?) ON CONFLICT (jid) DO NOTHING",
+            (jid, name, validate.channel_of(jid)),
+        )
+        row = conn.execute("SELECT * FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
+        return Group.from_row(row)
+
+
+def unregister_group(conn: sqlite3.Connection, jid: str) -> None:
+    """Remove a chat's registration and its routes; NotFound when it was not registered."""
+    with tx(conn):
+        if conn.execute("DELETE FROM registered_groups WHERE jid = ?", (jid,)).rowcount == 0:
+            raise NotFound(f"no registered group with jid {jid}")
+        conn.execute("DELETE FROM routes WHERE jid = ?", (jid,))
+
+
+def get_group(conn: sqlite3.Connection, jid: str) -> Group | None:
+    row = conn.execute("SELECT * FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
+    return Group.from_row(row) if row else None
+
+
+def registered_groups(conn: sqlite3.Connection) -> list[Group]:
+    """Every registered chat, by folder then jid."""
+    rows = conn.execute("SELECT * FROM registered_groups ORDER BY folder, jid").fetchall()
+    return [Group.from_row(r) for r in rows]
+
+
+def groups_for_folder(conn: sqlite3.Connection, folder: str) -> list[Group]:
+    rows = conn.execute(
+        "SELECT * FROM registered_groups WHERE folder = ? ORDER BY jid", (folder,)
+    ).fetchall()
+    return [Group.from_row(r) for r in rows]
+
+
+def operator_groups(conn: sqlite3.Connection) -> list[Group]:
+    rows = conn.execute("SELECT * FROM registered_groups WHERE is_operator = 1").fetchall()
+    return [Group.from_row(r) for r in rows]
+
+
+def add_route(
+    conn: sqlite3.Connection,
+    jid: str,
+    type: str,
+    match: str | None,
+    target: str,
+    *,
+    seq: int | None = None,
+) -> Route:
+    """Add a routing rule for a chat; seq defaults to after the last one."""
+    validate.jid(jid, "jid")
+    kind = validate.route_type(type)
+    text = validate.route_match(kind, match)
+    validate.folder(target, "target")
+    with tx(conn):
+        if seq is None:
+            last = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM routes WHERE jid = ?", (jid,)
+            ).fetchone()[0]
+            seq = int(last) + ROUTE_SEQ_STEP
+        elif conn.execute("SELECT 1 FROM routes WHERE jid = ? AND seq = ?", (jid, seq)).fetchone():
+            raise InvalidInput("seq", f"{jid} already has a route at seq {seq}")
+        row = conn.execute(
+            "INSERT INTO routes (jid, seq, type, match, target) VALUES (?, ?, ?, ?, ?) RETURNING *",
+            (jid, seq, kind, text, target),
+        ).fetchone()
+        return Route.from_row(row)
+
+
+def remove_route(conn: sqlite3.Connection, route_id: int) -> None:
+    with tx(conn):
+        if conn.execute("DELETE FROM routes WHERE id = ?", (route_id,)).rowcount == 0:
+            raise NotFound(f"no route with id {route_id}")
+
+
+def routes_for(conn: sqlite3.Connection, jid: str) -> list[Route]:
+    """A chat's routes in evaluation order."""
+    rows = conn.execute("SELECT * FROM routes WHERE jid = ? ORDER BY seq", (jid,)).fetchall()
+    return [Route.from_row(r) for r in rows]
+
+
+def all_routes(conn: sqlite3.Connection) -> list[Route]:
+    rows = conn.execute("SELECT * FROM routes ORDER BY jid, seq").fetchall()
+    return [Route.from_row(r) for r in rows]
+
+
+def active_web_jids(conn: sqlite3.Connection, since: str) -> list[str]:
+    """`web:` chats with a message at or after `since` (UTC text)."""
+    rows = conn.execute(
+        "SELECT jid FROM chats WHERE last_message_at >= ? AND jid LIKE 'web:%' ORDER BY jid",
+        (since,),
+    ).fetchall()
+    return [r[0] for r in rows]

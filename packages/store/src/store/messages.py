@@ -1,0 +1,169 @@
+"""Every query on `messages` (and the `chats` upsert that goes with storing one)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable
+
+from store import validate
+from store.clock import now_iso, parse_iso
+from store.connection import tx
+from store.errors import InvalidInput
+from store.models import Message, NewMessage, PutResult
+
+# Parameters: id, chat_jid, sender, sender_name, content, timestamp, verb, source,
+# group_folder, topic, is_from_me, reply_to_id, attachments.
+INSERT_MESSAGE_SQL = """
+INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, verb, source,
+                      group_folder, topic, is_from_me, reply_to_id, attachments)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (chat_jid, id) DO NOTHING
+RETURNING seq
+"""
+
+# Parameters: jid, name, channel, is_group, last_message_at.
+UPSERT_CHAT_SQL = """
+INSERT INTO chats (jid, name, channel, is_group, last_message_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (jid) DO UPDATE SET
+    last_message_at = MAX(COALESCE(chats.last_message_at, ''), excluded.last_message_at),
+    name = CASE WHEN excluded.name != '' THEN excluded.name ELSE chats.name END
+"""
+
+MAX_PAGE = 1000
+
+
+def message_params(msg: NewMessage) -> tuple[object, ...]:
+    """Validate a NewMessage and return its INSERT parameters."""
+    validate.jid(msg.chat_jid)
+    validate.short_text(msg.id, "id", allow_empty=False)
+    validate.content(msg.content)
+    validate.short_text(msg.sender, "sender")
+    validate.short_text(msg.sender_name, "sender_name")
+    validate.short_text(msg.verb, "verb", allow_empty=False)
+    validate.short_text(msg.source, "source")
+    validate.short_text(msg.topic, "topic")
+    if msg.group_folder is not None:
+        validate.folder(msg.group_folder, "group_folder")
+    if msg.reply_to_id is not None:
+        validate.short_text(msg.reply_to_id, "reply_to_id")
+    timestamp = msg.timestamp or now_iso()
+    try:
+        parse_iso(timestamp)
+    except ValueError as exc:
+        raise InvalidInput("timestamp", f"not an ISO-8601 time with zone: {timestamp!r}") from exc
+    attachments = None
+    if msg.attachments:
+        if not isinstance(msg.attachments, list):
+            raise InvalidInput("attachments", "must be a list of objects")
+        attachments = json.dumps(msg.attachments)
+        if len(attachments) > 64_000:
+            raise InvalidInput("attachments", "too large (over 64000 bytes of JSON)")
+    return (
+        msg.id,
+        msg.chat_jid,
+        msg.sender,
+        msg.sender_name,
+        msg.content,
+        timestamp,
+        msg.verb,
+        msg.source,
+        msg.group_folder,
+        msg.topic,
+        int(msg.is_from_me),
+        msg.reply_to_id,
+        attachments,
+    )
+
+
+def insert_message(
+    conn: sqlite3.Connection, msg: NewMessage, params: tuple[object, ...]
+) -> PutResult:
+    row = conn.execute(INSERT_MESSAGE_SQL, params).fetchone()
+    if row is None:
+        seq = conn.execute(
+            "SELECT seq FROM messages WHERE chat_jid = ? AND id = ?", (msg.chat_jid, msg.id)
+        ).fetchone()[0]
+        return PutResult(seq=seq, duplicate=True)
+    conn.execute(
+        UPSERT_CHAT_SQL,
+        (
+            msg.chat_jid,
+            msg.chat_name,
+            validate.channel_of(msg.chat_jid),
+            int(msg.is_group),
+            params[5],
+        ),
+    )
+    return PutResult(seq=row[0], duplicate=False)
+
+
+def put_message(conn: sqlite3.Connection, msg: NewMessage) -> PutResult:
+    """Store a message (idempotent on chat_jid+id) and upsert its chat; one transaction."""
+    params = message_params(msg)
+    with tx(conn):
+        return insert_message(conn, msg, params)
+
+
+def put_messages(conn: sqlite3.Connection, msgs: Iterable[NewMessage]) -> list[PutResult]:
+    """Store many messages in one transaction (all validated before anything is written)."""
+    checked = [(m, message_params(m)) for m in msgs]
+    with tx(conn):
+        return [insert_message(conn, m, p) for m, p in checked]
+
+
+def new_messages(conn: sqlite3.Connection, since_seq: int, limit: int = 500) -> list[Message]:
+    """Messages with seq > since_seq, oldest first (the cursor-following read)."""
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+        (since_seq, min(limit, MAX_PAGE)),
+    ).fetchall()
+    return [Message.from_row(r) for r in rows]
+
+
+def messages_since(
+    conn: sqlite3.Connection, chat_jid: str, cursor: int, limit: int = 200
+) -> list[Message]:
+    """One chat's messages with seq > cursor, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE chat_jid = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (chat_jid, cursor, min(limit, MAX_PAGE)),
+    ).fetchall()
+    return [Message.from_row(r) for r in rows]
+
+
+def messages_before(
+    conn: sqlite3.Connection, chat_jid: str, before_seq: int | None, limit: int = 50
+) -> list[Message]:
+    """One chat's page of messages ending before `before_seq` (None: the latest), oldest first."""
+    bound = before_seq if before_seq is not None else 2**62
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE chat_jid = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        (chat_jid, bound, min(limit, MAX_PAGE)),
+    ).fetchall()
+    return [Message.from_row(r) for r in reversed(rows)]
+
+
+def get_message(conn: sqlite3.Connection, seq: int) -> Message | None:
+    """The message with this seq, if any."""
+    row = conn.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone()
+    return Message.from_row(row) if row else None
+
+
+def find_message(conn: sqlite3.Connection, chat_jid: str, msg_id: str) -> Message | None:
+    """The message with this (chat_jid, id), if any."""
+    row = conn.execute(
+        "SELECT * FROM messages WHERE chat_jid = ? AND id = ?", (chat_jid, msg_id)
+    ).fetchone()
+    return Message.from_row(row) if row else None
+
+
+def latest_seq(conn: sqlite3.Connection) -> int:
+    """The highest seq stored (0 for an empty table)."""
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+
+
+def new_outbound_id() -> str:
+    """A fresh id for a message we send."""
+    return f"out:{uuid.uuid4().hex}"

@@ -1,0 +1,204 @@
+"""Typed rows and inputs that cross the store's boundary."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OutboxStatus = Literal["pending", "sending", "sent", "failed", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store; `timestamp` defaults to now when empty."""
+
+    id: str
+    chat_jid: str
+    content: str
+    sender: str = ""
+    sender_name: str = ""
+    timestamp: str = ""
+    verb: str = "message"
+    source: str = ""
+    group_folder: str | None = None
+    topic: str = ""
+    is_from_me: bool = False
+    reply_to_id: str | None = None
+    attachments: list[dict[str, Any]] | None = None
+    chat_name: str = ""
+    is_group: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """Where a message was stored; `duplicate` when (chat_jid, id) already existed."""
+
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    seq: int
+    id: str
+    chat_jid: str
+    sender: str
+    sender_name: str
+    content: str
+    timestamp: str
+    verb: str
+    source: str
+    group_folder: str | None
+    topic: str
+    is_from_me: bool
+    reply_to_id: str | None
+    attachments: list[dict[str, Any]]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Message:
+        return cls(
+            seq=row["seq"],
+            id=row["id"],
+            chat_jid=row["chat_jid"],
+            sender=row["sender"],
+            sender_name=row["sender_name"],
+            content=row["content"],
+            timestamp=row["timestamp"],
+            verb=row["verb"],
+            source=row["source"],
+            group_folder=row["group_folder"],
+            topic=row["topic"],
+            is_from_me=bool(row["is_from_me"]),
+            reply_to_id=row["reply_to_id"],
+            attachments=json.loads(row["attachments"]) if row["attachments"] else [],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A claimed outbound message with what a sender needs to deliver it."""
+
+    seq: int
+    id: str
+    chat_jid: str
+    channel: str
+    content: str
+    group_folder: str | None
+    topic: str
+    reply_to_id: str | None
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    jid: str
+    name: str
+    channel: str
+    is_group: bool
+    errored: bool
+    consecutive_failures: int
+    last_message_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Chat:
+        return cls(
+            jid=row["jid"],
+            name=row["name"],
+            channel=row["channel"],
+            is_group=bool(row["is_group"]),
+            errored=bool(row["errored"]),
+            consecutive_failures=row["consecutive_failures"],
+            last_message_at=row["last_message_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A registered chat: which folder (and agent) answers it."""
+
+    jid: str
+    folder: str
+    name: str
+    trigger_word: str
+    requires_trigger: bool
+    agent_config: dict[str, Any]
+    parent: str | None
+    is_operator: bool
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Group:
+        return cls(
+            jid=row["jid"],
+            folder=row["folder"],
+            name=row["name"],
+            trigger_word=row["trigger_word"],
+            requires_trigger=bool(row["requires_trigger"]),
+            agent_config=json.loads(row["agent_config"] or "{}"),
+            parent=row["parent"],
+            is_operator=bool(row["is_operator"]),
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    id: int
+    jid: str
+    seq: int
+    type: str
+    match: str
+    target: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Route:
+        return cls(
+            id=row["id"],
+            jid=row["jid"],
+            seq=row["seq"],
+            type=row["type"],
+            match=row["match"],
+            target=row["target"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMessage:
+    id: int
+    group_folder: str
+    origin: str
+    event: str
+    body: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRun:
+    """A session_log row."""
+
+    id: int
+    group_folder: str
+    topic: str
+    chat_jid: str | None
+    session_id: str | None
+    started_at: str
+    ended_at: str | None
+    result: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Daemon:
+    name: str
+    pid: int | None
+    host: str
+    version: str
+    started_at: str | None
+    heartbeat_at: str | None
+    stopped_at: str | None
+    info: dict[str, Any] = field(default_factory=dict)

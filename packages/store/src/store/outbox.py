@@ -1,0 +1,186 @@
+"""Outbound messages and their delivery state (`outbox`): store, claim, mark sent / failed."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime, timedelta
+
+from store import validate
+from store.clock import iso, now_iso, utcnow
+from store.connection import tx
+from store.messages import insert_message, message_params, new_outbound_id
+from store.models import NewMessage, OutboxItem, OutboxStatus
+
+DEFAULT_MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 600.0
+# A 'sending' claim older than this is taken to belong to a dead worker and is claimable again.
+CLAIM_LEASE_S = 120.0
+
+# Parameters: now (claimed_at), claimer, now (due), stale claim bound, limit.
+CLAIM_SQL = """
+UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?
+WHERE seq IN (
+    SELECT seq FROM outbox
+    WHERE (status IN ('pending', 'failed') AND next_attempt_at <= ?)
+       OR (status = 'sending' AND claimed_at < ?)
+    ORDER BY next_attempt_at, seq LIMIT ?
+)
+RETURNING seq
+"""
+
+ITEM_SQL = """
+SELECT o.seq, m.id, m.chat_jid, o.channel, m.content, m.group_folder, m.topic, m.reply_to_id,
+       o.status, o.attempts, o.next_attempt_at, o.last_error
+FROM outbox o JOIN messages m ON m.seq = o.seq WHERE o.seq = ?
+"""
+
+
+def store_outbound(
+    conn: sqlite3.Connection,
+    chat_jid: str,
+    content: str,
+    *,
+    group_folder: str | None = None,
+    source: str = "agent",
+    topic: str = "",
+    reply_to_id: str | None = None,
+    sender: str = "",
+    msg_id: str | None = None,
+    verb: str = "message",
+) -> int:
+    """Record an outbound message and its pending outbox row in one transaction; return seq.
+
+    With `msg_id` given the call is idempotent: the same id stores nothing new.
+    """
+    msg = NewMessage(
+        id=msg_id or new_outbound_id(),
+        chat_jid=chat_jid,
+        content=content,
+        sender=sender,
+        verb=verb,
+        source=source,
+        group_folder=group_folder,
+        topic=topic,
+        is_from_me=True,
+        reply_to_id=reply_to_id,
+    )
+    params = message_params(msg)
+    with tx(conn):
+        result = insert_message(conn, msg, params)
+        if not result.duplicate:
+            conn.execute(
+                "INSERT INTO outbox (seq, channel, next_attempt_at) VALUES (?, ?, ?)",
+                (result.seq, validate.channel_of(chat_jid), now_iso()),
+            )
+        return result.seq
+
+
+def _item(conn: sqlite3.Connection, seq: int) -> OutboxItem:
+    r = conn.execute(ITEM_SQL, (seq,)).fetchone()
+    return OutboxItem(
+        seq=r["seq"],
+        id=r["id"],
+        chat_jid=r["chat_jid"],
+        channel=r["channel"],
+        content=r["content"],
+        group_folder=r["group_folder"],
+        topic=r["topic"],
+        reply_to_id=r["reply_to_id"],
+        status=r["status"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=r["last_error"],
+    )
+
+
+def claim_outbound(
+    conn: sqlite3.Connection, claimer: str, *, now: datetime | None = None, limit: int = 20
+) -> list[OutboxItem]:
+    """Claim due outbox rows (compare-and-set to 'sending'); each row goes to one claimer."""
+    now = now or utcnow()
+    stale = iso(now - timedelta(seconds=CLAIM_LEASE_S))
+    with tx(conn):
+        seqs = [r[0] for r in conn.execute(CLAIM_SQL, (iso(now), claimer, iso(now), stale, limit))]
+        return [_item(conn, s) for s in sorted(seqs)]
+
+
+def mark_sent(conn: sqlite3.Connection, seq: int, remote_id: str | None = None) -> bool:
+    """A claimed row was delivered. False when the claim was no longer ours to settle."""
+    with tx(conn):
+        cur = conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, remote_id = ?, last_error = NULL "
+            "WHERE seq = ? AND status = 'sending'",
+            (now_iso(), remote_id, seq),
+        )
+        return cur.rowcount == 1
+
+
+def backoff_delay(attempts: int) -> float:
+    """Seconds before the next try: exponential from BACKOFF_BASE_S, capped, with jitter."""
+    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    return float(delay * random.uniform(0.8, 1.2))
+
+
+def mark_failed(
+    conn: sqlite3.Connection,
+    seq: int,
+    error: str,
+    *,
+    now: datetime | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    permanent: bool = False,
+) -> OutboxStatus:
+    """A delivery try failed: schedule a retry with back-off, or 'dead' after max_attempts."""
+    now = now or utcnow()
+    with tx(conn):
+        row = conn.execute(
+            "SELECT attempts FROM outbox WHERE seq = ? AND status = 'sending'", (seq,)
+        ).fetchone()
+        if row is None:
+            status = conn.execute("SELECT status FROM outbox WHERE seq = ?", (seq,)).fetchone()
+            return status[0] if status else "dead"
+        attempts = int(row[0])
+        new_status: OutboxStatus = "dead" if permanent or attempts >= max_attempts else "failed"
+        next_at = now + timedelta(seconds=backoff_delay(attempts))
+        conn.execute(
+            "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ?, claimed_by = NULL "
+            "WHERE seq = ? AND status = 'sending'",
+            (new_status, error[:2000], iso(next_at), seq),
+        )
+        return new_status
+
+
+def next_due_at(conn: sqlite3.Connection) -> str | None:
+    """When the earliest pending/failed row becomes due (None when nothing waits)."""
+    row = conn.execute(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed')"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def outbox_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per outbox status (for status pages)."""
+    counts = {s: 0 for s in ("pending", "sending", "sent", "failed", "dead")}
+    for status, n in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status"):
+        counts[status] = n
+    return counts
+
+
+def outbox_status(conn: sqlite3.Connection, seq: int) -> OutboxItem | None:
+    """The outbox row of an outbound message, if it has one."""
+    if conn.execute("SELECT 1 FROM outbox WHERE seq = ?", (seq,)).fetchone() is None:
+        return None
+    return _item(conn, seq)
+
+
+def dead_letters(conn: sqlite3.Connection, limit: int = 50) -> list[OutboxItem]:
+    """The latest dead outbox rows."""
+    seqs = [
+        r[0]
+        for r in conn.execute(
+            "SELECT seq FROM outbox WHERE status = 'dead' ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+    ]
+    return [_item(conn, s) for s in seqs]

@@ -1,0 +1,107 @@
+"""Small persisted state (`router_state`) and daemon liveness rows (`daemons`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from typing import Any
+
+from store import validate
+from store.clock import now_iso
+from store.connection import tx
+from store.models import Daemon
+
+
+def get_state(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM router_state WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
+    validate.short_text(key, "key", allow_empty=False)
+    with tx(conn):
+        conn.execute(
+            "INSERT INTO router_state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: str) -> bool:
+    """Set key to value only if it currently holds `expected` (None = absent)."""
+    with tx(conn):
+        if expected is None:
+            cur = conn.execute(
+                "INSERT INTO router_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, value),
+            )
+        else:
+            cur = conn.execute(
+                "UPDATE router_state SET value = ? WHERE key = ? AND value = ?",
+                (value, key, expected),
+            )
+        return cur.rowcount == 1
+
+
+def states_with_prefix(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        "SELECT key, value FROM router_state WHERE key LIKE ? ESCAPE '\\'", (escaped + "%",)
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def heartbeat(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    version: str = "",
+    started_at: str | None = None,
+    info: dict[str, Any] | None = None,
+) -> None:
+    """Record that daemon `name` (this process) is alive now."""
+    now = now_iso()
+    with tx(conn):
+        conn.execute(
+            "INSERT INTO daemons (name, pid, host, version, started_at, heartbeat_at, stopped_at, "
+            "info) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (name) DO UPDATE SET "
+            "pid = excluded.pid, host = excluded.host, version = excluded.version, "
+            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+            "stopped_at = NULL, info = excluded.info",
+            (
+                name,
+                os.getpid(),
+                socket.gethostname(),
+                version,
+                started_at or now,
+                now,
+                json.dumps(info or {}),
+            ),
+        )
+
+
+def daemon_stopped(conn: sqlite3.Connection, name: str) -> None:
+    """Record a clean stop of daemon `name` by this process."""
+    with tx(conn):
+        conn.execute(
+            "UPDATE daemons SET stopped_at = ? WHERE name = ? AND pid = ?",
+            (now_iso(), name, os.getpid()),
+        )
+
+
+def list_daemons(conn: sqlite3.Connection) -> list[Daemon]:
+    return [
+        Daemon(
+            name=r["name"],
+            pid=r["pid"],
+            host=r["host"],
+            version=r["version"],
+            started_at=r["started_at"],
+            heartbeat_at=r["heartbeat_at"],
+            stopped_at=r["stopped_at"],
+            info=json.loads(r["info"] or "{}"),
+        )
+        for r in conn.execute("SELECT * FROM daemons ORDER BY name")
+    ]

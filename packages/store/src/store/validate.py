@@ -1,0 +1,90 @@
+"""Input validators shared by every writer: jids, group folders, content, routes, names."""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal, get_args
+
+from store.errors import InvalidInput
+
+JID_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f]{1,255}$")
+FOLDER_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_CONTENT_BYTES: Final = 200_000
+MAX_SHORT_TEXT: Final = 512
+
+RouteType = Literal["command", "verb", "pattern", "keyword", "sender", "default"]
+ROUTE_TYPES: Final[tuple[str, ...]] = get_args(RouteType)
+
+
+def jid(value: object, field: str = "chat_jid") -> str:
+    """A chat jid is `<channel>:<id>`: a lower-case channel name, a colon, no spaces."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(field, "must be a non-empty string like 'web:demo'")
+    if not JID_RE.match(value):
+        raise InvalidInput(field, f"malformed jid {value[:80]!r}; expected '<channel>:<id>'")
+    return value
+
+
+def channel_of(chat_jid: str) -> str:
+    """The channel part of a jid (`email` for `email:a@b.c`)."""
+    return chat_jid.split(":", 1)[0]
+
+
+def folder(value: object, field: str = "folder") -> str:
+    """A group folder is a safe slug: lower-case letters, digits, `-`, `_`; no dots or slashes."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(field, "must be a non-empty slug like 'demo'")
+    if not FOLDER_RE.match(value):
+        raise InvalidInput(
+            field,
+            f"{value[:80]!r} is not a safe folder name "
+            "(use a-z, 0-9, '-', '_'; start with a letter or digit; at most 64)",
+        )
+    return value
+
+
+def content(value: object, field: str = "content") -> str:
+    """Message content: a non-empty string of at most MAX_CONTENT_BYTES UTF-8 bytes."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a string")
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_CONTENT_BYTES:
+        raise InvalidInput(field, f"is {size} bytes; the limit is {MAX_CONTENT_BYTES}")
+    return value
+
+
+def short_text(value: object, field: str, *, allow_empty: bool = True) -> str:
+    """A short single-line text (ids, names, topics)."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a string")
+    if not allow_empty and not value:
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > MAX_SHORT_TEXT:
+        raise InvalidInput(field, f"is {len(value)} characters; the limit is {MAX_SHORT_TEXT}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def route_type(value: object) -> RouteType:
+    """One of the route types the gateway knows."""
+    if value not in ROUTE_TYPES:
+        raise InvalidInput("type", f"unknown route type {value!r}; one of {', '.join(ROUTE_TYPES)}")
+    return value  # type: ignore[return-value]
+
+
+def route_match(kind: RouteType, match: object) -> str:
+    """The match text of a route: required except for `default`; a valid regex for `pattern`."""
+    text = short_text(match if match is not None else "", "match")
+    if kind == "default":
+        return text
+    if not text:
+        raise InvalidInput("match", f"a {kind!r} route needs a match value")
+    if kind == "pattern":
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise InvalidInput("match", f"bad regular expression {text!r}: {exc}") from exc
+    return text

@@ -1,0 +1,160 @@
+"""`group add|list|rm` and `route add|list|rm`: which chats are answered, by which folder."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import store
+import typer
+
+from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
+
+group_app = typer.Typer(help="Register chats to group folders.", no_args_is_help=True)
+route_app = typer.Typer(
+    help="Routing rules that send a chat's messages to a folder.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group_app, name="group")
+    app.add_typer(route_app, name="route")
+
+
+@group_app.command("add")
+def group_add(
+    jid: Annotated[str, typer.Argument(help="Chat jid, e.g. web:demo or email:a@b.c.")],
+    folder: Annotated[str, typer.Argument(help="Group folder (a-z, 0-9, '-', '_').")],
+    db: DbOption = None,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    trigger: Annotated[str, typer.Option(help="Trigger word (see --requires-trigger).")] = "",
+    requires_trigger: Annotated[
+        bool, typer.Option(help="Only messages containing the trigger word start a run.")
+    ] = False,
+    agent: Annotated[str, typer.Option(help="Agent command (default: switchboard-echo).")] = "",
+    operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
+) -> None:
+    """Register a chat to a group folder."""
+    config = {"command": agent} if agent else {}
+    with opened(db) as conn:
+        g = store.register_group(
+            conn,
+            jid,
+            folder,
+            name=name,
+            trigger_word=trigger,
+            requires_trigger=requires_trigger,
+            agent_config=config,
+            is_operator=operator,
+        )
+    typer.echo(f"registered {g.jid} -> {g.folder}")
+
+
+@group_app.command("list")
+def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List registered chats."""
+    with opened(db) as conn:
+        groups = store.registered_groups(conn)
+    if as_json:
+        print_json(
+            [
+                {
+                    "jid": g.jid,
+                    "folder": g.folder,
+                    "name": g.name,
+                    "trigger_word": g.trigger_word,
+                    "requires_trigger": g.requires_trigger,
+                    "agent_config": g.agent_config,
+                    "is_operator": g.is_operator,
+                    "created_at": g.created_at,
+                }
+                for g in groups
+            ]
+        )
+        return
+    print_table(
+        ["jid", "folder", "trigger", "agent", "operator"],
+        [
+            [
+                g.jid,
+                g.folder,
+                g.trigger_word + (" (required)" if g.requires_trigger else ""),
+                g.agent_config.get("command", "switchboard-echo"),
+                "yes" if g.is_operator else "",
+            ]
+            for g in groups
+        ],
+        "no groups yet (add one: switchboard group add web:demo demo)",
+    )
+
+
+@group_app.command("rm")
+def group_rm(
+    jid: Annotated[str, typer.Argument(help="Chat jid to unregister.")], db: DbOption = None
+) -> None:
+    """Unregister a chat (its messages stay; its routes are removed)."""
+    with opened(db) as conn:
+        store.unregister_group(conn, jid)
+    typer.echo(f"unregistered {jid}")
+
+
+@route_app.command("add")
+def route_add(
+    jid: Annotated[str, typer.Argument(help="Chat jid the rule applies to.")],
+    type: Annotated[
+        str, typer.Argument(help="command | verb | pattern | keyword | sender | default.")
+    ],
+    target: Annotated[str, typer.Argument(help="Group folder that answers matches.")],
+    match: Annotated[str, typer.Option(help="What to match (regex for 'pattern').")] = "",
+    seq: Annotated[int | None, typer.Option(help="Position (default: after the last).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Add a routing rule; rules are tried in seq order, first match wins."""
+    with opened(db) as conn:
+        r = store.add_route(conn, jid, type, match, target, seq=seq)
+    typer.echo(f"route {r.id} added: {r.jid} #{r.seq} {r.type} {r.match!r} -> {r.target}")
+
+
+@route_app.command("list")
+def route_list(
+    jid: Annotated[str | None, typer.Argument(help="Only this chat's routes.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List routing rules in evaluation order."""
+    with opened(db) as conn:
+        routes = store.routes_for(conn, jid) if jid else store.all_routes(conn)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "jid": r.jid,
+                    "seq": r.seq,
+                    "type": r.type,
+                    "match": r.match,
+                    "target": r.target,
+                }
+                for r in routes
+            ]
+        )
+        return
+    print_table(
+        ["id", "jid", "seq", "type", "match", "target"],
+        [
+            [r.id, r.jid, r.seq, r.type, json.dumps(r.match) if r.match else "", r.target]
+            for r in routes
+        ],
+        "no routes (chats go to their registered folder; add one: switchboard route add ...)",
+    )
+
+
+@route_app.command("rm")
+def route_rm(
+    route_id: Annotated[int, typer.Argument(help="Route id (see route list).")],
+    db: DbOption = None,
+) -> None:
+    """Remove a routing rule."""
+    with opened(db) as conn:
+        store.remove_route(conn, route_id)
+    typer.echo(f"route {route_id} removed")

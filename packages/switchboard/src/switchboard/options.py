@@ -1,0 +1,51 @@
+"""Options and helpers every CLI command shares: --db, --json, opening the store, output."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import store
+import typer
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        envvar="SWITCHBOARD_DB",
+        show_envvar=True,
+        help="Database file (default ./data/messages.db).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@contextmanager
+def opened(db: Path | None) -> Iterator[sqlite3.Connection]:
+    """Open (and migrate) the store for one command."""
+    conn = store.open(store.resolve_db_path(db))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_table(headers: list[str], rows: list[list[Any]], empty: str) -> None:
+    """A plain aligned table, or the `empty` hint when there are no rows."""
+    if not rows:
+        typer.echo(empty)
+        return
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for i, row in enumerate(cells):
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            typer.echo("  ".join("-" * w for w in widths))

@@ -1,0 +1,3 @@
+"""gated: see DESIGN.md."""
+
+__version__ = "0.1.0"

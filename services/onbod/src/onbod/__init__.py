@@ -1,0 +1,3 @@
+"""onbod: see DESIGN.md."""
+
+__version__ = "0.1.0"
