@@ -3,13 +3,13 @@ errors into one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sqlite3
 import sys
 
 import store
 import typer
-
-from switchboard.commands import core, groups
 
 app = typer.Typer(
     name="switchboard",
@@ -18,8 +18,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-core.register(app)
-groups.register(app)
+# Each module in switchboard.commands registers its own commands; one module per concern.
+COMMAND_MODULES = ("core", "groups", "chat", "tasks", "onboarding", "users", "up")
+for _name in COMMAND_MODULES:
+    if importlib.util.find_spec(f"switchboard.commands.{_name}") is not None:
+        importlib.import_module(f"switchboard.commands.{_name}").register(app)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1

@@ -2,7 +2,54 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from store import execute_script
 from store.migrator import Migration
 
 MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
+
+
+@migration
+def m001_channels(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Channel adapters registered through POST /v1/channels/register.
+        CREATE TABLE channels (
+            name              TEXT PRIMARY KEY,  -- channel name = jid prefix it owns
+            token_hash        TEXT NOT NULL,     -- sha256 hex of the bearer token
+            url               TEXT NOT NULL,     -- adapter base URL (POST {url}/send)
+            jid_prefixes      TEXT NOT NULL DEFAULT '[]',  -- JSON list of extra prefixes
+            max_message_chars INTEGER NOT NULL DEFAULT 4000,
+            registered_at     TEXT NOT NULL,
+            health            TEXT NOT NULL DEFAULT 'unknown',  -- ok, down, unknown
+            health_checked_at TEXT,
+            health_error      TEXT
+        );
+        -- bearer-token lookup on every POST /v1/messages.
+        CREATE UNIQUE INDEX channels_token ON channels (token_hash);
+        """,
+    )
+
+
+@migration
+def m002_email_threads(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Email reply threading: one row per thread (root Message-ID).
+        CREATE TABLE email_threads (
+            thread_id       TEXT PRIMARY KEY,   -- root Message-ID of the thread
+            chat_jid        TEXT NOT NULL,      -- 'email:<address>'
+            subject         TEXT NOT NULL DEFAULT '',  -- original subject without 'Re:'
+            last_message_id TEXT NOT NULL,      -- latest Message-ID seen in the thread
+            "references"    TEXT NOT NULL DEFAULT '',  -- space-separated Message-IDs
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL
+        );
+        -- threads of a chat (dashboard, reply lookup).
+        CREATE INDEX email_threads_chat ON email_threads (chat_jid);
+        """,
+    )

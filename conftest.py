@@ -1,0 +1,22 @@
+"""Repository-wide pytest hooks: with SWITCHBOARD_REQUIRE_ALL=1 (set by .ci/run) a skipped test
+is a failure, so a missing system package can never pass CI silently."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("SWITCHBOARD_REQUIRE_ALL") == "1"
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+    ):
+        report.outcome = "failed"
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped under SWITCHBOARD_REQUIRE_ALL=1: {reason}"
