@@ -1,0 +1,20 @@
+"""Errors raised inside gated: one class per condition."""
+
+from __future__ import annotations
+
+
+class GatedError(Exception):
+    """Base class of gated's own errors."""
+
+
+class DeliveryError(GatedError):
+    """Sending an outbound message failed; `permanent` means retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class AgentProtocolError(GatedError):
+    """An agent printed something that is not a valid protocol line."""
