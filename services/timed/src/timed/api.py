@@ -3,47 +3,65 @@ and task_runs besides timed itself). Signatures are the contract; see DESIGN.md 
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-TaskKind = Literal["cron", "interval", "once"]
-TaskStatus = Literal["active", "paused", "completed"]
-Misfire = Literal["run_once", "skip"]
-Context = Literal["group", "isolated"]
-RunStatus = Literal["fired", "missed", "skipped"]
+import store
+from store import InvalidInput, iso, utcnow, validate
+
+from timed.errors import TaskNotFound
+from timed.firing import record_run
+from timed.migrations import MIGRATIONS
+from timed.models import Context, Misfire, RunStatus, Task, TaskKind, TaskRun, TaskStatus
+from timed.slots import Schedule, check_interval, next_slot, validate_cron, zone
+
+__all__ = [
+    "Context",
+    "Misfire",
+    "RunStatus",
+    "Task",
+    "TaskKind",
+    "TaskRun",
+    "TaskStatus",
+    "add_task",
+    "get_task",
+    "list_tasks",
+    "pause",
+    "remove",
+    "resume",
+    "run_now",
+    "runs",
+]
+
+MISFIRE_POLICIES = ("run_once", "skip")
+MAX_PROMPT_BYTES = 100_000
+
+# Parameters: owner, chat_jid, group_folder, prompt, kind, cron, interval_s, run_at, tz,
+# misfire, misfire_grace_s, context, next_run, created_at.
+INSERT_TASK_SQL = """
+INSERT INTO scheduled_tasks (owner, chat_jid, group_folder, prompt, kind, cron, interval_s,
+                             run_at, tz, misfire, misfire_grace_s, context, status, next_run,
+                             created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)
+RETURNING *
+"""
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    id: int
-    owner: str
-    chat_jid: str
-    group_folder: str
-    prompt: str
-    kind: TaskKind
-    cron: str | None
-    interval_s: int | None
-    run_at: str | None
-    tz: str
-    misfire: Misfire
-    misfire_grace_s: int
-    context: Context
-    status: TaskStatus
-    next_run: str | None
-    last_run: str | None
-    created_at: str
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Apply timed's migrations (cheap when current), so callers in other processes work."""
+    store.migrate_service(conn, "timed", MIGRATIONS)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRun:
-    id: int
-    task_id: int
-    slot: str
-    fired_at: str
-    status: RunStatus
-    message_seq: int | None
+def this_process() -> str:
+    """How a run row names the process that wrote it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _aware(value: datetime, tz: str) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=zone(tz))
 
 
 def add_task(
@@ -61,12 +79,77 @@ def add_task(
     owner: str = "cli",
     now: datetime | None = None,
 ) -> Task:
-    """Create a task (exactly one of cron / every_s / at); InvalidInput names the bad field."""
-    raise NotImplementedError
+    """Create a task (exactly one of cron / every_s / at); InvalidInput names the bad field.
+
+    A naive `at` is read in `tz`. `now` (default: the clock) is where the first slot is
+    computed from.
+    """
+    ensure_schema(conn)
+    now = now or utcnow()
+    validate.jid(chat_jid, "chat_jid")
+    validate.content(prompt, "prompt")
+    if len(prompt.encode()) > MAX_PROMPT_BYTES:
+        raise InvalidInput("prompt", f"is over {MAX_PROMPT_BYTES} bytes")
+    validate.short_text(owner, "owner")
+    zone(tz)
+    if misfire not in MISFIRE_POLICIES:
+        raise InvalidInput("misfire", f"{misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}")
+    if not isinstance(misfire_grace_s, int) or misfire_grace_s < 0:
+        raise InvalidInput("misfire_grace_s", f"{misfire_grace_s!r} is not a whole second >= 0")
+    given = [name for name, v in (("cron", cron), ("every", every_s), ("at", at)) if v is not None]
+    if len(given) != 1:
+        raise InvalidInput("schedule", "give exactly one of cron, every or at")
+    if cron is not None:
+        schedule = Schedule("cron", cron=validate_cron(cron), tz=tz)
+        first = next_slot(schedule, now)
+    elif every_s is not None:
+        schedule = Schedule("interval", interval_s=check_interval(int(every_s)), tz=tz)
+        first = next_slot(schedule, now)
+    else:
+        assert at is not None
+        when = _aware(at, tz).astimezone(UTC)
+        if when <= now:
+            raise InvalidInput("at", f"{iso(when)} is in the past (now {iso(now)})")
+        schedule = Schedule("once", run_at=iso(when), tz=tz)
+        first = when
+    assert first is not None
+    group = store.get_group(conn, chat_jid)
+    if group is None:
+        raise InvalidInput("chat_jid", f"{chat_jid} is not a registered group")
+    with store.tx(conn):
+        row = conn.execute(
+            INSERT_TASK_SQL,
+            (
+                owner,
+                chat_jid,
+                group.folder,
+                prompt,
+                schedule.kind,
+                schedule.cron,
+                schedule.interval_s,
+                schedule.run_at,
+                tz,
+                misfire,
+                misfire_grace_s,
+                "isolated" if isolated else "group",
+                iso(first),
+                iso(now),
+            ),
+        ).fetchone()
+    return Task.from_row(row)
 
 
 def get_task(conn: sqlite3.Connection, task_id: int) -> Task | None:
-    raise NotImplementedError
+    ensure_schema(conn)
+    row = conn.execute("SELECT * FROM scheduled_tasks WHERE id = ?", (task_id,)).fetchone()
+    return Task.from_row(row) if row else None
+
+
+def _require(conn: sqlite3.Connection, task_id: int) -> Task:
+    task = get_task(conn, task_id)
+    if task is None:
+        raise TaskNotFound(f"no task with id {task_id}")
+    return task
 
 
 def list_tasks(
@@ -78,27 +161,84 @@ def list_tasks(
     after_id: int = 0,
 ) -> list[Task]:
     """Tasks by id; `folders` restricts to those group folders (dashboard user_groups)."""
-    raise NotImplementedError
+    ensure_schema(conn)
+    sql = "SELECT * FROM scheduled_tasks WHERE id > ?"
+    params: list[Any] = [after_id]
+    if folders is not None:
+        sql += f" AND group_folder IN ({','.join('?' * len(folders))})"
+        params += folders
+    if status is not None:
+        sql += " AND status = ?"
+        params.append(status)
+    sql += " ORDER BY id LIMIT ?"
+    params.append(limit)
+    return [Task.from_row(r) for r in conn.execute(sql, params)]
 
 
 def pause(conn: sqlite3.Connection, task_id: int) -> Task:
-    raise NotImplementedError
+    """Stop an active task from firing (its next_run is cleared); a paused task is unchanged."""
+    ensure_schema(conn)
+    with store.tx(conn):
+        task = _require(conn, task_id)
+        if task.status == "completed":
+            raise InvalidInput("task", f"task {task_id} is completed; nothing to pause")
+        conn.execute(
+            "UPDATE scheduled_tasks SET status = 'paused', next_run = NULL "
+            "WHERE id = ? AND status = 'active'",
+            (task_id,),
+        )
+        return _require(conn, task_id)
 
 
 def resume(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> Task:
     """Re-activate a paused task; next_run is recomputed from now."""
-    raise NotImplementedError
+    ensure_schema(conn)
+    now = now or utcnow()
+    with store.tx(conn):
+        task = _require(conn, task_id)
+        if task.status != "paused":
+            raise InvalidInput("task", f"task {task_id} is {task.status}, not paused")
+        first = next_slot(task, now)
+        if first is None:
+            raise InvalidInput("task", f"one-shot task {task_id} is past its time {task.run_at}")
+        conn.execute(
+            "UPDATE scheduled_tasks SET status = 'active', next_run = ? "
+            "WHERE id = ? AND status = 'paused'",
+            (iso(first), task_id),
+        )
+        return _require(conn, task_id)
 
 
 def remove(conn: sqlite3.Connection, task_id: int) -> None:
-    raise NotImplementedError
+    """Delete a task and its run history (its posted messages stay)."""
+    ensure_schema(conn)
+    with store.tx(conn):
+        if conn.execute("DELETE FROM scheduled_tasks WHERE id = ?", (task_id,)).rowcount == 0:
+            raise TaskNotFound(f"no task with id {task_id}")
 
 
 def run_now(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> TaskRun:
     """Fire an extra run now, with its own slot key."""
-    raise NotImplementedError
+    ensure_schema(conn)
+    now = now or utcnow()
+    with store.tx(conn):
+        task = _require(conn, task_id)
+        slot = now
+        # The slot is the key: step past any run already recorded at this millisecond.
+        while conn.execute(
+            "SELECT 1 FROM task_runs WHERE task_id = ? AND slot = ?", (task_id, iso(slot))
+        ).fetchone():
+            slot += timedelta(milliseconds=1)
+        run_id = record_run(conn, task, iso(slot), "fired", now, this_process(), "run-now")
+        row = conn.execute("SELECT * FROM task_runs WHERE id = ?", (run_id,)).fetchone()
+        return TaskRun.from_row(row)
 
 
 def runs(conn: sqlite3.Connection, task_id: int, limit: int = 50) -> list[TaskRun]:
     """A task's runs, newest first."""
-    raise NotImplementedError
+    ensure_schema(conn)
+    rows = conn.execute(
+        "SELECT * FROM task_runs WHERE task_id = ? ORDER BY slot DESC, id DESC LIMIT ?",
+        (task_id, limit),
+    ).fetchall()
+    return [TaskRun.from_row(r) for r in rows]

@@ -1,43 +1,81 @@
-"""Entry point of the timed daemon (skeleton: opens the store, migrates, heartbeats)."""
+"""Entry point of the timed daemon: the store's Runner heartbeats and re-arms the alarm on every
+database change; the APScheduler alarm fires due tasks (see timed.alarm and docs/timed.md)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
+import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import store
-from store.daemon import Runner, add_common_args, db_path_from, setup_logging
+from store.daemon import Runner, add_common_args, db_path_from, env_default, setup_logging
 
 from timed import __version__
+from timed.alarm import Alarm
+from timed.api import this_process
+from timed.firing import DEFAULT_BATCH
 from timed.migrations import MIGRATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    db_path: str
+    batch: int
 
 
 class Daemon:
     name = "timed"
     version = __version__
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
         self.conn = conn
+        self.config = config
+        self.alarm = Alarm(config.db_path, fired_by=this_process(), batch=config.batch)
 
     def start(self) -> None:
         store.migrate_service(self.conn, self.name, MIGRATIONS)
+        self.alarm.start()
+        self.alarm.sync(self.conn)
 
     def step(self, now: datetime) -> float | None:
+        # Called after every commit seen and at least once a second: cheap MIN(next_run).
+        self.alarm.sync(self.conn)
         return None
 
     def stop(self) -> None:
-        pass
+        self.alarm.stop()
 
     def info(self) -> dict[str, Any]:
-        return {}
+        return {"pid": os.getpid(), **self.alarm.info()}
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="timed", description=__doc__)
     add_common_args(parser)
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=positive_int(env_default("SWITCHBOARD_TIMED_BATCH", str(DEFAULT_BATCH)) or "1"),
+        help=f"due tasks handled per transaction (env SWITCHBOARD_TIMED_BATCH; "
+        f"default {DEFAULT_BATCH})",
+    )
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_format)
-    conn = store.open(db_path_from(args))
-    return Runner(Daemon(conn), conn).run()
+    db_path = db_path_from(args)
+    conn = store.open(db_path)
+    return Runner(Daemon(conn, Config(db_path=db_path, batch=args.batch_size)), conn).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

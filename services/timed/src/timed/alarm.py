@@ -1,0 +1,131 @@
+"""The alarm clock: one APScheduler (3.x) date job armed at the earliest `next_run`.
+
+APScheduler only decides *when* to look; the database decides *what* is due. When the job
+rings, its single worker thread (own sqlite connection) runs `fire_due`, then re-arms for the
+new earliest `next_run`. The daemon's main thread calls `sync()` whenever `wait_for_change`
+reports a commit (a task added, paused, removed by the CLI or dashd) and re-arms if the
+earliest time moved. Each arming is a new job id, so APScheduler removing a spent date job
+can never remove its successor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import store
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from store import iso, utcnow
+
+from timed.firing import earliest_next_run, fire_due
+
+log = logging.getLogger(__name__)
+
+RETRY_S: Final = 1.0
+
+
+class Alarm:
+    """Rings at the earliest due time and fires what is due then; thread-safe `sync()`."""
+
+    def __init__(self, db_path: str, *, fired_by: str, batch: int) -> None:
+        self.db_path = db_path
+        self.fired_by = fired_by
+        self.batch = batch
+        self.fired_total = 0
+        self.rings = 0
+        self._lock = threading.Lock()
+        self._armed: datetime | None = None
+        self._job_id: str | None = None
+        self._firing = False
+        self._ids = itertools.count(1)
+        self._local = threading.local()
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop ringing; waits for a firing in progress (bounded by one pass of due tasks)."""
+        self._scheduler.shutdown(wait=True)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @property
+    def armed_for(self) -> datetime | None:
+        return self._armed
+
+    def sync(self, conn: sqlite3.Connection) -> None:
+        """Re-arm for the earliest next_run (no-op while firing: the firing re-arms itself)."""
+        with self._lock:
+            if not self._firing:
+                self._arm(earliest_next_run(conn))
+
+    def _arm(self, when: datetime | None) -> None:
+        if when == self._armed and (when is None or self._job_id is not None):
+            return
+        if self._job_id is not None:
+            # Already rang and was removed by APScheduler: nothing to cancel.
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(self._job_id)
+            self._job_id = None
+        self._armed = when
+        if when is None:
+            log.debug("alarm idle: no active task")
+            return
+        self._job_id = f"alarm-{next(self._ids)}"
+        self._scheduler.add_job(
+            self._ring, DateTrigger(run_date=when, timezone=UTC), id=self._job_id
+        )
+        log.debug("alarm armed for=%s job=%s", iso(when), self._job_id)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = store.connect(self.db_path)
+        return conn
+
+    def _ring(self) -> None:
+        with self._lock:
+            self._firing = True
+            self._armed = None
+            self._job_id = None
+        conn = self._conn()
+        failed = False
+        try:
+            fired = fire_due(conn, utcnow(), fired_by=self.fired_by, batch=self.batch)
+            self.fired_total += fired
+            self.rings += 1
+            if fired:
+                log.debug("fired messages=%d", fired)
+        except Exception:
+            log.exception("firing due tasks failed; retrying in %.0fs", RETRY_S)
+            failed = True
+        finally:
+            with self._lock:
+                self._firing = False
+                try:
+                    when = earliest_next_run(conn)
+                    if failed and when is not None:
+                        when = max(when, utcnow() + timedelta(seconds=RETRY_S))
+                    self._arm(when)
+                except Exception:
+                    log.exception("re-arming failed; the next sync will re-arm")
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "armed_for": iso(self._armed) if self._armed else None,
+            "fired_total": self.fired_total,
+        }
