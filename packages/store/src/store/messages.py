@@ -20,7 +20,6 @@ INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, ver
                       group_folder, topic, is_from_me, reply_to_id, attachments)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (chat_jid, id) DO NOTHING
-RETURNING seq
 """
 
 # Parameters: jid, name, channel, is_group, last_message_at.
@@ -77,26 +76,36 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
     )
 
 
+def _insert_row(conn: sqlite3.Connection, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
+    """Insert the message row only (no chats upsert); the caller is inside tx()."""
+    # rowcount/lastrowid instead of RETURNING: one less step per row on the hot path.
+    cur = conn.execute(INSERT_MESSAGE_SQL, params)
+    if cur.rowcount == 1 and cur.lastrowid is not None:
+        return PutResult(seq=cur.lastrowid, duplicate=False)
+    seq = conn.execute(
+        "SELECT seq FROM messages WHERE chat_jid = ? AND id = ?", (msg.chat_jid, msg.id)
+    ).fetchone()[0]
+    return PutResult(seq=seq, duplicate=True)
+
+
+def _chat_params(msg: NewMessage, timestamp: object) -> tuple[object, ...]:
+    return (
+        msg.chat_jid,
+        msg.chat_name,
+        validate.channel_of(msg.chat_jid),
+        int(msg.is_group),
+        timestamp,
+    )
+
+
 def insert_message(
     conn: sqlite3.Connection, msg: NewMessage, params: tuple[object, ...]
 ) -> PutResult:
-    row = conn.execute(INSERT_MESSAGE_SQL, params).fetchone()
-    if row is None:
-        seq = conn.execute(
-            "SELECT seq FROM messages WHERE chat_jid = ? AND id = ?", (msg.chat_jid, msg.id)
-        ).fetchone()[0]
-        return PutResult(seq=seq, duplicate=True)
-    conn.execute(
-        UPSERT_CHAT_SQL,
-        (
-            msg.chat_jid,
-            msg.chat_name,
-            validate.channel_of(msg.chat_jid),
-            int(msg.is_group),
-            params[5],
-        ),
-    )
-    return PutResult(seq=row[0], duplicate=False)
+    """Insert one validated message and upsert its chat; the caller is inside tx()."""
+    result = _insert_row(conn, msg, params)
+    if not result.duplicate:
+        conn.execute(UPSERT_CHAT_SQL, _chat_params(msg, params[5]))
+    return result
 
 
 def put_message(conn: sqlite3.Connection, msg: NewMessage) -> PutResult:
@@ -110,7 +119,27 @@ def put_messages(conn: sqlite3.Connection, msgs: Iterable[NewMessage]) -> list[P
     """Store many messages in one transaction (all validated before anything is written)."""
     checked = [(m, message_params(m)) for m in msgs]
     with tx(conn):
-        return [insert_message(conn, m, p) for m, p in checked]
+        results = [_insert_row(conn, m, p) for m, p in checked]
+        # One chats upsert per chat per batch, in message order, so the outcome equals
+        # upserting after every row (latest last_message_at, last non-empty name wins).
+        chats: dict[str, tuple[object, ...]] = {}
+        for (m, p), r in zip(checked, results, strict=True):
+            if r.duplicate:
+                continue
+            prev = chats.get(m.chat_jid)
+            if prev is None:
+                chats[m.chat_jid] = _chat_params(m, p[5])
+            else:
+                chats[m.chat_jid] = (
+                    m.chat_jid,
+                    m.chat_name or prev[1],
+                    prev[2],
+                    prev[3],
+                    max(str(prev[4]), str(p[5])),
+                )
+        if chats:
+            conn.executemany(UPSERT_CHAT_SQL, list(chats.values()))
+        return results
 
 
 def new_messages(conn: sqlite3.Connection, since_seq: int, limit: int = 500) -> list[Message]:

@@ -1,0 +1,92 @@
+"""Fixtures for the store's tests: a real database file per test and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import store
+
+WORKER = Path(__file__).with_name("store_worker.py")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "messages.db"
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A freshly migrated store on a real file."""
+    conn = store.open(db_path)
+    yield conn
+    conn.close()
+
+
+class Workers:
+    """Starts `store_worker.py` subprocesses and collects what they print."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_together(self, args_list: list[list[str]]) -> list[subprocess.Popen[str]]:
+        """Start workers that each print 'ready' and block; release them all at once."""
+        procs = [self.start(*args) for args in args_list]
+        for p in procs:
+            assert p.stdout is not None
+            line = p.stdout.readline().strip()
+            if line != "ready":
+                _, err = p.communicate(timeout=30)
+                raise AssertionError(f"worker did not get ready: {line!r} {err}")
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        return procs
+
+    @staticmethod
+    def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+        """Wait for a worker; assert it exited 0 and return its remaining stdout."""
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, f"worker exited {proc.returncode}: {err[-3000:]}"
+        assert "Traceback" not in err, err[-3000:]
+        # The store retries SQLITE_BUSY that SQLite raises without waiting (two connections
+        # switching a brand-new file to WAL at once) and logs each retry; nothing else may
+        # mention a lock.
+        unexpected = [
+            line
+            for line in err.splitlines()
+            if "locked" in line and not line.startswith("database busy, retrying")
+        ]
+        assert not unexpected, err[-3000:]
+        return out
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    w = Workers()
+    yield w
+    w.kill_all()

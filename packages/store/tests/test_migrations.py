@@ -1,0 +1,193 @@
+"""Core and service migrations: the race on a brand-new file, refusing a newer schema, and the
+final core schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import store
+
+if TYPE_CHECKING:
+    from conftest import Workers
+
+CORE_TABLES: dict[str, list[str]] = {
+    "migrations": ["service", "version", "name", "applied_at"],
+    "messages": [
+        "seq", "id", "chat_jid", "sender", "sender_name", "content", "timestamp", "verb",
+        "source", "group_folder", "topic", "is_from_me", "reply_to_id", "attachments",
+    ],
+    "outbox": [
+        "seq", "channel", "status", "attempts", "next_attempt_at", "claimed_at", "claimed_by",
+        "last_error", "sent_at", "remote_id",
+    ],
+    "chats": [
+        "jid", "name", "channel", "is_group", "errored", "consecutive_failures",
+        "last_message_at",
+    ],
+    "registered_groups": [
+        "jid", "folder", "name", "trigger_word", "requires_trigger", "agent_config", "parent",
+        "is_operator", "created_at",
+    ],
+    "routes": ["id", "jid", "seq", "type", "match", "target"],
+    "sessions": ["group_folder", "topic", "session_id", "updated_at"],
+    "session_log": [
+        "id", "group_folder", "topic", "chat_jid", "session_id", "started_at", "ended_at",
+        "result", "error",
+    ],
+    "system_messages": ["id", "group_folder", "origin", "event", "body", "created_at"],
+    "router_state": ["key", "value"],
+    "daemons": [
+        "name", "pid", "host", "version", "started_at", "heartbeat_at", "stopped_at", "info",
+    ],
+}  # fmt: skip
+
+# index name -> (table, columns); autoindexes of UNIQUE/PRIMARY KEY constraints listed too.
+CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
+    "messages_chat_seq": ("messages", ["chat_jid", "seq"]),
+    "sqlite_autoindex_messages_1": ("messages", ["chat_jid", "id"]),
+    "outbox_due": ("outbox", ["status", "next_attempt_at"]),
+    "chats_last_message": ("chats", ["last_message_at"]),
+    "sqlite_autoindex_chats_1": ("chats", ["jid"]),
+    "registered_groups_folder": ("registered_groups", ["folder"]),
+    "sqlite_autoindex_registered_groups_1": ("registered_groups", ["jid"]),
+    "sqlite_autoindex_routes_1": ("routes", ["jid", "seq"]),
+    "sqlite_autoindex_sessions_1": ("sessions", ["group_folder", "topic"]),
+    "session_log_folder": ("session_log", ["group_folder", "id"]),
+    "session_log_running": ("session_log", ["ended_at"]),
+    "system_messages_folder": ("system_messages", ["group_folder", "id"]),
+    "sqlite_autoindex_router_state_1": ("router_state", ["key"]),
+    "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
+    "sqlite_autoindex_migrations_1": ("migrations", ["service", "version"]),
+}
+
+
+def file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_final_core_schema_has_every_table_column_and_index(db: sqlite3.Connection) -> None:
+    tables = {
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    assert tables == set(CORE_TABLES)
+    for table, columns in CORE_TABLES.items():
+        have = [r["name"] for r in db.execute(f"PRAGMA table_info({table})")]
+        assert have == columns, table
+    indexes = {
+        r["name"]: r["tbl_name"]
+        for r in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert set(indexes) == set(CORE_INDEXES)
+    for name, (table, columns) in CORE_INDEXES.items():
+        assert indexes[name] == table
+        assert [r["name"] for r in db.execute(f"PRAGMA index_info({name})")] == columns, name
+
+
+def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
+    rows = db.execute(
+        "SELECT service, version, name FROM migrations ORDER BY service, version"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [("store", 1, "m001_core")]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 1
+    assert store.service_version(db, "store") == 1
+
+
+def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
+    again = store.open(db_path)
+    again.close()
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 1
+
+
+def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert db.isolation_level is None
+
+
+@pytest.mark.parametrize("processes", [4, 8])
+def test_processes_opening_a_new_file_at_once_all_succeed(
+    tmp_path: Path, workers: Workers, processes: int
+) -> None:
+    path = tmp_path / "race.db"
+    procs = workers.start_together([["migrate", str(path)] for _ in range(processes)])
+    outputs = [workers.finish(p) for p in procs]
+    assert all(o.strip() == "ok 2" for o in outputs), outputs
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.schema_version()
+    rows = conn.execute(
+        "SELECT service, version, name FROM migrations ORDER BY service, version"
+    ).fetchall()
+    assert rows == [
+        ("store", 1, "m001_core"),
+        ("x", 1, "x_m001_things"),
+        ("x", 2, "x_m002_seed"),
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM x_things").fetchone()[0] == 1
+    conn.close()
+
+
+def test_service_migrations_apply_in_order_and_only_once(db: sqlite3.Connection) -> None:
+    calls: list[str] = []
+
+    def s_m001(conn: sqlite3.Connection) -> None:
+        calls.append("s_m001")
+        conn.execute("CREATE TABLE s_items (id INTEGER PRIMARY KEY)")
+
+    def s_m002(conn: sqlite3.Connection) -> None:
+        calls.append("s_m002")
+        conn.execute("ALTER TABLE s_items ADD COLUMN label TEXT")
+
+    assert store.migrate_service(db, "svc", [s_m001]) == 1
+    assert store.migrate_service(db, "svc", [s_m001, s_m002]) == 2
+    assert store.migrate_service(db, "svc", [s_m001, s_m002]) == 2
+    assert calls == ["s_m001", "s_m002"]
+    assert store.service_version(db, "svc") == 2
+    assert store.service_version(db, "nobody") == 0
+
+
+def test_failing_service_migration_leaves_nothing_behind(db: sqlite3.Connection) -> None:
+    def ok_m001(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (id INTEGER)")
+
+    def bad_m002(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE broken (")
+
+    with pytest.raises(sqlite3.OperationalError):
+        store.migrate_service(db, "svc", [ok_m001, bad_m002])
+    assert store.service_version(db, "svc") == 0
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_core_schema_newer_than_code_is_refused_and_untouched(
+    db_path: Path, journal_mode: str
+) -> None:
+    conn = store.open(db_path)
+    store.put_message(conn, store.NewMessage(id="1", chat_jid="web:a", content="keep me"))
+    conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+    conn.execute(f"PRAGMA user_version = {store.schema_version() + 1}")
+    conn.close()
+    before = file_bytes(db_path)
+    with pytest.raises(store.SchemaTooNew, match="newer than this code"):
+        store.open(db_path)
+    assert file_bytes(db_path) == before
+
+
+def test_service_schema_newer_than_code_is_refused_and_untouched(db_path: Path) -> None:
+    conn = store.open(db_path)
+    store.migrate_service(conn, "svc", [lambda c: None, lambda c: None, lambda c: None])
+    conn.close()
+    before = file_bytes(db_path)
+    conn = store.open(db_path)
+    with pytest.raises(store.SchemaTooNew, match="svc schema version 3"):
+        store.migrate_service(conn, "svc", [lambda c: None, lambda c: None])
+    conn.close()
+    assert file_bytes(db_path) == before
