@@ -3,53 +3,158 @@ Signatures are the contract; see DESIGN.md section 6."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
 
-OnboardingStatus = Literal["awaiting_name", "pending", "approved", "rejected"]
+import store
 
+from onbod import handoff, records, texts
+from onbod.migrations import MIGRATIONS
+from onbod.models import STATUSES, Decision, Onboarding, OnboardingStatus
 
-@dataclass(frozen=True, slots=True)
-class Onboarding:
-    jid: str
-    status: OnboardingStatus
-    world_name: str | None
-    prompted_at: str | None
-    first_seq: int | None
-    first_message: str | None
-    decided_by: str | None
-    decided_at: str | None
-    reason: str | None
-    created_at: str
+__all__ = [
+    "Decision",
+    "Onboarding",
+    "OnboardingStatus",
+    "approve",
+    "ensure_schema",
+    "get",
+    "list_onboarding",
+    "pending",
+    "reject",
+]
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Outcome of approve/reject: `ok` False when another operator decided first (or bad jid)."""
-
-    ok: bool
-    message: str
-    onboarding: Onboarding | None
+SENDER = "onbod"
+REJECTABLE: tuple[OnboardingStatus, ...] = ("pending", "awaiting_name")
 
 
-def approve(conn: sqlite3.Connection, jid: str, by: str) -> Decision:
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Apply onbod's migrations (a no-op once applied), so callers work before onbod ran."""
+    store.migrate_service(conn, "onbod", MIGRATIONS)
+
+
+def _now(now: datetime | None) -> str:
+    return store.iso(now) if now is not None else store.now_iso()
+
+
+def _already(row: Onboarding) -> str:
+    if row.status in ("approved", "rejected"):
+        who = f" by {row.decided_by}" if row.decided_by else ""
+        when = f" at {row.decided_at}" if row.decided_at else ""
+        return f"{row.jid} was already {row.status}{who}{when}"
+    if row.status == "awaiting_name":
+        return f"{row.jid} has not chosen a world name yet"
+    return f"{row.jid} is {row.status}, not pending"
+
+
+def get(conn: sqlite3.Connection, jid: str) -> Onboarding | None:
+    """One chat's onboarding row, if any."""
+    ensure_schema(conn)
+    return records.get(conn, jid)
+
+
+def approve(
+    conn: sqlite3.Connection, jid: str, by: str, *, now: datetime | None = None
+) -> Decision:
     """Compare-and-set pending -> approved; registers the group and hands over the first message."""
-    raise NotImplementedError
+    store.validate.jid(jid, "jid")
+    store.validate.short_text(by, "by")
+    ensure_schema(conn)
+    seen = records.get(conn, jid)
+    if seen is None:
+        return Decision(False, f"no onboarding request for {jid}", None)
+    if seen.status != "pending" or not seen.world_name:
+        return Decision(False, _already(seen), seen)
+    name = seen.world_name
+    # The directory exists before gated can see the hand-off message (agents run inside it).
+    handoff.make_group_dir(conn, name)
+    decision = _approve_in_tx(conn, seen, name, by, _now(now))
+    final = records.get(conn, jid)
+    if not decision.ok and (final is None or final.status != "approved"):
+        handoff.remove_empty_group_dir(conn, name)
+    return decision
 
 
-def reject(conn: sqlite3.Connection, jid: str, by: str, reason: str = "") -> Decision:
-    """Compare-and-set pending -> rejected; tells the sender (with the reason)."""
-    raise NotImplementedError
+def _approve_in_tx(
+    conn: sqlite3.Connection, seen: Onboarding, name: str, by: str, now: str
+) -> Decision:
+    jid = seen.jid
+    with store.tx(conn):
+        current = records.get(conn, jid)
+        if current is None or current.status != "pending" or current.world_name != name:
+            return Decision(False, _already(current or seen), current)
+        owner = handoff.folder_owner(conn, name)
+        if owner is not None:
+            return Decision(
+                False, f"folder {name!r} already belongs to {owner}; reject {jid} instead", current
+            )
+        if store.get_group(conn, jid) is not None:
+            return Decision(False, f"{jid} is already registered", current)
+        if not records.set_fields(
+            conn, jid, "pending", status="approved", decided_by=by, decided_at=now
+        ):
+            return Decision(False, _already(records.get(conn, jid) or current), current)
+        store.store_outbound(conn, jid, texts.approved(name), source=SENDER, sender=SENDER)
+        handoff.register_world(conn, jid, name, current.first_seq)
+        result = records.get(conn, jid)
+    log.info("approved jid=%s world=%s by=%s", jid, name, by)
+    return Decision(True, f"approved {jid} as world {name!r}", result)
+
+
+def reject(
+    conn: sqlite3.Connection,
+    jid: str,
+    by: str,
+    reason: str = "",
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Compare-and-set pending (or awaiting_name) -> rejected; tells the sender with the reason."""
+    store.validate.jid(jid, "jid")
+    store.validate.short_text(by, "by")
+    store.validate.short_text(" ".join(reason.split()), "reason")
+    ensure_schema(conn)
+    stamp = _now(now)
+    with store.tx(conn):
+        current = records.get(conn, jid)
+        if current is None:
+            return Decision(False, f"no onboarding request for {jid}", None)
+        if current.status not in REJECTABLE:
+            return Decision(False, _already(current), current)
+        if not records.set_fields(
+            conn,
+            jid,
+            current.status,
+            status="rejected",
+            decided_by=by,
+            decided_at=stamp,
+            reason=reason.strip(),
+        ):
+            return Decision(False, _already(records.get(conn, jid) or current), current)
+        store.store_outbound(
+            conn, jid, texts.rejected(current.world_name, reason), source=SENDER, sender=SENDER
+        )
+        result = records.get(conn, jid)
+    log.info("rejected jid=%s by=%s reason=%r", jid, by, reason)
+    return Decision(True, f"rejected {jid}", result)
 
 
 def pending(conn: sqlite3.Connection) -> list[Onboarding]:
     """Onboardings awaiting an operator's decision, oldest first."""
-    raise NotImplementedError
+    ensure_schema(conn)
+    return records.list_rows(conn, "pending", 10_000, oldest_first=True)
 
 
 def list_onboarding(
     conn: sqlite3.Connection, status: OnboardingStatus | None = None, limit: int = 200
 ) -> list[Onboarding]:
     """Every onboarding row (optionally of one status), newest first."""
-    raise NotImplementedError
+    if status is not None and status not in STATUSES:
+        raise store.InvalidInput("status", f"unknown status {status!r}; one of {STATUSES}")
+    if limit < 1:
+        raise store.InvalidInput("limit", f"must be at least 1, got {limit}")
+    ensure_schema(conn)
+    return records.list_rows(conn, status, limit, oldest_first=False)

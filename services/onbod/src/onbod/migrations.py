@@ -1,8 +1,50 @@
-"""Schema owned by onbod, applied with `store.migrate_service(conn, "onbod", MIGRATIONS)`."""
+"""Schema owned by onbod (the `onboarding` table), applied with
+`store.migrate_service(conn, "onbod", MIGRATIONS)`."""
 
 from __future__ import annotations
 
+import sqlite3
+
+from store.connection import execute_script
 from store.migrator import Migration
 
 MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
+
+
+@migration
+def m001_onboarding(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- One row per chat that wrote to us without a registered_groups row.
+        CREATE TABLE onboarding (
+            jid           TEXT PRIMARY KEY,   -- the unknown chat
+            status        TEXT NOT NULL
+                          CHECK (status IN ('awaiting_name', 'pending', 'approved', 'rejected',
+                                            'ignored')),  -- 'ignored': recorded under 'closed'
+            world_name    TEXT,               -- requested (or generated) group folder
+            prompted_at   TEXT,               -- last "say why and ask again" (1/min limit)
+            first_seq     INTEGER,            -- messages.seq of the chat's original request
+            first_message TEXT,               -- its content, shown to operators
+            decided_by    TEXT,               -- operator (or 'policy:open') who decided
+            decided_at    TEXT,
+            reason        TEXT,               -- rejection reason given to the sender
+            created_at    TEXT NOT NULL,      -- first message seen
+            greeted_at    TEXT,               -- greeting sent (NULL: not yet, e.g. greeting cap)
+            requested_at  TEXT,               -- became 'pending' (hourly cap of new requests)
+            reminded_at   TEXT,               -- last "still waiting" reminder (1/hour limit)
+            prompts       INTEGER NOT NULL DEFAULT 0,  -- messages onbod sent to the chat
+            messages      INTEGER NOT NULL DEFAULT 0   -- messages received while unregistered
+        );
+        -- pending() and `list --status` (oldest/newest first within a status).
+        CREATE INDEX onboarding_status ON onboarding (status, created_at);
+        -- A world name is held by at most one pending request (checked again on approval).
+        CREATE UNIQUE INDEX onboarding_pending_name ON onboarding (world_name)
+            WHERE status = 'pending';
+        -- The hourly caps: requests made and greetings sent since a time.
+        CREATE INDEX onboarding_requested ON onboarding (requested_at)
+            WHERE requested_at IS NOT NULL;
+        CREATE INDEX onboarding_greeted ON onboarding (greeted_at) WHERE greeted_at IS NOT NULL;
+        """,
+    )

@@ -1,0 +1,96 @@
+"""Turning an onboarded chat into a group: the name check, the registration and the re-post
+of the stranger's original request that gated then answers (DESIGN section 6)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import sqlite3
+
+import store
+from store.paths import group_path
+
+from onbod import names, records
+
+log = logging.getLogger(__name__)
+
+HANDOFF_PREFIX = "onboard:"
+SOURCE = "onbod"
+
+
+def handoff_id(original_id: str) -> str:
+    """Id of the re-posted request: `onboard:<original id>` (hashed when that would be too long)."""
+    candidate = HANDOFF_PREFIX + original_id
+    if len(candidate) <= store.validate.MAX_SHORT_TEXT:
+        return candidate
+    return HANDOFF_PREFIX + hashlib.sha256(original_id.encode()).hexdigest()
+
+
+def folder_owner(conn: sqlite3.Connection, folder: str) -> str | None:
+    """The jid of a registered group using `folder`, if any."""
+    row = conn.execute(
+        "SELECT jid FROM registered_groups WHERE folder = ? ORDER BY jid LIMIT 1", (folder,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def taken_reason(conn: sqlite3.Connection, name: str, jid: str) -> str | None:
+    """Why `name` cannot become `jid`'s world (None when it is free)."""
+    owner = folder_owner(conn, name)
+    if owner is not None:
+        return f"folder {name!r} already belongs to {owner}"
+    holder = records.pending_holder(conn, name)
+    if holder is not None and holder != jid:
+        return f"world name {name!r} is already requested by {holder}"
+    path = group_path(conn, name)
+    if path.is_dir() and any(path.iterdir()):
+        return f"a non-empty group directory {str(path)!r} already exists"
+    return None
+
+
+def generated_name(conn: sqlite3.Connection, jid: str) -> str:
+    """A free world name for `jid` (policy `open`)."""
+    for name in names.candidates(jid):
+        if taken_reason(conn, name, jid) is None:
+            return name
+    return f"{names.FALLBACK}-{hashlib.sha256(jid.encode()).hexdigest()[:12]}"
+
+
+def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int | None) -> bool:
+    """Inside the caller's transaction: register the group with its default route and re-post
+    the original request (message `first_seq`) for gated. True when a request was re-posted."""
+    store.register_group(conn, jid, name, name=name)
+    store.add_route(conn, jid, "default", "", name)
+    original = store.get_message(conn, first_seq) if first_seq is not None else None
+    if original is None or original.chat_jid != jid:
+        log.warning("no original request to hand off jid=%s first_seq=%s", jid, first_seq)
+        return False
+    store.put_message(
+        conn,
+        store.NewMessage(
+            id=handoff_id(original.id),
+            chat_jid=jid,
+            content=original.content,
+            sender=original.sender,
+            sender_name=original.sender_name,
+            verb=original.verb,
+            source=SOURCE,
+            topic=original.topic,
+            reply_to_id=original.id,
+            attachments=original.attachments or None,
+        ),
+    )
+    return True
+
+
+def make_group_dir(conn: sqlite3.Connection, name: str) -> None:
+    """Create the group's directory (never inside a transaction: it is file-system work)."""
+    group_path(conn, name, create=True)
+
+
+def remove_empty_group_dir(conn: sqlite3.Connection, name: str) -> None:
+    """Undo make_group_dir() for a world that did not come to be (only if still empty)."""
+    path = group_path(conn, name)
+    with contextlib.suppress(OSError):
+        path.rmdir()
