@@ -1,0 +1,288 @@
+"""One agent run: a subprocess in the group folder speaking DESIGN §4's protocol (one JSON object
+on stdin, JSON lines on stdout), with a timeout (TERM → grace → KILL) and bounded output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import store
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 5.0
+MAX_LINE_BYTES = 256 * 1024  # longer stdout lines are skipped (read to their end, not parsed)
+MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
+MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
+MAX_STDERR_LINES = 200  # stderr lines logged per run
+STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
+
+RunResult = Literal["ok", "error", "timeout", "killed"]
+StopReason = Literal["timeout", "stop", "shutdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything a run needs; built by the gateway loop."""
+
+    key: str  # work key: 'chat:<jid>' or 'task:<folder>:<topic>'
+    folder: str
+    topic: str
+    chat_jid: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    timeout_s: float
+    payload: dict[str, Any]  # the stdin object
+    last_seq: int  # last input message of the batch: the cursor after success
+    reply_to_id: str | None
+    cursor_key: str
+    inflight_key: str
+    run_id: int  # session_log id
+    system_messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    result: RunResult
+    outputs: int = 0
+    session_id: str | None = None
+    error: str | None = None
+    stop_reason: StopReason | None = None
+
+
+@lru_cache(maxsize=64)
+def _which(exe: str) -> str:
+    # The venv's console scripts (switchboard-echo) live beside the interpreter, which may not
+    # be on PATH when gated was started as `python -m gated.main`.
+    if "/" in exe:
+        return exe
+    return shutil.which(exe) or shutil.which(exe, path=str(Path(sys.executable).parent)) or exe
+
+
+def agent_argv(command: str | list[str]) -> list[str]:
+    """The argv of an agent command (a shell-like string or a list); the executable resolved."""
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if not argv:
+        raise store.InvalidInput("agent_config.command", "is empty")
+    return [_which(argv[0]), *argv[1:]]
+
+
+def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
+    """Deterministic id of output n of the run whose batch ends at last_seq (re-runs dedupe)."""
+    return f"reply:{folder}:{topic}:{last_seq}:{n}"
+
+
+class AgentRun:
+    """Runs one agent process on its own thread and reports a RunOutcome."""
+
+    def __init__(self, spec: RunSpec, conn: sqlite3.Connection) -> None:
+        self.spec = spec
+        self.conn = conn
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stop_reason: StopReason | None = None
+        self._lock = threading.Lock()
+
+    def terminate(self, reason: StopReason) -> None:
+        """Ask the agent to stop (SIGTERM to its process group), SIGKILL after the grace."""
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        log.info("stopping agent folder=%s pid=%d reason=%s", self.spec.folder, proc.pid, reason)
+        self._signal(proc, signal.SIGTERM)
+        timer = threading.Timer(KILL_GRACE_S, self._kill, args=(proc,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            log.warning(
+                "agent ignored SIGTERM; killing folder=%s pid=%d", self.spec.folder, proc.pid
+            )
+            self._signal(proc, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
+    def execute(self) -> RunOutcome:
+        """Start the process, feed stdin, follow stdout to the end; never raises."""
+        spec = self.spec
+        try:
+            proc = subprocess.Popen(
+                spec.argv,
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return RunOutcome("error", error=f"cannot start agent {spec.argv[0]!r}: {exc}")
+        with self._lock:
+            self.proc = proc
+            pending_stop = self.stop_reason
+        log.info(
+            "agent started folder=%s topic=%s chat=%s pid=%d batch_end=%d",
+            spec.folder,
+            spec.topic,
+            spec.chat_jid,
+            proc.pid,
+            spec.last_seq,
+        )
+        if pending_stop is not None:
+            self.terminate(pending_stop)
+        timer = threading.Timer(spec.timeout_s, self.terminate, args=("timeout",))
+        timer.daemon = True
+        timer.start()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        err_thread = threading.Thread(target=self._log_stderr, args=(proc.stderr,), daemon=True)
+        err_thread.start()
+        self._feed(proc.stdin, (json.dumps(spec.payload) + "\n").encode())
+        outcome = RunOutcome("error")
+        try:
+            self._follow(proc.stdout, outcome)
+        finally:
+            proc.stdout.close()
+            rc = proc.wait()
+            timer.cancel()
+            err_thread.join(timeout=2.0)
+        self._classify(outcome, rc)
+        return outcome
+
+    def _feed(self, stdin: IO[bytes], data: bytes) -> None:
+        def write() -> None:
+            try:
+                stdin.write(data)
+                stdin.close()
+            except (BrokenPipeError, OSError, ValueError):
+                log.debug("agent closed stdin early folder=%s", self.spec.folder)
+
+        if len(data) <= STDIN_INLINE_BYTES:
+            write()
+        else:
+            threading.Thread(target=write, daemon=True).start()
+
+    def _log_stderr(self, stream: IO[bytes]) -> None:
+        logged = 0
+        for raw in stream:
+            if logged < MAX_STDERR_LINES:
+                text = raw[:2000].decode("utf-8", "replace").rstrip()
+                log.info("agent stderr folder=%s: %s", self.spec.folder, text)
+            logged += 1
+        if logged > MAX_STDERR_LINES:
+            log.info("agent stderr folder=%s: %d more lines not logged", self.spec.folder, logged)
+        stream.close()
+
+    def _follow(self, stdout: IO[bytes], outcome: RunOutcome) -> None:
+        lines = 0
+        while True:
+            raw = stdout.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                log.warning(
+                    "agent line over %d bytes skipped folder=%s", MAX_LINE_BYTES, self.spec.folder
+                )
+                while (rest := stdout.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                continue
+            lines += 1
+            if lines > MAX_STDOUT_LINES:
+                log.warning(
+                    "agent printed over %d lines; draining folder=%s", lines - 1, self.spec.folder
+                )
+                while stdout.read(65536):
+                    pass
+                return
+            self._line(raw, outcome)
+
+    def _line(self, raw: bytes, outcome: RunOutcome) -> None:
+        spec = self.spec
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
+            return
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict) or kind not in ("message", "result", "log"):
+            log.warning("agent printed a malformed line folder=%s line=%r", spec.folder, text[:200])
+            return
+        if kind == "log":
+            log.info("agent log folder=%s: %s", spec.folder, str(obj.get("text", ""))[:2000])
+        elif kind == "message":
+            self._deliver(obj.get("text"), outcome)
+        else:
+            status = obj.get("status")
+            sid = obj.get("session_id")
+            outcome.session_id = sid if isinstance(sid, str) and sid else outcome.session_id
+            err = obj.get("error")
+            outcome.result = "ok" if status == "ok" else "error"
+            outcome.error = None if status == "ok" else str(err or f"agent status {status!r}")
+
+    def _deliver(self, text: object, outcome: RunOutcome) -> None:
+        spec = self.spec
+        if not isinstance(text, str) or not text.strip():
+            log.warning("agent message without text skipped folder=%s", spec.folder)
+            return
+        if outcome.outputs >= MAX_OUTPUT_MESSAGES:
+            log.warning("agent message over the cap of %d skipped", MAX_OUTPUT_MESSAGES)
+            return
+        try:
+            store.store_outbound(
+                self.conn,
+                spec.chat_jid,
+                text,
+                group_folder=spec.folder,
+                source="agent",
+                topic=spec.topic,
+                reply_to_id=spec.reply_to_id,
+                sender=spec.folder,
+                msg_id=reply_id(spec.folder, spec.topic, spec.last_seq, outcome.outputs),
+            )
+        except store.InvalidInput as exc:
+            log.warning("agent message rejected folder=%s: %s", spec.folder, exc)
+            return
+        outcome.outputs += 1
+
+    def _classify(self, outcome: RunOutcome, rc: int) -> None:
+        with self._lock:
+            outcome.stop_reason = self.stop_reason
+        if outcome.stop_reason == "timeout":
+            outcome.result = "timeout"
+            outcome.error = f"timed out after {self.spec.timeout_s:g}s"
+        elif outcome.stop_reason is not None:
+            outcome.result = "killed"
+            outcome.error = f"stopped ({outcome.stop_reason})"
+        elif outcome.result == "error" and outcome.error is None:
+            outcome.error = f"exited with code {rc} without a result line"
+        log.info(
+            "agent finished folder=%s chat=%s result=%s outputs=%d rc=%d",
+            self.spec.folder,
+            self.spec.chat_jid,
+            outcome.result,
+            outcome.outputs,
+            rc,
+        )

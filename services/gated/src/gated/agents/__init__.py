@@ -1,0 +1,1 @@
+"""Agents shipped with gated: `switchboard-echo` and `switchboard-agent-claude`."""

@@ -1,0 +1,107 @@
+"""`switchboard-agent-claude`: runs the Claude Code CLI in print mode (`claude -p --output-format
+stream-json --verbose [--resume SESSION]`, prompt on stdin) and maps its events to our protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+CLAUDE_BIN_ENV = "SWITCHBOARD_CLAUDE_BIN"
+EXTRA_ARGS_ENV = "SWITCHBOARD_CLAUDE_ARGS"  # extra flags, e.g. "--model sonnet"
+
+
+def build_prompt(request: dict[str, Any]) -> str:
+    """The text given to Claude: queued system events, then the new chat messages."""
+    parts: list[str] = []
+    for sm in request.get("system_messages") or []:
+        parts.append(f"[system event {sm.get('event', '')}] {sm.get('body', '')}")
+    for msg in request.get("messages") or []:
+        who = msg.get("sender_name") or msg.get("sender") or "user"
+        if msg.get("verb") == "task":
+            parts.append(f"[scheduled task] {msg.get('content', '')}")
+        else:
+            parts.append(f"{who}: {msg.get('content', '')}")
+    return "\n\n".join(parts)
+
+
+def claude_argv(session_id: str | None) -> list[str]:
+    argv = [os.environ.get(CLAUDE_BIN_ENV) or "claude", "-p"]
+    argv += ["--output-format", "stream-json", "--verbose"]
+    if session_id:
+        argv += ["--resume", session_id]
+    argv += os.environ.get(EXTRA_ARGS_ENV, "").split()
+    return argv
+
+
+def emit(out: TextIO, obj: dict[str, Any]) -> None:
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+def translate(events: Iterable[str], out: TextIO, session_id: str | None) -> dict[str, Any]:
+    """Map stream-json lines to `message` lines; return our final `result` object."""
+    result: dict[str, Any] = {"type": "result", "status": "error", "session_id": session_id}
+    said_anything = False
+    for line in events:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        session_id = event.get("session_id") or session_id
+        kind = event.get("type")
+        if kind == "assistant":
+            for block in (event.get("message") or {}).get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
+                    emit(out, {"type": "message", "text": block["text"]})
+                    said_anything = True
+        elif kind == "result":
+            failed = bool(event.get("is_error")) or event.get("subtype") != "success"
+            text = event.get("result")
+            if not said_anything and not failed and isinstance(text, str) and text.strip():
+                emit(out, {"type": "message", "text": text})
+            result = {
+                "type": "result",
+                "status": "error" if failed else "ok",
+                "session_id": session_id,
+                "error": (str(text or event.get("subtype")) if failed else None),
+            }
+    result["session_id"] = session_id
+    if result["status"] == "error" and not result.get("error"):
+        result["error"] = "claude ended without a result event"
+    return result
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.readline() or "{}")
+    session_id = request.get("session_id") or None
+    argv = claude_argv(session_id)
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+        )
+    except OSError as exc:
+        emit(sys.stdout, {"type": "result", "status": "error", "error": f"{argv[0]}: {exc}"})
+        return 1
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(build_prompt(request))
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    result = translate(proc.stdout, sys.stdout, session_id)
+    rc = proc.wait()
+    if rc != 0 and result["status"] == "ok":
+        result = {**result, "status": "error", "error": f"claude exited with code {rc}"}
+    emit(sys.stdout, result)
+    return 0 if result["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

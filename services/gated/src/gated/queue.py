@@ -1,0 +1,166 @@
+"""The agent pool: at most `max_agents` runs at once, one per group folder, each on a thread with
+its own connection; records every outcome (cursor, session, session_log, circuit breaker)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import store
+
+from gated.agent import KILL_GRACE_S, AgentRun, RunOutcome, RunSpec, StopReason
+
+log = logging.getLogger(__name__)
+
+ERRORED_AFTER = 3  # consecutive failed runs before a chat is marked errored
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What the gateway learns when a run ends."""
+
+    key: str
+    chat_jid: str
+    advanced: bool  # the cursor moved past the batch
+    failed: bool  # counts toward the circuit breaker
+    failures: int  # consecutive failures of the chat after this run
+
+
+class AgentPool:
+    """Starts runs and records their outcomes; `lock` guards the set of running work keys."""
+
+    def __init__(self, db: str, max_agents: int, on_finished: Callable[[Finished], None]) -> None:
+        self.db = db
+        self.max_agents = max(1, max_agents)
+        self.on_finished = on_finished
+        self.lock = threading.RLock()
+        self.runs: dict[str, AgentRun] = {}
+        self._threads: dict[str, threading.Thread] = {}
+
+    def running(self) -> int:
+        with self.lock:
+            return len(self.runs)
+
+    def full(self) -> bool:
+        with self.lock:
+            return len(self.runs) >= self.max_agents
+
+    def is_running(self, key: str) -> bool:
+        with self.lock:
+            return key in self.runs
+
+    def folder_busy(self, folder: str) -> bool:
+        with self.lock:
+            return any(r.spec.folder == folder for r in self.runs.values())
+
+    def running_folders(self) -> list[str]:
+        with self.lock:
+            return sorted({r.spec.folder for r in self.runs.values()})
+
+    def start(self, spec: RunSpec) -> None:
+        """Start a run on its own thread (the caller checked capacity under `lock`)."""
+        conn = store.connect(self.db)
+        run = AgentRun(spec, conn)
+        thread = threading.Thread(
+            target=self._run, args=(run,), name=f"agent-{spec.folder}", daemon=True
+        )
+        with self.lock:
+            self.runs[spec.key] = run
+            self._threads[spec.key] = thread
+        thread.start()
+
+    def stop_folder(self, folder: str, reason: StopReason = "stop") -> bool:
+        """Terminate the runs of a folder; False when none was running."""
+        with self.lock:
+            runs = [r for r in self.runs.values() if r.spec.folder == folder]
+        for run in runs:
+            run.terminate(reason)
+        return bool(runs)
+
+    def shutdown(self, grace_s: float) -> None:
+        """Let running agents finish for `grace_s`, then TERM (→ KILL) the rest and wait."""
+        deadline = time.monotonic() + grace_s
+        for thread in self._snapshot():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            left = list(self.runs.values())
+        for run in left:
+            run.terminate("shutdown")
+        deadline = time.monotonic() + KILL_GRACE_S + 2.0
+        for thread in self._snapshot():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _snapshot(self) -> list[threading.Thread]:
+        with self.lock:
+            return list(self._threads.values())
+
+    def _run(self, run: AgentRun) -> None:
+        outcome = run.execute()
+        try:
+            with self.lock:
+                try:
+                    finished = record_outcome(run.conn, run.spec, outcome)
+                except Exception:
+                    log.exception("recording the run failed folder=%s", run.spec.folder)
+                    finished = Finished(run.spec.key, run.spec.chat_jid, False, True, 0)
+                self.runs.pop(run.spec.key, None)
+                self._threads.pop(run.spec.key, None)
+                self.on_finished(finished)
+        finally:
+            run.conn.close()
+
+
+def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome) -> Finished:
+    """Persist a run's end in one transaction: cursor (when the batch is done), session,
+    session_log, failure count; system messages go back to the queue when nothing came out."""
+    stopped_by_user = outcome.stop_reason == "stop"
+    advance = outcome.result == "ok" or outcome.outputs > 0 or stopped_by_user
+    failed = outcome.result in ("error", "timeout")
+    failures = 0
+    with store.tx(conn):
+        if advance:
+            store.set_state(conn, spec.cursor_key, str(spec.last_seq))
+        conn.execute("DELETE FROM router_state WHERE key = ?", (spec.inflight_key,))
+        store.log_session_end(
+            conn, spec.run_id, outcome.result, session_id=outcome.session_id, error=outcome.error
+        )
+        if outcome.session_id:
+            store.set_session(conn, spec.folder, spec.topic, outcome.session_id)
+        if not advance:
+            for sm in spec.system_messages:
+                store.add_system_message(
+                    conn, spec.folder, str(sm["origin"]), str(sm["event"]), str(sm["body"])
+                )
+        if outcome.result == "ok":
+            if store.note_run_success(conn, spec.chat_jid):
+                log.info("chat recovered chat=%s folder=%s", spec.chat_jid, spec.folder)
+        elif failed:
+            failures = store.note_run_failure(conn, spec.chat_jid, ERRORED_AFTER)
+            if failures == ERRORED_AFTER:
+                store.add_system_message(
+                    conn,
+                    spec.folder,
+                    "gated",
+                    "agent_errored",
+                    json.dumps(
+                        {
+                            "chat_jid": spec.chat_jid,
+                            "failures": failures,
+                            "error": (outcome.error or "")[:500],
+                        }
+                    ),
+                )
+    if failures >= ERRORED_AFTER:
+        log.error(
+            "chat errored after %d failed runs chat=%s folder=%s error=%s",
+            failures,
+            spec.chat_jid,
+            spec.folder,
+            outcome.error,
+        )
+    return Finished(spec.key, spec.chat_jid, advance, failed, failures)
