@@ -64,6 +64,10 @@ class Workers:
     @staticmethod
     def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
         """Wait for a worker; assert it exited 0 and return its remaining stdout."""
+        if proc.stdin is not None:
+            if not proc.stdin.closed:
+                proc.stdin.close()
+            proc.stdin = None  # communicate() must not flush a closed pipe
         out, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, f"worker exited {proc.returncode}: {err[-3000:]}"
         assert "Traceback" not in err, err[-3000:]

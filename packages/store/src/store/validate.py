@@ -7,6 +7,7 @@ from typing import Final, Literal, get_args
 
 from store.errors import InvalidInput
 
+# Used with fullmatch(): `$` alone would let a trailing newline through.
 JID_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f]{1,255}$")
 FOLDER_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_CONTENT_BYTES: Final = 200_000
@@ -22,7 +23,7 @@ def jid(value: object, field: str = "chat_jid") -> str:
     """A chat jid is `<channel>:<id>`: a lower-case channel name, a colon, no spaces."""
     if not isinstance(value, str) or not value:
         raise InvalidInput(field, "must be a non-empty string like 'web:demo'")
-    if not JID_RE.match(value):
+    if not JID_RE.fullmatch(value):
         raise InvalidInput(field, f"malformed jid {value[:80]!r}; expected '<channel>:<id>'")
     return value
 
@@ -36,7 +37,7 @@ def folder(value: object, field: str = "folder") -> str:
     """A group folder is a safe slug: lower-case letters, digits, `-`, `_`; no dots or slashes."""
     if not isinstance(value, str) or not value:
         raise InvalidInput(field, "must be a non-empty slug like 'demo'")
-    if not FOLDER_RE.match(value):
+    if not FOLDER_RE.fullmatch(value):
         raise InvalidInput(
             field,
             f"{value[:80]!r} is not a safe folder name "

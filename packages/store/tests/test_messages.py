@@ -1,0 +1,175 @@
+"""Storing and reading messages: idempotency, cursors, the chats upsert, bad input."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+
+import pytest
+import store
+from store.validate import MAX_CONTENT_BYTES
+
+
+def msg(i: int | str, chat: str = "web:demo", **kw: object) -> store.NewMessage:
+    return store.NewMessage(id=str(i), chat_jid=chat, content=f"hello {i}", **kw)  # type: ignore[arg-type]
+
+
+def count(db: sqlite3.Connection, table: str = "messages") -> int:
+    return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def test_redelivered_message_is_stored_once_with_the_same_seq(db: sqlite3.Connection) -> None:
+    first = store.put_message(db, msg("abc", sender="u1", sender_name="Ann"))
+    again = store.put_message(db, replace(msg("abc"), content="a different body"))
+    assert first == store.PutResult(seq=first.seq, duplicate=False)
+    assert again == store.PutResult(seq=first.seq, duplicate=True)
+    assert count(db) == 1
+    stored = store.get_message(db, first.seq)
+    assert stored is not None
+    assert stored.content == "hello abc"
+    assert stored.sender_name == "Ann"
+
+
+def test_same_id_in_two_chats_is_two_messages(db: sqlite3.Connection) -> None:
+    a = store.put_message(db, msg(1, "web:a"))
+    b = store.put_message(db, msg(1, "web:b"))
+    assert a.seq != b.seq
+    assert not b.duplicate
+
+
+def test_message_round_trips_every_field(db: sqlite3.Connection) -> None:
+    new = store.NewMessage(
+        id="m1",
+        chat_jid="email:ann@example.org",
+        content="body",
+        sender="ann@example.org",
+        sender_name="Ann",
+        timestamp="2026-11-23T05:54:53.123Z",
+        verb="command",
+        source="email",
+        group_folder="demo",
+        topic="billing",
+        is_from_me=False,
+        reply_to_id="m0",
+        attachments=[{"name": "a.txt", "type": "text/plain", "size": 3}],
+        chat_name="Ann's chat",
+    )
+    seq = store.put_message(db, new).seq
+    got = store.find_message(db, "email:ann@example.org", "m1")
+    assert got == store.get_message(db, seq)
+    assert got is not None
+    assert (got.verb, got.source, got.group_folder, got.topic) == (
+        "command",
+        "email",
+        "demo",
+        "billing",
+    )
+    assert got.attachments == [{"name": "a.txt", "type": "text/plain", "size": 3}]
+    assert got.timestamp == "2026-11-23T05:54:53.123Z"
+    assert got.reply_to_id == "m0"
+    assert store.find_message(db, "email:ann@example.org", "nope") is None
+    assert store.get_message(db, 12345) is None
+
+
+def test_put_message_upserts_the_chat(db: sqlite3.Connection) -> None:
+    store.put_message(db, msg(1, timestamp="2026-01-01T00:00:00.000Z", chat_name="Demo"))
+    store.put_message(db, msg(2, timestamp="2025-01-01T00:00:00.000Z"))  # late, older
+    chat = store.get_chat(db, "web:demo")
+    assert chat is not None
+    assert (chat.name, chat.channel, chat.last_message_at) == (
+        "Demo",
+        "web",
+        "2026-01-01T00:00:00.000Z",
+    )
+    assert store.get_chat(db, "web:nobody") is None
+
+
+def test_put_messages_stores_a_batch_and_reports_duplicates(db: sqlite3.Connection) -> None:
+    store.put_message(db, msg(0, timestamp="2025-06-01T00:00:00.000Z"))
+    results = store.put_messages(
+        db,
+        [
+            msg(0),
+            msg(1, timestamp="2026-01-02T00:00:00.000Z"),
+            msg(2, timestamp="2026-01-01T00:00:00.000Z", chat_name="Named"),
+            msg(3, "web:other"),
+        ],
+    )
+    assert [r.duplicate for r in results] == [True, False, False, False]
+    assert [r.seq for r in results[1:]] == sorted(r.seq for r in results[1:])
+    chat = store.get_chat(db, "web:demo")
+    assert chat is not None
+    assert (chat.name, chat.last_message_at) == ("Named", "2026-01-02T00:00:00.000Z")
+    assert store.get_chat(db, "web:other") is not None
+
+
+def test_put_messages_with_one_bad_message_writes_nothing(db: sqlite3.Connection) -> None:
+    with pytest.raises(store.InvalidInput):
+        store.put_messages(db, [msg(1), store.NewMessage(id="2", chat_jid="web:demo", content="")])
+    assert count(db) == 0
+    assert count(db, "chats") == 0
+
+
+def test_new_messages_follows_seq_with_a_limit(db: sqlite3.Connection) -> None:
+    seqs = [store.put_message(db, msg(i, f"web:c{i % 2}")).seq for i in range(7)]
+    page = store.new_messages(db, 0, limit=3)
+    assert [m.seq for m in page] == seqs[:3]
+    assert [m.seq for m in store.new_messages(db, page[-1].seq)] == seqs[3:]
+    assert store.new_messages(db, seqs[-1]) == []
+    assert store.latest_seq(db) == seqs[-1]
+
+
+def test_messages_since_and_before_page_one_chat(db: sqlite3.Connection) -> None:
+    seqs = [store.put_message(db, msg(i, f"web:c{i % 2}")).seq for i in range(10)]
+    c0 = seqs[0::2]
+    assert [m.seq for m in store.messages_since(db, "web:c0", 0)] == c0
+    assert [m.seq for m in store.messages_since(db, "web:c0", c0[1], limit=2)] == c0[2:4]
+    assert [m.seq for m in store.messages_before(db, "web:c0", None, limit=2)] == c0[-2:]
+    assert [m.seq for m in store.messages_before(db, "web:c0", c0[2])] == c0[:2]
+    assert store.messages_since(db, "web:none", 0) == []
+
+
+def test_latest_seq_of_an_empty_store_is_zero(db: sqlite3.Connection) -> None:
+    assert store.latest_seq(db) == 0
+
+
+def test_outbound_ids_are_unique() -> None:
+    ids = {store.new_outbound_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(i.startswith("out:") for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"chat_jid": "demo"}, "chat_jid"),
+        ({"chat_jid": "web:has space"}, "chat_jid"),
+        ({"id": ""}, "id"),
+        ({"id": "x" * 513}, "id"),
+        ({"content": ""}, "content"),
+        ({"content": " \n\t"}, "content"),
+        ({"content": "x" * (MAX_CONTENT_BYTES + 1)}, "content"),
+        ({"content": "é" * (MAX_CONTENT_BYTES // 2 + 1)}, "content"),  # bytes, not chars
+        ({"sender": "a\x00b"}, "sender"),
+        ({"verb": ""}, "verb"),
+        ({"group_folder": "../up"}, "group_folder"),
+        ({"topic": "t\r"}, "topic"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"timestamp": "2026-01-01T00:00:00"}, "timestamp"),  # naive
+        ({"attachments": {"name": "x"}}, "attachments"),
+        ({"attachments": [{"blob": "x" * 70_000}]}, "attachments"),
+    ],
+)
+def test_bad_message_is_rejected_naming_the_field(
+    db: sqlite3.Connection, change: dict[str, object], field: str
+) -> None:
+    with pytest.raises(store.InvalidInput) as err:
+        store.put_message(db, replace(msg(1), **change))  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert field in str(err.value)
+    assert count(db) == 0
+
+
+def test_content_at_the_size_limit_is_accepted(db: sqlite3.Connection) -> None:
+    r = store.put_message(db, replace(msg(1), content="x" * MAX_CONTENT_BYTES))
+    assert not r.duplicate
