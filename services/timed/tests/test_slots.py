@@ -1,0 +1,199 @@
+"""The pure slot function: DST transitions, intervals, one-shots and input validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import store
+from hypothesis import given
+from hypothesis import strategies as st
+from timed.slots import (
+    Schedule,
+    latest_slot,
+    next_slot,
+    parse_every,
+    validate_cron,
+    zone,
+)
+
+PRAGUE = ZoneInfo("Europe/Prague")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def slots(schedule: Schedule, start: datetime, end: datetime) -> list[datetime]:
+    out: list[datetime] = []
+    current = next_slot(schedule, start)
+    while current is not None and current <= end:
+        out.append(current)
+        current = next_slot(schedule, current)
+    return out
+
+
+def local(dt: datetime, tz: ZoneInfo) -> str:
+    return dt.astimezone(tz).strftime("%m-%d %H:%M %Z")
+
+
+def test_prague_spring_forward_missing_0230_fires_once_at_0300() -> None:
+    # 2026-03-29: 02:00 CET jumps to 03:00 CEST, so 02:30 does not exist that day.
+    daily = Schedule("cron", cron="30 2 * * *", tz="Europe/Prague")
+    got = slots(daily, datetime(2026, 3, 27, 12, tzinfo=UTC), datetime(2026, 3, 31, 12, tzinfo=UTC))
+    assert [local(s, PRAGUE) for s in got] == [
+        "03-28 02:30 CET",
+        "03-29 03:00 CEST",  # croniter's documented choice: first instant after the gap
+        "03-30 02:30 CEST",
+        "03-31 02:30 CEST",
+    ]
+    # Never lost, never doubled: one fire per day, each a distinct instant.
+    assert len({s.date() for s in got}) == len(got)
+
+
+def test_prague_fall_back_repeated_0230_fires_exactly_once() -> None:
+    # 2026-10-25: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice.
+    daily = Schedule("cron", cron="30 2 * * *", tz="Europe/Prague")
+    got = slots(
+        daily, datetime(2026, 10, 23, 12, tzinfo=UTC), datetime(2026, 10, 27, 12, tzinfo=UTC)
+    )
+    assert [local(s, PRAGUE) for s in got] == [
+        "10-24 02:30 CEST",
+        "10-25 02:30 CEST",  # the first pass; the CET repeat is skipped
+        "10-26 02:30 CET",
+        "10-27 02:30 CET",
+    ]
+
+
+def test_fall_back_started_inside_repeated_hour_does_not_refire() -> None:
+    daily = Schedule("cron", cron="30 2 * * *", tz="Europe/Prague")
+    # 02:15 CET, in the second pass, after 02:30 CEST already fired.
+    after = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)
+    nxt = next_slot(daily, after)
+    assert nxt is not None
+    assert local(nxt, PRAGUE) == "10-26 02:30 CET"
+
+
+def test_hour_wildcard_job_follows_real_time_through_repeated_hour() -> None:
+    half_hourly = Schedule("cron", cron="*/30 * * * *", tz="Europe/Prague")
+    got = slots(
+        half_hourly,
+        datetime(2026, 10, 24, 23, 45, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 0, tzinfo=UTC),
+    )
+    # Every 30 real minutes: both passes of the repeated hour are real, distinct instants.
+    assert [s.strftime("%H:%M") for s in got] == ["00:00", "00:30", "01:00", "01:30", "02:00"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        # Spring forward (2026-03-08): EST (-5) before, EDT (-4) after.
+        (datetime(2026, 3, 4, 12, tzinfo=UTC), datetime(2026, 3, 11, 20, tzinfo=UTC)),
+        # Fall back (2026-11-01): EDT before, EST after.
+        (datetime(2026, 10, 28, 12, tzinfo=UTC), datetime(2026, 11, 4, 20, tzinfo=UTC)),
+    ],
+    ids=["march", "november"],
+)
+def test_new_york_weekday_0900_is_0900_local_on_both_sides(start: datetime, end: datetime) -> None:
+    weekdays = Schedule("cron", cron="0 9 * * 1-5", tz="America/New_York")
+    got = slots(weekdays, start, end)
+    assert len(got) == 6
+    for s in got:
+        there = s.astimezone(NEW_YORK)
+        assert (there.hour, there.minute) == (9, 0)
+        assert there.weekday() < 5
+    offsets = {s.astimezone(NEW_YORK).utcoffset() for s in got}
+    assert offsets == {timedelta(hours=-5), timedelta(hours=-4)}
+
+
+def test_seconds_field_is_sixth() -> None:
+    every_2s = Schedule("cron", cron="* * * * * */2")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert next_slot(every_2s, start) == start + timedelta(seconds=2)
+
+
+def test_interval_slots_are_anchored_on_the_previous_slot() -> None:
+    every = Schedule("interval", interval_s=900)
+    start = datetime(2026, 1, 1, 0, 0, 7, tzinfo=UTC)
+    assert next_slot(every, start) == start + timedelta(minutes=15)
+
+
+def test_one_shot_has_one_slot() -> None:
+    once = Schedule("once", run_at="2026-05-01T10:00:00.000Z")
+    before = datetime(2026, 4, 30, tzinfo=UTC)
+    assert next_slot(once, before) == datetime(2026, 5, 1, 10, tzinfo=UTC)
+    assert next_slot(once, datetime(2026, 5, 1, 10, tzinfo=UTC)) is None
+
+
+def test_latest_slot_finds_the_last_slot_before_a_bound() -> None:
+    hourly = Schedule("cron", cron="0 * * * *")
+    first = datetime(2026, 1, 1, 0, tzinfo=UTC)
+    assert latest_slot(hourly, first, datetime(2026, 1, 3, 5, 59, tzinfo=UTC)) == datetime(
+        2026, 1, 3, 5, tzinfo=UTC
+    )
+    every = Schedule("interval", interval_s=10)
+    assert latest_slot(every, first, first + timedelta(seconds=95)) == first + timedelta(seconds=90)
+
+
+@pytest.mark.parametrize(
+    ("expr", "field"),
+    [
+        ("61 * * * *", "minute"),
+        ("* 24 * * *", "hour"),
+        ("* * 32 * *", "day-of-month"),
+        ("* * * 13 *", "month"),
+        ("* * * * 9", "day-of-week"),
+        ("* * * * * 99", "second"),
+    ],
+)
+def test_bad_cron_names_the_field(expr: str, field: str) -> None:
+    with pytest.raises(store.InvalidInput, match=f"bad {field} field"):
+        validate_cron(expr)
+
+
+@pytest.mark.parametrize("expr", ["", "* * *", "a b c d e", "* * * * * * *"])
+def test_malformed_cron_is_rejected(expr: str) -> None:
+    with pytest.raises(store.InvalidInput, match="cron"):
+        validate_cron(expr)
+
+
+def test_unknown_zone_is_rejected() -> None:
+    with pytest.raises(store.InvalidInput, match="tz: unknown timezone 'Mars/Olympus'"):
+        zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("90s", 90), ("2h", 7200), ("10", 10)])
+def test_every_parses_units(text: str, seconds: int) -> None:
+    assert parse_every(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["9s", "0m", "5"])
+def test_every_below_minimum_is_rejected(text: str) -> None:
+    with pytest.raises(store.InvalidInput, match=r"every: .* shorter than the minimum 10s"):
+        parse_every(text)
+
+
+@given(st.text(max_size=12))
+def test_every_never_crashes(text: str) -> None:
+    try:
+        seconds = parse_every(text)
+    except store.InvalidInput as exc:
+        seconds = 10 if exc.field == "every" else -1
+    assert seconds >= 10
+
+
+@given(
+    st.sampled_from(["Europe/Prague", "America/New_York", "Australia/Lord_Howe", "UTC"]),
+    st.sampled_from(["30 2 * * *", "0 9 * * 1-5", "*/15 * * * *", "0 0 1 * *"]),
+    st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2030, 1, 1)),
+)
+def test_slots_strictly_increase_and_match_the_local_wall_clock(
+    tz: str, expr: str, naive: datetime
+) -> None:
+    schedule = Schedule("cron", cron=expr, tz=tz)
+    after = naive.replace(tzinfo=UTC)
+    first = next_slot(schedule, after)
+    assert first is not None
+    assert first > after
+    second = next_slot(schedule, first)
+    assert second is not None
+    assert second > first
