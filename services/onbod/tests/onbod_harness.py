@@ -110,3 +110,9 @@ def wait_settled(conn: sqlite3.Connection) -> None:
 
 def add_operator(conn: sqlite3.Connection, jid: str = "tg:ops", folder: str = "ops") -> None:
     store.register_group(conn, jid, folder, name="operators", is_operator=True)
+
+
+def handoff_count(conn: sqlite3.Connection) -> int:
+    """How many requests onbod re-posted for gated (inbound messages with source 'onbod')."""
+    sql = "SELECT COUNT(*) FROM messages WHERE source = 'onbod' AND is_from_me = 0"
+    return int(conn.execute(sql).fetchone()[0])

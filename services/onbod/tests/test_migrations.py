@@ -1,0 +1,56 @@
+"""onbod's schema: the final shape of `onboarding` and its rows in `migrations`."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import store
+from onbod import api
+from onbod.migrations import MIGRATIONS
+
+
+def test_onboarding_schema_and_migration_rows(tmp_path: Path) -> None:
+    conn = store.open(tmp_path / "m.db")
+    api.ensure_schema(conn)
+    api.ensure_schema(conn)  # idempotent
+    columns = [r["name"] for r in conn.execute("PRAGMA table_info(onboarding)")]
+    assert columns == [
+        "jid",
+        "status",
+        "world_name",
+        "prompted_at",
+        "first_seq",
+        "first_message",
+        "decided_by",
+        "decided_at",
+        "reason",
+        "created_at",
+        "greeted_at",
+        "requested_at",
+        "reminded_at",
+        "prompts",
+        "messages",
+    ]
+    indexes = {r["name"] for r in conn.execute("PRAGMA index_list(onboarding)")}
+    assert {
+        "onboarding_status",
+        "onboarding_pending_name",
+        "onboarding_requested",
+        "onboarding_greeted",
+    } <= indexes
+    rows = conn.execute(
+        "SELECT version, name FROM migrations WHERE service = 'onbod' ORDER BY version"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [(1, "m001_onboarding")]
+    assert store.service_version(conn, "onbod") == len(MIGRATIONS)
+
+
+def test_a_status_outside_the_list_is_refused_by_the_table(tmp_path: Path) -> None:
+    conn = store.open(tmp_path / "m.db")
+    api.ensure_schema(conn)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.tx(conn):
+        conn.execute(
+            "INSERT INTO onboarding (jid, status, created_at) VALUES ('tg:1', 'maybe', 'x')"
+        )
