@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from store import validate
-from store.clock import now_iso
+from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
 from store.models import Chat, Group, Route
@@ -44,6 +44,8 @@ def errored_chats(conn: sqlite3.Connection) -> list[Chat]:
 
 def note_run_failure(conn: sqlite3.Connection, jid: str, threshold: int = 3) -> int:
     """Count a failed agent run for a chat; sets `errored` at `threshold`. Returns the count."""
+    if threshold < 1:
+        raise InvalidInput("threshold", f"must be at least 1, got {threshold}")
     with tx(conn):
         row = conn.execute(
             "UPDATE chats SET consecutive_failures = consecutive_failures + 1, "
@@ -200,6 +202,10 @@ def all_routes(conn: sqlite3.Connection) -> list[Route]:
 
 def active_web_jids(conn: sqlite3.Connection, since: str) -> list[str]:
     """`web:` chats with a message at or after `since` (UTC text)."""
+    try:
+        parse_iso(since)
+    except ValueError as exc:
+        raise InvalidInput("since", f"not an ISO-8601 time with zone: {since!r}") from exc
     rows = conn.execute(
         "SELECT jid FROM chats WHERE last_message_at >= ? AND jid LIKE 'web:%' ORDER BY jid",
         (since,),

@@ -57,6 +57,12 @@ def log_session_start(
     session_id: str | None,
 ) -> int:
     """Open a session_log row for an agent run; returns its id."""
+    validate.folder(group_folder, "group_folder")
+    validate.short_text(topic, "topic")
+    if chat_jid is not None:
+        validate.jid(chat_jid, "chat_jid")
+    if session_id is not None:
+        validate.short_text(session_id, "session_id")
     with tx(conn):
         row = conn.execute(
             "INSERT INTO session_log (group_folder, topic, chat_jid, session_id, started_at) "
@@ -75,6 +81,7 @@ def log_session_end(
     error: str | None = None,
 ) -> None:
     """Close a session_log row with its result (ok, error, timeout, killed)."""
+    validate.short_text(result, "result", allow_empty=False)
     with tx(conn):
         conn.execute(
             "UPDATE session_log SET ended_at = ?, result = ?, error = ?, "

@@ -31,6 +31,7 @@ def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
 
 def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: str) -> bool:
     """Set key to value only if it currently holds `expected` (None = absent)."""
+    validate.short_text(key, "key", allow_empty=False)
     with tx(conn):
         if expected is None:
             cur = conn.execute(
@@ -62,6 +63,7 @@ def heartbeat(
     info: dict[str, Any] | None = None,
 ) -> None:
     """Record that daemon `name` (this process) is alive now."""
+    validate.short_text(name, "name", allow_empty=False)
     now = now_iso()
     with tx(conn):
         conn.execute(
