@@ -1,0 +1,187 @@
+"""`switchboard up`: the embedded default — prepare the database (schemas, a demo group, an
+operator chat, a dashboard admin) and run the daemons under the supervisor until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sqlite3
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Final
+
+import store
+import typer
+from store.paths import group_path
+
+from switchboard.options import DbOption
+from switchboard.supervisor import (
+    DAEMONS,
+    ChildSpec,
+    LogPrinter,
+    Supervisor,
+    daemon_argv,
+    stale_daemons,
+)
+
+DEMO_JID: Final = "web:demo"
+DEMO_FOLDER: Final = "demo"
+OPERATOR_JID: Final = "cli:operator"
+OPERATOR_FOLDER: Final = "operator"
+ADMIN_USER: Final = "admin"
+DEFAULT_GATED_LISTEN: Final = "127.0.0.1:8700"
+DEFAULT_DASHD_LISTEN: Final = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What `prepare` found or created, for the banner."""
+
+    db: Path
+    created_groups: tuple[str, ...]
+    admin_password: str | None  # set only when the admin user was created just now
+    admin_note: str
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+
+
+def prepare(db: Path) -> Prepared:
+    """Create the db and every schema; seed the demo group, operator chat and admin user."""
+    from switchboard.schemas import migrate_all
+
+    conn = store.open(db)
+    try:
+        migrate_all(conn)
+        created: list[str] = []
+        if not store.registered_groups(conn):
+            store.register_group(conn, DEMO_JID, DEMO_FOLDER, name="Demo (echo agent)")
+            store.register_group(
+                conn, OPERATOR_JID, OPERATOR_FOLDER, name="Operator", is_operator=True
+            )
+            created += [DEMO_JID, OPERATOR_JID]
+        for g in store.registered_groups(conn):
+            group_path(conn, g.folder, create=True)
+        password, note = ensure_admin(conn)
+    finally:
+        conn.close()
+    return Prepared(db, tuple(created), password, note)
+
+
+def ensure_admin(conn: sqlite3.Connection) -> tuple[str | None, str]:
+    """Create `admin` with a random password when there is no dashboard user at all."""
+    from dashd import users
+
+    try:
+        existing = users.list_users(conn)
+        if existing:
+            names = ", ".join(u.username for u in existing[:3])
+            return None, f"an existing dashboard user ({names}; reset: switchboard user passwd)"
+        password = secrets.token_urlsafe(12)
+        users.add_user(conn, ADMIN_USER, password)
+    except NotImplementedError:
+        return None, "dashboard users are not available yet (dashd.users is not implemented)"
+    return password, f"{ADMIN_USER} / {password}"
+
+
+def parse_only(only: str) -> list[str]:
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DAEMONS]
+    if unknown or not names:
+        raise store.InvalidInput(
+            "only", f"{only!r}: expected a comma-separated subset of {','.join(DAEMONS)}"
+        )
+    return [n for n in DAEMONS if n in names]
+
+
+def check_listen(value: str, field: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise store.InvalidInput(field, f"{value!r} is not HOST:PORT")
+    return value
+
+
+def banner(prepared: Prepared, names: list[str], gated_listen: str, dashd_listen: str) -> list[str]:
+    lines = [f"Switchboard is up: {', '.join(names)} on {prepared.db}"]
+    if "dashd" in names:
+        lines.append(f"  dashboard:   http://{dashd_listen}/")
+        lines.append(f"  login:       {prepared.admin_note}")
+        if prepared.admin_password:
+            lines.append("               (shown once; change it: switchboard user passwd admin)")
+    if "gated" in names:
+        lines.append(f"  channel API: http://{gated_listen}/v1/health")
+    db_flag = (
+        "" if prepared.db == store.resolve_db_path(None).absolute() else f" --db {prepared.db}"
+    )
+    lines.append(f"  chat:        uv run switchboard chat {DEMO_FOLDER}{db_flag}")
+    lines.append("  stop:        Ctrl-C")
+    return lines
+
+
+def up(
+    db: DbOption = None,
+    only: Annotated[
+        str, typer.Option(help="Comma-separated daemons to run (default: all four).")
+    ] = ",".join(DAEMONS),
+    gated_listen: Annotated[
+        str,
+        typer.Option(
+            envvar="SWITCHBOARD_LISTEN", show_envvar=True, help="HOST:PORT of gated's channel API."
+        ),
+    ] = DEFAULT_GATED_LISTEN,
+    dashd_listen: Annotated[
+        str,
+        typer.Option(
+            envvar="SWITCHBOARD_DASHD_LISTEN", show_envvar=True, help="HOST:PORT of the dashboard."
+        ),
+    ] = DEFAULT_DASHD_LISTEN,
+    log_level: Annotated[
+        str | None, typer.Option(help="Daemons' log level (default: their own, INFO).")
+    ] = None,
+) -> None:
+    """Run all four daemons on one database with prefixed logs; Ctrl-C stops them."""
+    names = parse_only(only)
+    check_listen(gated_listen, "gated_listen")
+    check_listen(dashd_listen, "dashd_listen")
+    path = store.resolve_db_path(db).absolute()
+    prepared = prepare(path)
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    printer = LogPrinter(sys.stdout, colour)
+    env = {
+        "SWITCHBOARD_DB": str(path),
+        "SWITCHBOARD_LISTEN": gated_listen,
+        "SWITCHBOARD_DASHD_LISTEN": dashd_listen,
+        "PYTHONUNBUFFERED": "1",
+    }
+    specs = [ChildSpec(n, daemon_argv(n, path, log_level), env) for n in names]
+    supervisor = Supervisor(specs, printer)
+    for jid in prepared.created_groups:
+        supervisor.say(f"created group {jid}")
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
+
+    conn = store.connect(path)
+
+    def waiting(pids: dict[str, int]) -> list[str]:
+        return stale_daemons(conn, pids, names)
+
+    def ready() -> None:
+        for line in banner(prepared, names, gated_listen, dashd_listen):
+            supervisor.say(line)
+
+    try:
+        code = supervisor.run(stop, waiting, ready)
+    finally:
+        conn.close()
+    raise typer.Exit(code)

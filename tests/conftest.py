@@ -1,0 +1,256 @@
+"""The all-daemon harness: gated, timed, onbod and dashd as real processes on one temp db, with
+free ports, waited for by heartbeat, stopped with SIGTERM (exit codes checked)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import store
+
+DAEMONS = ("gated", "timed", "onbod", "dashd")
+BIN = Path(sys.executable).parent
+CHANNEL_SECRET = "harness-channel-secret"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 20.0
+FRESH_S = 15.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (bind port 0 on 127.0.0.1 and read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+class System:
+    """Four daemons on one database; helpers to drive and break them from a test."""
+
+    def __init__(self, root: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.db = root / "messages.db"
+        self.logs = root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.gated_port = free_port()
+        self.dashd_port = free_port()
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "SWITCHBOARD_DB": str(self.db),
+            "SWITCHBOARD_LISTEN": f"127.0.0.1:{self.gated_port}",
+            "SWITCHBOARD_DASHD_LISTEN": f"127.0.0.1:{self.dashd_port}",
+            "SWITCHBOARD_CHANNEL_SECRET": CHANNEL_SECRET,
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.exit_codes: dict[str, list[int]] = {n: [] for n in DAEMONS}
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def gated_url(self) -> str:
+        return f"http://127.0.0.1:{self.gated_port}"
+
+    @property
+    def dashd_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashd_port}"
+
+    # -- life cycle --------------------------------------------------------------------------
+    def spawn(self, name: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        try:
+            proc = subprocess.Popen(
+                [str(BIN / name), "--db", str(self.db)],
+                env=self.env,
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start(self, *names: str) -> None:
+        """Start the named daemons (all when none named) and wait for their heartbeats."""
+        for name in names or DAEMONS:
+            self.spawn(name)
+        for name in names or DAEMONS:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = START_TIMEOUT_S) -> int:
+        proc = self.procs[name]
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+            return self.heartbeat_fresh(name, proc.pid)
+
+        wait_for(ready, timeout, f"a fresh heartbeat from {name} pid {proc.pid}")
+        return proc.pid
+
+    def heartbeat_fresh(self, name: str, pid: int) -> bool:
+        if not self.db.exists():
+            return False
+        try:
+            rows = self.query(
+                "SELECT pid, heartbeat_at, stopped_at FROM daemons WHERE name = ?", name
+            )
+        except sqlite3.OperationalError:
+            return False  # schema not there yet
+        if not rows or rows[0]["pid"] != pid or rows[0]["stopped_at"]:
+            return False
+        age = (store.utcnow() - store.parse_iso(rows[0]["heartbeat_at"])).total_seconds()
+        return age <= FRESH_S
+
+    def stop(self, name: str, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM one daemon and wait for it; its exit code (SIGKILL after the timeout)."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"{name} did not stop within {timeout} s of SIGTERM")
+        self.exit_codes[name].append(proc.returncode)
+        return proc.returncode
+
+    def stop_all(self) -> dict[str, int]:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        return {name: self.stop(name) for name in list(self.procs)}
+
+    def restart(self, name: str) -> int:
+        """Graceful restart (must exit 0); the new pid once its heartbeat is fresh."""
+        code = self.stop(name)
+        assert code == 0, f"{name} exited {code} on SIGTERM:\n{self.log(name)[-3000:]}"
+        self.spawn(name)
+        return self.wait_ready(name)
+
+    def kill9(self, name: str, restart: bool = True) -> int | None:
+        """SIGKILL a daemon (as a crash would); restart it unless told not to. The new pid."""
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait()
+        if not restart:
+            return None
+        self.spawn(name)
+        return self.wait_ready(name)
+
+    # -- driving and observing ---------------------------------------------------------------
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the switchboard CLI on this database as a subprocess."""
+        proc = subprocess.run(
+            [str(BIN / "switchboard"), *args],
+            env=self.env,
+            cwd=self.root,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"switchboard {' '.join(args)} exited {proc.returncode}:\n"
+                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
+        return proc
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        """A read on a fresh read-only connection (assertions only; tests drive via HTTP/CLI)."""
+        conn = store.connect(self.db, readonly=True)
+        try:
+            return list(conn.execute(sql, params))
+        finally:
+            conn.close()
+
+    def wait_for(
+        self, predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition"
+    ) -> T:
+        return wait_for(predicate, timeout, what)
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def all_logs(self) -> dict[str, str]:
+        return {name: self.log(name) for name in DAEMONS}
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> Callable[[], int]:
+    """`free_port()`: a free TCP port on 127.0.0.1 (test modules cannot import conftest)."""
+    return free_port
+
+
+def _teardown(system: System) -> None:
+    codes = system.stop_all()
+    bad = {n: c for n, c in codes.items() if c != 0}
+    assert not bad, "daemons did not exit 0 on SIGTERM: " + ", ".join(
+        f"{n}={c}\n{system.log(n)[-2000:]}" for n, c in bad.items()
+    )
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """All four daemons on one database for the whole session (do not break it)."""
+    sys_ = System(tmp_path_factory.mktemp("system"))
+    try:
+        sys_.start()
+        yield sys_
+    finally:
+        _teardown(sys_)
+
+
+@pytest.fixture
+def fresh_system(tmp_path: Path) -> Iterator[System]:
+    """All four daemons on a database of this test's own, for tests that break things."""
+    sys_ = System(tmp_path / "system")
+    try:
+        sys_.start()
+        yield sys_
+    finally:
+        _teardown(sys_)

@@ -1,0 +1,258 @@
+"""`switchboard up` as a real process: prepares the database, runs the daemons with prefixed
+logs, restarts a killed child, gives up on a crash loop, and stops everything on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import store
+
+BIN = Path(sys.executable).parent
+DAEMONS = ("gated", "timed", "onbod", "dashd")
+
+
+@dataclass
+class Up:
+    """A running `switchboard up` and everything it printed so far."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    eof: threading.Event = field(default_factory=threading.Event)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first printed line matching `pattern` (fails at the deadline or on exit)."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            finished = self.eof.is_set()
+            for line in list(self.lines):
+                if m := rx.search(line):
+                    return m
+            if finished:
+                pytest.fail(f"switchboard up exited {self.proc.poll()}:\n{self.text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no line matching {pattern!r} within {timeout} s:\n{self.text()}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def start_up(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> Iterator[Callable[..., tuple[Up, dict[str, str]]]]:
+    started: list[Up] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> tuple[Up, dict[str, str]]:
+        ports = {"gated": str(free_port()), "dashd": str(free_port())}
+        full_env = {**os.environ, **(env or {})}
+        for key in ("SWITCHBOARD_DB", "NOTIFY_SOCKET", "SWITCHBOARD_LISTEN"):
+            full_env.pop(key, None)
+        proc = subprocess.Popen(
+            [
+                str(BIN / "switchboard"),
+                "up",
+                "--gated-listen",
+                f"127.0.0.1:{ports['gated']}",
+                "--dashd-listen",
+                f"127.0.0.1:{ports['dashd']}",
+                *args,
+            ],
+            cwd=tmp_path,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        up = Up(proc)
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                up.lines.append(line.rstrip("\n"))
+            up.eof.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        started.append(up)
+        return up, ports
+
+    yield start
+    for up in started:
+        if up.proc.poll() is None:
+            up.proc.send_signal(signal.SIGTERM)
+            try:
+                up.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.proc.kill()
+                up.proc.wait()
+    # Nothing may outlive the test, even when it failed half-way.
+    db = tmp_path / "data" / "messages.db"
+    if db.exists():
+        for pid in daemon_pids(db).values():
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def daemon_pids(db: Path) -> dict[str, int]:
+    conn = store.connect(db, readonly=True)
+    try:
+        return {r["name"]: r["pid"] for r in conn.execute("SELECT name, pid FROM daemons")}
+    finally:
+        conn.close()
+
+
+def fresh_pids(db: Path) -> dict[str, int]:
+    """name -> pid of the daemons whose heartbeat is fresh and whose process is alive."""
+    conn = store.connect(db, readonly=True)
+    try:
+        out = {}
+        for d in store.list_daemons(conn):
+            if d.heartbeat_at is None or d.stopped_at or d.pid is None:
+                continue
+            age = (store.utcnow() - store.parse_iso(d.heartbeat_at)).total_seconds()
+            if age <= 15 and pid_alive(d.pid):
+                out[d.name] = d.pid
+        return out
+    finally:
+        conn.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_DB"}
+    return subprocess.run(
+        [str(BIN / "switchboard"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_up_prepares_runs_restarts_and_stops(
+    tmp_path: Path, start_up: Callable[..., tuple[Up, dict[str, str]]]
+) -> None:
+    up, ports = start_up()
+    up.wait_for_line(r"Switchboard is up", timeout=60)
+    db = tmp_path / "data" / "messages.db"
+    assert db.exists()
+    text = up.text()
+    assert f"dashboard:   http://127.0.0.1:{ports['dashd']}/" in text
+    assert "switchboard chat demo" in text
+    assert "\033[" not in text  # not a tty: no colour codes
+    for name in DAEMONS:  # every daemon's log lines carry its name
+        assert re.search(rf"^{name}\s+\| ", text, re.M), text
+
+    # The demo group (echo agent: no agent command) and the operator chat exist.
+    groups = {g["jid"]: g for g in json.loads(cli(tmp_path, "group", "list", "--json").stdout)}
+    assert groups["web:demo"]["folder"] == "demo"
+    assert groups["web:demo"]["agent_config"] == {}
+    assert groups["cli:operator"]["is_operator"] is True
+    assert (tmp_path / "data" / "groups" / "demo").is_dir()
+
+    # The admin dashboard user was created with a password shown once (when dashd has users).
+    login = up.wait_for_line(r"login:\s+(.*)$").group(1)
+    if login.startswith("admin / "):
+        from dashd.users import list_users
+
+        conn = store.connect(db, readonly=True)
+        try:
+            assert [u.username for u in list_users(conn)] == ["admin"]
+        finally:
+            conn.close()
+    else:
+        assert "not available yet" in login
+
+    # Every heartbeat is fresh and written by a child of `up`.
+    pids = fresh_pids(db)
+    assert sorted(pids) == sorted(DAEMONS)
+    assert all(parent_of(pid) == up.proc.pid for pid in pids.values())
+
+    # kill -9 one child: it comes back with a new pid.
+    os.kill(pids["timed"], signal.SIGKILL)
+    wait_until(
+        lambda: fresh_pids(db).get("timed") not in (None, pids["timed"]),
+        30,
+        "timed to be restarted",
+    )
+    up.wait_for_line(r"timed restarted \(pid \d+\)")
+    after = fresh_pids(db)
+    assert parent_of(after["timed"]) == up.proc.pid
+
+    # SIGTERM: every child stops, `up` exits 0.
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(timeout=40) == 0, up.text()
+    assert not any(pid_alive(p) for p in after.values())
+    conn = store.connect(db, readonly=True)
+    try:
+        assert all(d.stopped_at for d in store.list_daemons(conn))
+    finally:
+        conn.close()
+
+    # A second `up` on the same database creates nothing new; --only runs a subset.
+    up2, ports2 = start_up("--only", "gated,timed")
+    up2.wait_for_line(r"Switchboard is up: gated, timed on", timeout=60)
+    assert "created group" not in up2.text()
+    assert "dashboard:" not in up2.text()
+    assert f"channel API: http://127.0.0.1:{ports2['gated']}/v1/health" in up2.text()
+    running = fresh_pids(db)
+    assert sorted(running) == ["gated", "timed"]
+    assert len(json.loads(cli(tmp_path, "group", "list", "--json").stdout)) == 2
+    up2.proc.send_signal(signal.SIGINT)  # Ctrl-C behaves like SIGTERM
+    assert up2.proc.wait(timeout=40) == 0, up2.text()
+    assert not any(pid_alive(p) for p in running.values())
+
+
+def test_up_gives_up_after_quick_crashes(
+    start_up: Callable[..., tuple[Up, dict[str, str]]],
+) -> None:
+    # An invalid log level makes the daemon exit at once, every time.
+    up, _ = start_up("--only", "timed,onbod", env={"SWITCHBOARD_LOG_LEVEL": "bogus"})
+    code = up.proc.wait(timeout=60)
+    assert up.eof.wait(timeout=10)
+    assert code == 1, up.text()
+    assert re.search(r"(timed|onbod) crashed 5 times within 10 s of starting", up.text())
+    assert "giving up" in up.text()
+
+
+def test_up_rejects_an_unknown_daemon(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "up", "--only", "gated,nope")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "only" in proc.stderr
+    assert "nope" in proc.stderr
+    assert not (tmp_path / "data").exists()
