@@ -1,0 +1,141 @@
+"""Helpers of the gateway loop tests: start/stop a real gated process on a temp db, test agents,
+and reads of outcomes from the messages / session_log tables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import store
+from store import NewMessage
+
+AGENTS = Path(__file__).parent / "agents"
+T = TypeVar("T")
+
+
+def agent_command(name: str) -> str:
+    """agent_config.command running one of the test agents with this interpreter."""
+    return f"{sys.executable} {AGENTS / name}"
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll until `predicate` returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@dataclass
+class Gated:
+    """A running gated process and its database."""
+
+    db: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def conn(self) -> sqlite3.Connection:
+        return store.connect(self.db)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_gated(db: Path, *args: str, env: dict[str, str] | None = None) -> Gated:
+    """Start `python -m gated.main` on db and wait for its heartbeat row with its pid."""
+    log = db.parent / f"gated-{time.monotonic_ns()}.log"
+    full_env = {**os.environ, "SWITCHBOARD_CHANNEL_SECRET": "loop-test-secret", **(env or {})}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gated.main",
+                "--db",
+                str(db),
+                "--listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "DEBUG",
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+    gated = Gated(db, proc, log)
+    conn = store.connect(db)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"gated exited with {proc.returncode}:\n{gated.log_text()}")
+        try:
+            row = conn.execute("SELECT pid FROM daemons WHERE name = 'gated'").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return row is not None and row[0] == proc.pid
+
+    try:
+        wait_for(ready, 30.0, "gated heartbeat")
+    finally:
+        conn.close()
+    return gated
+
+
+def stop_gated(gated: Gated, timeout: float = 20.0) -> int:
+    if gated.proc.poll() is None:
+        gated.proc.send_signal(signal.SIGTERM)
+    try:
+        return gated.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        gated.proc.kill()
+        gated.proc.wait()
+        pytest.fail(f"gated did not stop on SIGTERM:\n{gated.log_text()}")
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def put(conn: sqlite3.Connection, jid: str, content: str, **kw: Any) -> int:
+    """Store an inbound message as a channel would; returns its seq."""
+    msg_id = kw.pop("id", f"in-{next(_counter)}")
+    sender = kw.pop("sender", "alice")
+    return store.put_message(
+        conn, NewMessage(id=msg_id, chat_jid=jid, content=content, sender=sender, **kw)
+    ).seq
+
+
+def replies(conn: sqlite3.Connection, jid: str) -> list[sqlite3.Row]:
+    """Our outbound messages in a chat, in seq order."""
+    return conn.execute(
+        "SELECT * FROM messages WHERE chat_jid = ? AND is_from_me = 1 ORDER BY seq", (jid,)
+    ).fetchall()
+
+
+def reply_texts(conn: sqlite3.Connection, jid: str) -> list[str]:
+    return [r["content"] for r in replies(conn, jid)]
+
+
+def runs(conn: sqlite3.Connection, folder: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM session_log WHERE group_folder = ? ORDER BY id", (folder,)
+    ).fetchall()
+
+
+def group_dir(db: Path, folder: str) -> Path:
+    path = db.parent / "groups" / folder
+    path.mkdir(parents=True, exist_ok=True)
+    return path

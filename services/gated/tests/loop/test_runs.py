@@ -1,0 +1,255 @@
+"""A real gated process running test agents: replies, batching, triggers, routing, sessions,
+tasks, system messages, and what happens when an agent fails, hangs or prints garbage."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import store
+from gated_loop_support import Gated, agent_command, group_dir, put, reply_texts, runs, wait_for
+
+
+def inputs(db: Path, folder: str) -> list[dict[str, Any]]:
+    path = group_dir(db, folder) / "inputs.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_echo_agent_answers_each_message_and_keeps_a_session(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(conn, "web:echo", "echo")
+    seq = put(conn, "web:echo", "hello", id="hello-1")
+    wait_for(lambda: reply_texts(conn, "web:echo") == ["echo: hello"], what="echo reply")
+    row = wait_for(lambda: [r for r in runs(conn, "echo") if r["result"]], what="run logged")[0]
+    assert row["result"] == "ok"
+    assert row["session_id"].startswith("echo-")
+    assert store.get_session(conn, "echo") == row["session_id"]
+    reply = store.find_message(conn, "web:echo", f"reply:echo::{seq}:0")
+    assert reply is not None
+    assert (reply.group_folder, reply.reply_to_id, reply.source) == ("echo", "hello-1", "agent")
+    out = conn.execute(
+        "SELECT o.status, m.source, m.group_folder FROM outbox o JOIN messages m USING (seq) "
+        "WHERE m.chat_jid = 'web:echo'"
+    ).fetchall()
+    assert [(r["source"], r["group_folder"]) for r in out] == [("agent", "echo")]
+
+
+def test_messages_arriving_during_a_run_are_batched_into_the_next_run(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(
+        conn,
+        "web:batch",
+        "batch",
+        agent_config={"command": agent_command("record.py"), "env": {"AGENT_SLEEP": "0.4"}},
+    )
+    put(conn, "web:batch", "one")
+    wait_for(lambda: inputs(gated.db, "batch"), what="first run started")
+    put(conn, "web:batch", "two")
+    put(conn, "web:batch", "three")
+    wait_for(lambda: len(reply_texts(conn, "web:batch")) == 3, what="three replies")
+    batches = [[m["content"] for m in i["messages"]] for i in inputs(gated.db, "batch")]
+    assert batches == [["one"], ["two", "three"]]
+    first, second = inputs(gated.db, "batch")
+    assert first["session_id"] is None
+    assert str(second["session_id"]).startswith("rec-")
+
+
+def test_without_the_trigger_word_messages_are_context_for_the_next_run(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(
+        conn,
+        "web:trig",
+        "trig",
+        trigger_word="@andy",
+        requires_trigger=True,
+        agent_config={"command": agent_command("record.py")},
+    )
+    put(conn, "web:trig", "just chatting")
+    put(conn, "web:trig", "mention @andyrew is not a trigger")
+    put(conn, "web:trig", "/ping")
+    wait_for(lambda: reply_texts(conn, "web:trig"), what="ping answer")
+    assert inputs(gated.db, "trig") == []
+    put(conn, "web:trig", "hey @ANDY what do you think?")
+    put(conn, "web:trig", "trailing context")
+    wait_for(lambda: inputs(gated.db, "trig"), what="triggered run")
+    wait_for(lambda: len(reply_texts(conn, "web:trig")) == 4, what="replies")
+    batch = [m["content"] for m in inputs(gated.db, "trig")[0]["messages"]]
+    assert batch == [
+        "just chatting",
+        "mention @andyrew is not a trigger",
+        "hey @ANDY what do you think?",
+    ]
+    put(conn, "web:trig", "@andy again")
+    wait_for(lambda: len(inputs(gated.db, "trig")) == 2, what="second triggered run")
+    batch = [m["content"] for m in inputs(gated.db, "trig")[1]["messages"]]
+    assert batch == ["trailing context", "@andy again"]
+
+
+def test_routes_send_messages_to_another_group_folder(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(conn, "web:front", "front")
+    store.add_route(conn, "web:front", "keyword", "invoice", "billing")
+    put(conn, "web:front", "where is my Invoice?")
+    wait_for(lambda: reply_texts(conn, "web:front"), what="routed reply")
+    reply = store.messages_since(conn, "web:front", 0)[-1]
+    assert reply.group_folder == "billing"
+    assert runs(conn, "billing")
+    assert not runs(conn, "front")
+    assert (gated.db.parent / "groups" / "billing").is_dir()
+
+
+def test_new_forgets_the_session_of_its_topic(gated: Gated, conn: sqlite3.Connection) -> None:
+    store.register_group(
+        conn, "web:sess", "sess", agent_config={"command": agent_command("record.py")}
+    )
+    put(conn, "web:sess", "first")
+    wait_for(lambda: store.get_session(conn, "sess"), what="session stored")
+    put(conn, "web:sess", "second")
+    wait_for(lambda: len(inputs(gated.db, "sess")) == 2, what="second run")
+    put(conn, "web:sess", "/new")
+    wait_for(lambda: any("new session" in t for t in reply_texts(conn, "web:sess")), what="/new")
+    assert store.get_session(conn, "sess") is None
+    put(conn, "web:sess", "third")
+    wait_for(lambda: len(inputs(gated.db, "sess")) == 3, what="third run")
+    sessions = [i["session_id"] for i in inputs(gated.db, "sess")]
+    assert sessions[0] is None
+    assert sessions[1] is not None
+    assert sessions[2] is None
+    assert [m["content"] for m in inputs(gated.db, "sess")[2]["messages"]] == ["third"]
+
+
+def test_task_messages_run_in_their_folder_and_topic_without_a_trigger(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(
+        conn,
+        "web:tasks",
+        "tasks",
+        trigger_word="@bot",
+        requires_trigger=True,
+        agent_config={"command": agent_command("record.py")},
+    )
+    store.add_system_message(conn, "tasks", "timed", "task_added", "a daily report was added")
+    put(
+        conn,
+        "web:tasks",
+        "write the daily report",
+        id="task:7:2026-11-23T09:00:00Z",
+        verb="task",
+        source="timed",
+        group_folder="tasks",
+        topic="task:7",
+        sender="scheduler",
+    )
+    wait_for(lambda: reply_texts(conn, "web:tasks"), what="task reply")
+    run_input = inputs(gated.db, "tasks")[0]
+    assert run_input["topic"] == "task:7"
+    assert [m["verb"] for m in run_input["messages"]] == ["task"]
+    assert [s["event"] for s in run_input["system_messages"]] == ["task_added"]
+    reply = store.messages_since(conn, "web:tasks", 0)[-1]
+    assert (reply.topic, reply.content) == ("task:7", "echo: write the daily report")
+    wait_for(lambda: store.get_session(conn, "tasks", "task:7"), what="task session")
+    assert store.pending_system_messages(conn, "tasks") == []
+
+
+def test_failed_runs_are_retried_then_the_chat_is_errored_and_recovers(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    folder = group_dir(gated.db, "flaky")
+    (folder / "fail").write_text("1")
+    store.register_group(
+        conn, "web:flaky", "flaky", agent_config={"command": agent_command("flaky.py")}
+    )
+    store.add_system_message(conn, "flaky", "test", "note", "keep me")
+    put(conn, "web:flaky", "are you there?")
+    chat = wait_for(
+        lambda: (c := store.get_chat(conn, "web:flaky")) and c.errored and c, what="errored chat"
+    )
+    assert chat.consecutive_failures >= 3
+    assert all(r["result"] == "error" for r in runs(conn, "flaky"))
+    assert "without a result line" in runs(conn, "flaky")[0]["error"]
+    assert reply_texts(conn, "web:flaky") == []
+    events = [s.event for s in store.pending_system_messages(conn, "flaky")]
+    assert "note" in events
+    assert "agent_errored" in events
+    assert "flaky agent: failing on purpose" in gated.log_text()
+    (folder / "fail").unlink()
+    put(conn, "web:flaky", "hello again")
+    wait_for(lambda: len(reply_texts(conn, "web:flaky")) == 2, what="replies after recovery")
+    assert reply_texts(conn, "web:flaky") == ["echo: are you there?", "echo: hello again"]
+    chat = wait_for(
+        lambda: (c := store.get_chat(conn, "web:flaky")) and not c.errored and c, what="recovery"
+    )
+    assert chat.consecutive_failures == 0
+
+
+def test_an_agent_that_ignores_sigterm_is_killed_at_its_timeout(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(
+        conn,
+        "web:hang",
+        "hang",
+        agent_config={
+            "command": agent_command("hang.py"),
+            "timeout_s": 0.5,
+            "env": {"IGNORE_TERM": "1"},
+        },
+    )
+    put(conn, "web:hang", "are you stuck?")
+    row = wait_for(
+        lambda: [r for r in runs(conn, "hang") if r["result"]], timeout=20, what="timeout"
+    )[0]
+    assert row["result"] == "timeout"
+    assert "timed out after 0.5s" in row["error"]
+    assert "ignored SIGTERM; killing" in gated.log_text()
+    # A timed-out run without output is a failure: the message stays pending for a retry.
+    assert int(store.get_state(conn, "agent_cursor:web:hang") or 0) < max(
+        m.seq for m in store.messages_since(conn, "web:hang", 0)
+    )
+    store.register_group(conn, "web:hang", "hang", replace=True)  # back to the echo agent
+    put(conn, "web:hang", "better now?")
+    wait_for(lambda: len(reply_texts(conn, "web:hang")) == 2, timeout=20, what="echo after hang")
+    assert reply_texts(conn, "web:hang") == ["echo: are you stuck?", "echo: better now?"]
+
+
+def test_garbage_lines_are_logged_and_skipped_and_the_run_completes(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(
+        conn, "web:junk", "junk", agent_config={"command": agent_command("garbage.py")}
+    )
+    put(conn, "web:junk", "ping?")
+    wait_for(lambda: reply_texts(conn, "web:junk"), what="good line delivered")
+    row = wait_for(lambda: [r for r in runs(conn, "junk") if r["result"]], what="run end")[0]
+    assert row["result"] == "ok"
+    assert reply_texts(conn, "web:junk") == ["still here: ping?"]
+    log = gated.log_text()
+    assert "malformed line" in log
+    assert "this is not json" in log
+    assert "over 262144 bytes skipped" in log
+    assert "message without text" in log
+
+
+def test_stop_terminates_the_running_agent(gated: Gated, conn: sqlite3.Connection) -> None:
+    store.register_group(
+        conn, "web:stopme", "stopme", agent_config={"command": agent_command("hang.py")}
+    )
+    put(conn, "web:stopme", "take your time")
+    wait_for(lambda: (group_dir(gated.db, "stopme") / "started.txt").exists(), what="agent up")
+    put(conn, "web:stopme", "/stop")
+    row = wait_for(lambda: [r for r in runs(conn, "stopme") if r["result"]], what="stopped")[0]
+    assert row["result"] == "killed"
+    assert "stopped the running agent" in reply_texts(conn, "web:stopme")
+    # The stopped batch is done: no re-run of "take your time".
+    put(conn, "web:stopme", "/ping")
+    wait_for(lambda: len(reply_texts(conn, "web:stopme")) == 2, what="ping")
+    assert len(runs(conn, "stopme")) == 1
