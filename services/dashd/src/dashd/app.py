@@ -1,0 +1,50 @@
+"""The Starlette application: every page's routes, the vendored static files under hashed
+names, a trivial health page, and the security-header middleware."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dashd.config import Config
+from dashd.pages import chats, groups, login, onboarding, sessions, status, tasks, users, webchat
+from dashd.web import AppState, SecurityHeaders
+
+PAGE_MODULES = (login, status, groups, chats, webchat, sessions, tasks, onboarding, users)
+
+
+async def healthz(request: Request) -> Response:
+    """Unauthenticated liveness probe (also the benchmark's trivial baseline page)."""
+    return PlainTextResponse("ok\n", headers={"cache-control": "no-store"})
+
+
+async def static(request: Request) -> Response:
+    state: AppState = request.app.state.dashd
+    url = request.url.path
+    for item in state.static.values():
+        if item.url == url:
+            return Response(
+                item.body,
+                media_type=item.media_type,
+                headers={"cache-control": "public, max-age=31536000, immutable"},
+            )
+    return PlainTextResponse("not found\n", status_code=404)
+
+
+def routes() -> list[BaseRoute]:
+    table: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/static/{name}", static, methods=["GET"]),
+    ]
+    for module in PAGE_MODULES:
+        table += module.ROUTES
+    return table
+
+
+def create_app(config: Config) -> Starlette:
+    app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)])
+    app.state.dashd = AppState(config)
+    return app

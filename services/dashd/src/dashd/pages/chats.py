@@ -1,0 +1,84 @@
+"""Chats and their messages (paged by seq, never OFFSET), and message search (bounded slices
+of seq, scoped to the viewer's chats)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import store
+from starlette.responses import Response
+from starlette.routing import Route
+from store import validate
+from store.dashboard import search_messages
+
+from dashd.web import Ctx, page
+
+PAGE_SIZE: Final = 50
+MAX_QUERY: Final = 200
+
+
+def _query(ctx: Ctx) -> str:
+    q = ctx.param("q").strip()
+    if len(q) > MAX_QUERY:
+        raise store.InvalidInput("q", f"search text is {len(q)} characters; at most {MAX_QUERY}")
+    return q
+
+
+@page()
+def chat_list(ctx: Ctx) -> Response:
+    before = ctx.param("before")[:40] or None
+    chats = store.list_chats(ctx.read, before=before, limit=PAGE_SIZE, jids=ctx.user.jids(ctx.read))
+    older = chats[-1].last_message_at if len(chats) == PAGE_SIZE else None
+    return ctx.render("chats.html", chats=chats, older=older, paged=before is not None)
+
+
+@page()
+def chat_detail(ctx: Ctx) -> Response:
+    jid = validate.jid(ctx.request.path_params["jid"], "jid")
+    conn = ctx.read
+    if not ctx.user.can_see_jid(conn, jid):
+        raise ctx.not_found(f"no chat {jid} here")
+    chat = store.get_chat(conn, jid)
+    if chat is None:
+        raise ctx.not_found(f"no chat {jid} here")
+    q = _query(ctx)
+    before = ctx.int_param("before")
+    found = None
+    if q:
+        found = search_messages(conn, q, chat_jid=jid, before_seq=before, limit=PAGE_SIZE)
+        messages = list(reversed(found.messages))
+    else:
+        messages = store.messages_before(conn, jid, before, PAGE_SIZE)
+    older = messages[0].seq if len(messages) == PAGE_SIZE and not q else None
+    return ctx.render(
+        "chat.html",
+        chat=chat,
+        group=store.get_group(conn, jid),
+        messages=messages,
+        older=older,
+        before=before,
+        q=q,
+        found=found,
+    )
+
+
+@page()
+def search(ctx: Ctx) -> Response:
+    q = _query(ctx)
+    found = None
+    if q:
+        found = search_messages(
+            ctx.read,
+            q,
+            jids=ctx.user.jids(ctx.read),
+            before_seq=ctx.int_param("before"),
+            limit=PAGE_SIZE,
+        )
+    return ctx.render("search.html", q=q, found=found)
+
+
+ROUTES = [
+    Route("/chats", chat_list, methods=["GET"]),
+    Route("/chats/{jid:path}", chat_detail, methods=["GET"]),
+    Route("/search", search, methods=["GET"]),
+]

@@ -1,0 +1,64 @@
+"""The onboarding queue (operators only): unknown chats waiting for approval, approve / reject
+through onbod's own functions (the page says "not installed" until onbod provides them)."""
+
+from __future__ import annotations
+
+import logging
+
+from onbod import api as onbod
+from starlette.responses import Response
+from starlette.routing import Route
+from store import validate
+
+from dashd.web import Ctx, page
+
+log = logging.getLogger(__name__)
+
+
+@page(operator=True)
+def onboarding_list(ctx: Ctx) -> Response:
+    try:
+        pending = onbod.pending(ctx.read)
+        recent = [o for o in onbod.list_onboarding(ctx.read, limit=50) if o.status != "pending"]
+    except NotImplementedError:
+        return ctx.render("not_installed.html", what="Onboarding", owner="onbod")
+    return ctx.render("onboarding.html", pending=pending, recent=recent)
+
+
+def _decide(ctx: Ctx, approve: bool) -> Response:
+    jid = validate.jid(ctx.field("jid"), "jid")
+    try:
+        if approve:
+            decision = onbod.approve(ctx.write, jid, ctx.user.username)
+        else:
+            reason = validate.short_text(ctx.field("reason").strip(), "reason")
+            decision = onbod.reject(ctx.write, jid, ctx.user.username, reason)
+    except NotImplementedError:
+        return ctx.render("not_installed.html", what="Onboarding", owner="onbod")
+    log.info(
+        "onboarding %s jid=%s by=%s ok=%s",
+        "approve" if approve else "reject",
+        jid,
+        ctx.user.username,
+        decision.ok,
+    )
+    if decision.ok:
+        return ctx.redirect("/onboarding", ok=decision.message)
+    return ctx.redirect("/onboarding", err=decision.message)
+
+
+@page(operator=True)
+def onboarding_approve(ctx: Ctx) -> Response:
+    return _decide(ctx, approve=True)
+
+
+@page(operator=True)
+def onboarding_reject(ctx: Ctx) -> Response:
+    return _decide(ctx, approve=False)
+
+
+ROUTES = [
+    Route("/onboarding", onboarding_list, methods=["GET"]),
+    Route("/onboarding/approve", onboarding_approve, methods=["POST"]),
+    Route("/onboarding/reject", onboarding_reject, methods=["POST"]),
+]

@@ -1,0 +1,84 @@
+"""The status page: daemon heartbeats, outbox backlog and dead letters, errored chats, agents
+running now and recent failed runs; its body refreshes itself every 5 s via HTMX."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import store
+from starlette.responses import Response
+from starlette.routing import Route
+from store.dashboard import backlog_counts, dead_letters_for, outbox_counts_for
+
+from dashd.web import Ctx, page
+
+EXPECTED_DAEMONS: Final = ("gated", "timed", "onbod", "dashd")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonHealth:
+    name: str
+    state: str  # up, stale, stopped, missing
+    age_s: float | None
+    pid: int | None
+    version: str
+    host: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "up"
+
+
+def daemon_health(ctx: Ctx) -> list[DaemonHealth]:
+    seen = {d.name: d for d in store.list_daemons(ctx.read)}
+    out = []
+    for name in sorted(set(EXPECTED_DAEMONS) | set(seen)):
+        d = seen.get(name)
+        if d is None:
+            out.append(DaemonHealth(name, "missing", None, None, "", ""))
+            continue
+        age = (
+            (ctx.now - store.parse_iso(d.heartbeat_at)).total_seconds() if d.heartbeat_at else None
+        )
+        if d.stopped_at:
+            state = "stopped"
+        elif age is None or age > ctx.state.config.stale_after_s:
+            state = "stale"
+        else:
+            state = "up"
+        out.append(DaemonHealth(name, state, age, d.pid, d.version, d.host))
+    return out
+
+
+def status_values(ctx: Ctx) -> dict[str, Any]:
+    conn, viewer = ctx.read, ctx.user
+    jids = viewer.jids(conn)
+    folders = viewer.folder_list
+    errored = [c for c in store.errored_chats(conn) if jids is None or c.jid in jids]
+    return {
+        "daemons": daemon_health(ctx),
+        "backlog": backlog_counts(conn) if jids is None else outbox_counts_for(conn, jids),
+        "dead": dead_letters_for(conn, jids, limit=10),
+        "errored": errored,
+        "running": store.session_runs(conn, running_only=True, folders=folders, limit=20),
+        "failures": store.session_runs(conn, errors_only=True, folders=folders, limit=10),
+        "now": ctx.now,
+    }
+
+
+@page()
+def status_page(ctx: Ctx) -> Response:
+    return ctx.render("status.html", **status_values(ctx))
+
+
+@page()
+def status_live(ctx: Ctx) -> Response:
+    """The status body alone, for the 5-second HTMX refresh."""
+    return ctx.render("status_body.html", **status_values(ctx))
+
+
+ROUTES = [
+    Route("/", status_page, methods=["GET"]),
+    Route("/status/live", status_live, methods=["GET"]),
+]

@@ -1,0 +1,121 @@
+"""Test harness for dashd: a real db file, a real dashd process on a free port, signed-in
+HTTP clients (imported by the tests; conftest.py puts this directory on sys.path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import store
+from dashd.migrations import MIGRATIONS
+
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+START_DEADLINE_S = 30.0
+PASSWORD = "correct horse battery"
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    conn = store.open(path)
+    store.migrate_service(conn, "dashd", MIGRATIONS)
+    return conn
+
+
+@dataclass
+class Server:
+    """A running dashd process and where it listens."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    db: Path
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=10)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+
+def start_dashd(db: Path, tmp: Path, *extra: str) -> Server:
+    """Start `python -m dashd.main` on 127.0.0.1:0 and read its port back from its heartbeat."""
+    log = tmp / f"dashd-{time.monotonic_ns()}.log"
+    conn = open_db(db)
+    before = conn.execute("SELECT pid FROM daemons WHERE name = 'dashd'").fetchone()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dashd.main",
+                "--db",
+                str(db),
+                "--listen",
+                "127.0.0.1:0",
+                "--refresh-reuse-grace",
+                "0",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SWITCHBOARD_GROUPS_DIR": str(tmp / "groups")},
+        )
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT pid, info, stopped_at FROM daemons WHERE name = 'dashd'"
+        ).fetchone()
+        if row and row["pid"] == proc.pid and (before is None or before["pid"] != proc.pid):
+            port = json.loads(row["info"])["listen"].rsplit(":", 1)[1]
+            conn.close()
+            return Server(proc, f"http://127.0.0.1:{port}", db, log)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"dashd did not start: {log.read_text()[-2000:]}")
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    form = client.get("/login")
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf": csrf_of(form.text), "next": "/"},
+    )
+
+
+def signed_in(server: Server, username: str) -> httpx.Client:
+    client = server.client()
+    r = login(client, username)
+    assert r.status_code == 303, r.text[:500]
+    return client
+
+
+def token_for(client: httpx.Client, path: str = "/") -> str:
+    """A CSRF token valid for this client's session (read from a page it can open)."""
+    return csrf_of(client.get(path).text)
+
+
+def set_cookie(client: httpx.Client, name: str, value: str | None) -> None:
+    """Replace (or with None remove) one cookie in a client's jar, keeping the others."""
+    kept = {k: v for k, v in client.cookies.items() if k != name}
+    client.cookies.clear()
+    for k, v in kept.items():
+        client.cookies.set(k, v, domain="127.0.0.1")
+    if value is not None:
+        client.cookies.set(name, value, domain="127.0.0.1")
