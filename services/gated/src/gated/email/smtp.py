@@ -1,0 +1,181 @@
+"""`SmtpSender`: the email channel's `ChannelSender`. Builds the threaded reply for an outbox item
+and sends it with smtplib; failures become `DeliveryError` (permanent for 5xx replies), so the
+delivery worker's retries, back-off and dead-lettering apply to email too."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import sqlite3
+import ssl
+import threading
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Final
+
+import store
+from store.rates import sent_since
+
+from gated.config import EmailConfig, GatedConfig
+from gated.email.imap import PlainTextRefused, require_tls_unless_local
+from gated.email.ingest import find_meta
+from gated.email.loops import IGNORED_VERB, over_rate
+from gated.email.parse import ADDRESS_RE
+from gated.email.threading import (
+    base_subject,
+    build_reply,
+    our_message_id,
+    reply_references,
+    reply_subject,
+    thread_root,
+)
+from gated.email.threads import get_thread, latest_thread, note_message
+from gated.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_S: Final = 30.0
+FROM_NAME: Final = "Switchboard"
+NEW_THREAD_SUBJECT: Final = "Message from Switchboard"
+
+
+def open_smtp(cfg: EmailConfig, timeout: float = TIMEOUT_S) -> smtplib.SMTP:
+    """A connected (and, with a user configured, logged-in) SMTP session."""
+    require_tls_unless_local("smtp", cfg.smtp_tls, cfg.smtp_host)
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if cfg.smtp_tls == "ssl":
+        smtp = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=timeout)
+    try:
+        smtp.ehlo()
+        if cfg.smtp_tls == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if cfg.smtp_user:
+            smtp.login(cfg.smtp_user, cfg.smtp_password)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """Map an smtplib/network failure: 5xx replies are permanent, everything else retryable."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        permanent = bool(codes) and all(code >= 500 for code in codes)
+        return DeliveryError(f"smtp recipients refused: {exc.recipients}", permanent=permanent)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        detail = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return DeliveryError(f"smtp {exc.smtp_code}: {detail}", permanent=exc.smtp_code >= 500)
+    if isinstance(exc, smtplib.SMTPNotSupportedError | PlainTextRefused):
+        return DeliveryError(f"smtp configuration: {exc}", permanent=True)
+    return DeliveryError(f"smtp {type(exc).__name__}: {exc}", permanent=False)
+
+
+class SmtpSender:
+    """Sends `email:` outbox items as replies in the right thread."""
+
+    def __init__(self, cfg: GatedConfig) -> None:
+        if cfg.email is None:
+            raise ValueError("SmtpSender needs cfg.email")
+        self.db = cfg.db
+        self.email: EmailConfig = cfg.email
+        self.domain = self.email.address.rpartition("@")[2]
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = store.connect(self.db)
+            self._local.conn = conn
+        return conn
+
+    def compose(self, item: store.OutboxItem) -> tuple[EmailMessage, str, str]:
+        """The reply mail for an item, its recipient and its thread id (no network)."""
+        channel, _, to_addr = item.chat_jid.partition(":")
+        to_addr = to_addr.lower()
+        if channel != "email" or not ADDRESS_RE.match(to_addr):
+            raise DeliveryError(
+                f"chat_jid {item.chat_jid!r} is not an email address", permanent=True
+            )
+        if to_addr == self.email.address:
+            raise DeliveryError(f"chat_jid {item.chat_jid!r} is our own address", permanent=True)
+        conn = self._conn()
+        parent = (
+            store.find_message(conn, item.chat_jid, item.reply_to_id) if item.reply_to_id else None
+        )
+        if parent is not None and parent.verb == IGNORED_VERB:
+            raise DeliveryError(
+                f"reply_to_id {item.reply_to_id!r} is auto-submitted/bulk mail; never answered",
+                permanent=True,
+            )
+        since = store.iso(store.utcnow() - timedelta(hours=1))
+        if over_rate(sent_since(conn, item.chat_jid, since), self.email.replies_per_hour):
+            raise DeliveryError(
+                f"rate limit: {self.email.replies_per_hour} replies per hour to {to_addr} reached",
+                permanent=True,
+            )
+        meta = find_meta(parent.attachments) if parent is not None else None
+        message_id = our_message_id(f"{item.chat_jid}\0{item.id}", self.domain)
+        if meta is not None:
+            parent_id = str(meta["message_id"])
+            parent_refs = [str(r) for r in meta.get("references") or []]
+            thread_id = str(meta.get("thread_id") or thread_root(parent_id, None, parent_refs))
+            subject = reply_subject(str(meta.get("subject") or ""))
+            in_reply_to: str | None = parent_id
+            refs = reply_references(parent_refs, parent_id)
+        else:
+            thread = latest_thread(conn, item.chat_jid)
+            if thread is not None:
+                thread_id = thread.thread_id
+                subject = reply_subject(thread.subject)
+                in_reply_to = thread.last_message_id
+                refs = reply_references(
+                    [r for r in thread.references if r != thread.last_message_id],
+                    thread.last_message_id,
+                )
+            else:
+                thread_id, subject, in_reply_to, refs = message_id, NEW_THREAD_SUBJECT, None, []
+        msg = build_reply(
+            from_addr=self.email.address,
+            from_name=FROM_NAME,
+            to_addr=to_addr,
+            subject=subject,
+            body=item.content,
+            message_id=message_id,
+            in_reply_to=in_reply_to,
+            references=refs,
+            date=store.utcnow(),
+        )
+        return msg, to_addr, thread_id
+
+    def send(self, item: store.OutboxItem) -> str | None:
+        msg, to_addr, thread_id = self.compose(item)
+        try:
+            with open_smtp(self.email) as smtp:
+                smtp.send_message(msg, from_addr=self.email.address, to_addrs=[to_addr])
+        except (smtplib.SMTPException, OSError, PlainTextRefused) as exc:
+            raise delivery_error(exc) from exc
+        message_id = str(msg["Message-ID"])
+        conn = self._conn()
+        existing = get_thread(conn, thread_id)
+        note_message(
+            conn,
+            thread_id=thread_id,
+            chat_jid=item.chat_jid,
+            subject=existing.subject if existing else base_subject(str(msg["Subject"])),
+            message_id=message_id,
+            references=[r for r in str(msg.get("References", "")).split() if r],
+            now=store.now_iso(),
+        )
+        log.info(
+            "email sent seq=%d to=%s thread=%s id=%s", item.seq, to_addr, thread_id, message_id
+        )
+        return message_id
