@@ -86,3 +86,27 @@ def test_posted_message_gets_one_echo_reply_at_the_adapter(
         assert http.post("/v1/messages", json=second, headers=auth).status_code == 202
         wait_until(lambda: len(adapter.sends()) >= 2, timeout=20, what="the second reply")
     assert [s["text"] for s in adapter.sends()] == ["echo: hello", "echo: bye"]
+
+
+def test_switchboard_chat_gets_the_echo_agents_reply(
+    gated: str, db: Path, conn: sqlite3.Connection
+) -> None:
+    store.register_group(conn, "web:demo", "demo")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "switchboard"), "chat", "demo", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write("ping from the terminal\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "echo: ping from the terminal"
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
