@@ -116,3 +116,52 @@ def handoff_count(conn: sqlite3.Connection) -> int:
     """How many requests onbod re-posted for gated (inbound messages with source 'onbod')."""
     sql = "SELECT COUNT(*) FROM messages WHERE source = 'onbod' AND is_from_me = 0"
     return int(conn.execute(sql).fetchone()[0])
+
+
+class Gated:
+    """A real gated process (the gateway that runs agents) on the same test database."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.log = db.parent / "gated.log"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        environ["SWITCHBOARD_CHANNEL_SECRET"] = "onbod-test-secret"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", "127.0.0.1:0"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environ,
+            )
+        conn = store.connect(db)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or self._alive(conn), what="gated")
+        finally:
+            conn.close()
+        assert self.proc.poll() is None, self.log.read_text()
+
+    def _alive(self, conn: sqlite3.Connection) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM daemons WHERE name = 'gated' AND pid = ? AND stopped_at IS NULL",
+            (self.proc.pid,),
+        ).fetchone()
+        return row is not None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def agent_answers(conn: sqlite3.Connection, jid: str) -> list[str]:
+    """What an agent (through gated) said in a chat, oldest first."""
+    rows = conn.execute(
+        "SELECT content FROM messages WHERE chat_jid = ? AND is_from_me = 1 AND source = 'agent' "
+        "ORDER BY seq",
+        (jid,),
+    ).fetchall()
+    return [r[0] for r in rows]

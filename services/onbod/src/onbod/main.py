@@ -20,6 +20,10 @@ from onbod.migrations import MIGRATIONS
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "onbod:cursor"
+# gated's scan cursor (router_state). Under `open`, onbod registers a chat only after gated has
+# passed the message, so gated never sees both the original and the hand-off as the new chat's.
+GATEWAY_CURSOR_KEY = "gated:cursor"
+GATEWAY_WAIT_S = 0.2
 BATCH = 500
 
 
@@ -46,15 +50,24 @@ class Daemon:
         together with the cursor, so a restart neither repeats nor loses one."""
         batch = store.new_messages(self.conn, read_cursor(self.conn), limit=BATCH)
         passed = 0
+        wait: float | None = 0.0 if len(batch) == BATCH else None
         for msg in batch:
             if msg.is_from_me or self._registered(msg.chat_jid):
                 passed = msg.seq
                 continue
+            if self.config.policy == "open" and not self._gateway_passed(msg.seq):
+                wait = GATEWAY_WAIT_S
+                break
             self._handle(msg, now)
             passed = 0
         if passed:
             self._advance(passed)
-        return 0.0 if len(batch) == BATCH else None
+        return wait
+
+    def _gateway_passed(self, seq: int) -> bool:
+        """True when gated has scanned past `seq` (or has never run on this database)."""
+        value = store.get_state(self.conn, GATEWAY_CURSOR_KEY)
+        return value is None or int(value) >= seq
 
     def _registered(self, jid: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
