@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import store
 
@@ -56,6 +57,65 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+class Adapter:
+    """A stand-in chat-platform adapter process registered with gated as channel `name`."""
+
+    def __init__(self, system: System, name: str, prefixes: list[str] | None = None) -> None:
+        self.name = name
+        self.record = system.root / f"adapter-{name}.jsonl"
+        self.record.touch()
+        port_file = system.root / f"adapter-{name}.port"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("adapter_standin.py")),
+                "--record",
+                str(self.record),
+                "--port-file",
+                str(port_file),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        port = wait_for(
+            lambda: port_file.exists() and port_file.read_text(), 10, "the adapter's port"
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.gated = system.gated_url
+        resp = httpx.post(
+            f"{self.gated}/v1/channels/register",
+            headers={"Authorization": f"Bearer {CHANNEL_SECRET}"},
+            json={"name": name, "url": self.url, "jid_prefixes": prefixes or []},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        self.token = resp.json()["token"]
+
+    def post(self, chat_jid: str, msg_id: str, content: str, **extra: Any) -> dict[str, Any]:
+        """POST /v1/messages as this channel; the 202 body ({seq, duplicate})."""
+        resp = httpx.post(
+            f"{self.gated}/v1/messages",
+            headers={"Authorization": f"Bearer {self.token}"},
+            json={"chat_jid": chat_jid, "id": msg_id, "content": content, **extra},
+            timeout=30,
+        )
+        assert resp.status_code == 202, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def sent(self, chat_jid: str | None = None) -> list[dict[str, Any]]:
+        """Every /send body gated delivered so far (optionally for one chat)."""
+        lines = self.record.read_text().splitlines()
+        bodies = [json.loads(line) for line in lines if line.strip()]
+        return [b for b in bodies if chat_jid is None or b["chat_jid"] == chat_jid]
+
+    def texts(self, chat_jid: str) -> list[str]:
+        return [b["text"] for b in self.sent(chat_jid)]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 class System:
     """Four daemons on one database; helpers to drive and break them from a test."""
 
@@ -78,6 +138,7 @@ class System:
         }
         self.env.pop("NOTIFY_SOCKET", None)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.adapters: list[Adapter] = []
         self.exit_codes: dict[str, list[int]] = {n: [] for n in DAEMONS}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -176,6 +237,20 @@ class System:
         return self.wait_ready(name)
 
     # -- driving and observing ---------------------------------------------------------------
+    def adapter(self, name: str, prefixes: list[str] | None = None) -> Adapter:
+        """Start a stand-in adapter and register it with gated as channel `name`."""
+        adapter = Adapter(self, name, prefixes)
+        self.adapters.append(adapter)
+        return adapter
+
+    def replies(self, chat_jid: str) -> list[str]:
+        """The outbound texts stored for a chat, in order (what the agent or gated answered)."""
+        rows = self.query(
+            "SELECT content FROM messages WHERE chat_jid = ? AND is_from_me = 1 ORDER BY seq",
+            chat_jid,
+        )
+        return [r["content"] for r in rows]
+
     def cli(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
@@ -227,6 +302,8 @@ def free_port_fixture() -> Callable[[], int]:
 
 
 def _teardown(system: System) -> None:
+    for adapter in system.adapters:
+        adapter.close()
     codes = system.stop_all()
     bad = {n: c for n, c in codes.items() if c != 0}
     assert not bad, "daemons did not exit 0 on SIGTERM: " + ", ".join(

@@ -1,0 +1,37 @@
+"""Messages through the whole system: an adapter posts to gated's channel API, the echo agent
+answers, the delivery worker brings the reply back to the adapter — once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_adapter_message_gets_exactly_one_echo_reply(system: Any) -> None:
+    chat = system.adapter("fake")
+    system.cli("group", "add", "fake:room1", "room1")
+
+    first = chat.post("fake:room1", "m1", "hello", sender="alice")
+    assert first["duplicate"] is False
+    system.wait_for(
+        lambda: "echo: hello" in chat.texts("fake:room1"), 30, "the echo reply at the adapter"
+    )
+
+    again = chat.post("fake:room1", "m1", "hello", sender="alice")  # the platform re-delivers
+    assert again == {"seq": first["seq"], "duplicate": True}
+    chat.post("fake:room1", "m2", "second", sender="alice")
+    system.wait_for(
+        lambda: "echo: second" in chat.texts("fake:room1"), 30, "the reply to the second message"
+    )
+    assert chat.texts("fake:room1") == ["echo: hello", "echo: second"]
+    bodies = chat.sent("fake:room1")
+    assert bodies[0]["reply_to_id"] in (None, "m1")
+    assert system.replies("fake:room1") == ["echo: hello", "echo: second"]
+
+
+def test_messages_of_unregistered_chats_never_reach_an_agent(system: Any) -> None:
+    chat = system.adapter("stranger", ["tg"])
+    chat.post("tg:999", "s1", "hi there", sender="bob")
+    # onbod greets the stranger (asks for a world name); no agent answers.
+    system.wait_for(lambda: system.replies("tg:999"), 30, "onbod's greeting to the unknown chat")
+    assert not any(t.startswith("echo:") for t in system.replies("tg:999"))
+    system.wait_for(lambda: chat.texts("tg:999"), 30, "the greeting delivered to the adapter")

@@ -1,0 +1,53 @@
+"""Scheduled tasks through the whole system: added with the CLI while timed runs, fired by
+timed at their time, answered by the group's agent through gated, recorded as runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def test_task_added_by_cli_fires_and_the_agent_reply_is_recorded(system: Any) -> None:
+    system.cli("group", "add", "web:tasks", "tasks")
+    at = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    task = system.cli_json("task", "add", "--chat", "web:tasks", "--at", at, "--prompt", "tick")
+
+    system.wait_for(
+        lambda: "echo: tick" in system.replies("web:tasks"), 30, "the agent's answer to the task"
+    )
+    runs = system.cli_json("task", "runs", str(task["id"]))
+    assert [r["status"] for r in runs] == ["fired"]
+    fired = system.query(
+        "SELECT sender, verb, group_folder FROM messages WHERE seq = ?", runs[0]["message_seq"]
+    )
+    assert dict(fired[0]) == {"sender": "scheduler", "verb": "task", "group_folder": "tasks"}
+    listed = {t["id"]: t for t in system.cli_json("task", "list")}
+    assert listed[task["id"]]["status"] == "completed"
+    assert system.replies("web:tasks") == ["echo: tick"]
+
+
+def test_recurring_task_fires_every_second_until_paused(system: Any) -> None:
+    system.cli("group", "add", "web:ticker", "ticker")
+    task = system.cli_json(
+        "task", "add", "--chat", "web:ticker", "--cron", "* * * * * *", "--prompt", "beat"
+    )
+    system.wait_for(
+        lambda: system.replies("web:ticker").count("echo: beat") >= 2, 30, "two answered beats"
+    )
+    system.cli("task", "pause", str(task["id"]))
+    fired = len(system.cli_json("task", "runs", str(task["id"])))
+    # every run's message is answered exactly once, no matter how runs were batched
+    system.wait_for(
+        lambda: (
+            len(
+                system.query(
+                    "SELECT 1 FROM messages WHERE chat_jid = 'web:ticker' AND verb = 'task'"
+                )
+            )
+            == fired
+        ),
+        10,
+        "every fired run to have its message",
+    )
+    runs = system.cli_json("task", "runs", str(task["id"]))
+    assert len({r["slot"] for r in runs}) == len(runs)  # no slot fired twice
