@@ -110,3 +110,52 @@ def test_switchboard_chat_gets_the_echo_agents_reply(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_reference_adapter_chats_with_the_echo_agent(
+    gated: str, db: Path, conn: sqlite3.Connection
+) -> None:
+    store.register_group(conn, "term:tester", "demo")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "switchboard-adapter-example"),
+            "--gated",
+            gated,
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "tester",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SWITCHBOARD_CHANNEL_SECRET": SECRET},
+    )
+    try:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write("hi from the adapter\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "[term:tester] echo: hi from the adapter"
+        msgs = store.messages_since(conn, "term:tester", 0)
+        assert [(m.source, m.sender) for m in msgs if not m.is_from_me] == [("term", "tester")]
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_reference_adapter_needs_the_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_CHANNEL_SECRET"}
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "switchboard-adapter-example")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "SWITCHBOARD_CHANNEL_SECRET" in out.stderr
