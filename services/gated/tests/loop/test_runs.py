@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import store
-from gated_loop_support import Gated, agent_command, group_dir, put, reply_texts, runs, wait_for
+from gated_loop_support import (
+    Gated,
+    agent_command,
+    group_dir,
+    put,
+    replies,
+    reply_texts,
+    runs,
+    wait_for,
+)
 
 
 def inputs(db: Path, folder: str) -> list[dict[str, Any]]:
@@ -253,3 +262,34 @@ def test_stop_terminates_the_running_agent(gated: Gated, conn: sqlite3.Connectio
     put(conn, "web:stopme", "/ping")
     wait_for(lambda: len(reply_texts(conn, "web:stopme")) == 2, what="ping")
     assert len(runs(conn, "stopme")) == 1
+
+
+def test_ping_chatid_and_operator_only_commands(gated: Gated, conn: sqlite3.Connection) -> None:
+    store.register_group(conn, "web:cmds", "cmds")
+    store.register_group(conn, "web:ops", "ops", is_operator=True)
+    put(conn, "web:cmds", "/ping")
+    put(conn, "web:cmds", "/chatid")
+    put(conn, "web:cmds", "/approve web:stranger")
+    put(conn, "web:ops", "/approve web:nobody")
+    put(conn, "web:ops", "/reject")
+    wait_for(lambda: len(reply_texts(conn, "web:cmds")) == 3, what="command answers")
+    wait_for(lambda: len(reply_texts(conn, "web:ops")) == 2, what="operator answers")
+    ping, chatid, approve = reply_texts(conn, "web:cmds")
+    assert ping.startswith("pong (gated 0.1.0, queue depth ")
+    assert chatid == "web:cmds"
+    assert approve == "/approve works only in an operator group"
+    op_approve, op_reject = reply_texts(conn, "web:ops")
+    assert op_approve in ("no onboarding request for web:nobody", "onboarding not installed")
+    assert "a chat jid is required" in op_reject
+    assert all(r["source"] == "gated" for r in replies(conn, "web:cmds"))
+    assert runs(conn, "cmds") == []  # commands never reach the agent
+
+
+def test_unregistered_chats_are_left_to_onbod(gated: Gated, conn: sqlite3.Connection) -> None:
+    put(conn, "web:stranger-1", "let me in")
+    put(conn, "web:stranger-1", "/ping")
+    store.register_group(conn, "web:late", "late")
+    put(conn, "web:late", "after registration")
+    wait_for(lambda: reply_texts(conn, "web:late"), what="registered chat answered")
+    assert reply_texts(conn, "web:late") == ["echo: after registration"]
+    assert [r for r in reply_texts(conn, "web:stranger-1") if "echo" in r or "pong" in r] == []

@@ -1,0 +1,124 @@
+"""Crash safety and shutdown of the real gated process: kill -9 while agents run and replies are
+pending, restart, and every inbound message is answered exactly once; SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from pathlib import Path
+
+import store
+from gated_loop_support import (
+    Gated,
+    agent_command,
+    group_dir,
+    put,
+    reply_texts,
+    runs,
+    start_gated,
+    stop_gated,
+    wait_for,
+)
+
+CHATS = ("web:crash-a", "web:crash-b", "web:crash-c")
+
+
+def inbound(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT content FROM messages WHERE is_from_me = 0 AND chat_jid LIKE 'web:crash-%'"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def answered(conn: sqlite3.Connection) -> collections.Counter[str]:
+    rows = conn.execute(
+        "SELECT content FROM messages WHERE is_from_me = 1 AND chat_jid LIKE 'web:crash-%'"
+    ).fetchall()
+    return collections.Counter(r[0].removeprefix("echo: ") for r in rows)
+
+
+def running(conn: sqlite3.Connection) -> int:
+    return int(
+        conn.execute("SELECT COUNT(*) FROM session_log WHERE ended_at IS NULL").fetchone()[0]
+    )
+
+
+def test_kill_9_mid_run_then_restart_answers_every_message_exactly_once(tmp_path: Path) -> None:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    for jid in CHATS:
+        folder = jid.removeprefix("web:")
+        store.register_group(
+            conn,
+            jid,
+            folder,
+            agent_config={"command": agent_command("record.py"), "env": {"AGENT_SLEEP": "0.15"}},
+        )
+    n = 0
+
+    def wave(count: int) -> None:
+        nonlocal n
+        for _ in range(count):
+            for jid in CHATS:
+                n += 1
+                put(conn, jid, f"{jid}#{n}", id=f"msg-{n}")
+
+    wave(4)
+    gated = start_gated(db)
+    for round_no in range(3):
+        before = sum(answered(conn).values())
+        # Kill while an agent is mid-batch: some of its replies stored, others not yet.
+        wait_for(
+            lambda b=before: running(conn) > 0 and sum(answered(conn).values()) > b,
+            what=f"a run with output in round {round_no}",
+        )
+        gated.proc.kill()
+        gated.proc.wait(10)
+        assert running(conn) > 0  # the killed gated left its runs open
+        wave(2)
+        gated = start_gated(db)
+    expected = inbound(conn)
+    wait_for(
+        lambda: set(answered(conn)) >= set(expected),
+        timeout=30,
+        what="every inbound message answered",
+    )
+    wait_for(lambda: running(conn) == 0, what="runs finished")
+    counts = answered(conn)
+    assert sorted(counts) == sorted(expected)
+    assert [c for c, k in counts.items() if k != 1] == []
+    killed = conn.execute("SELECT COUNT(*) FROM session_log WHERE result = 'killed'").fetchone()
+    assert killed[0] >= 3  # each restart closed the dead process's open runs
+    assert stop_gated(gated) == 0
+
+
+def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_message_is_retried(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    store.register_group(
+        conn, "web:busy", "busy", agent_config={"command": agent_command("hang.py")}
+    )
+    put(conn, "web:busy", "long job")
+    gated = start_gated(db)
+    wait_for(lambda: (group_dir(db, "busy") / "started.txt").exists(), what="agent running")
+    assert stop_gated(gated, timeout=15) == 0
+    row = runs(conn, "busy")[0]
+    assert (row["result"], row["error"]) == ("killed", "stopped (shutdown)")
+    assert "gated stopped" in gated.log_text()
+    # Nothing came out, so the message is still pending: the next gated runs it again.
+    store.register_group(conn, "web:busy", "busy", replace=True)
+    gated = start_gated(db)
+    wait_for(lambda: reply_texts(conn, "web:busy") == ["echo: long job"], what="retried reply")
+    assert stop_gated(gated) == 0
+
+
+def test_a_message_stored_before_gated_starts_is_answered(tmp_path: Path) -> None:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    store.register_group(conn, "web:early", "early")
+    put(conn, "web:early", "anyone?")
+    gated: Gated = start_gated(db)
+    wait_for(lambda: reply_texts(conn, "web:early") == ["echo: anyone?"], what="reply")
+    assert stop_gated(gated) == 0
