@@ -54,3 +54,21 @@ def test_a_status_outside_the_list_is_refused_by_the_table(tmp_path: Path) -> No
         conn.execute(
             "INSERT INTO onboarding (jid, status, created_at) VALUES ('tg:1', 'maybe', 'x')"
         )
+
+
+def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    store.open(path).close()
+    ro = store.connect(path, readonly=True)
+    assert api.pending(ro) == []  # onbod's schema not applied yet: nothing to show
+    assert api.list_onboarding(ro) == []
+    assert api.get(ro, "tg:1") is None
+    writer = store.open(path)
+    api.ensure_schema(writer)
+    with store.tx(writer):
+        writer.execute(
+            "INSERT INTO onboarding (jid, status, world_name, created_at) "
+            "VALUES ('tg:1', 'pending', 'w', '2026-11-23T00:00:00.000Z')"
+        )
+    assert [o.jid for o in api.pending(ro)] == ["tg:1"]
+    assert [o.world_name for o in api.list_onboarding(ro, "pending")] == ["w"]

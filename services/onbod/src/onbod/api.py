@@ -36,6 +36,19 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     store.migrate_service(conn, "onbod", MIGRATIONS)
 
 
+def _readable(conn: sqlite3.Connection) -> bool:
+    """Bring the schema up to date if this connection may write; False when a read-only
+    connection (dashd's pages) looks at a database onbod's schema was never applied to."""
+    try:
+        ensure_schema(conn)
+    except sqlite3.OperationalError:
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'onboarding'"
+        ).fetchone()
+        return row is not None
+    return True
+
+
 def _now(now: datetime | None) -> str:
     return store.iso(now) if now is not None else store.now_iso()
 
@@ -52,8 +65,7 @@ def _already(row: Onboarding) -> str:
 
 def get(conn: sqlite3.Connection, jid: str) -> Onboarding | None:
     """One chat's onboarding row, if any."""
-    ensure_schema(conn)
-    return records.get(conn, jid)
+    return records.get(conn, jid) if _readable(conn) else None
 
 
 def approve(
@@ -144,7 +156,8 @@ def reject(
 
 def pending(conn: sqlite3.Connection) -> list[Onboarding]:
     """Onboardings awaiting an operator's decision, oldest first."""
-    ensure_schema(conn)
+    if not _readable(conn):
+        return []
     return records.list_rows(conn, "pending", 10_000, oldest_first=True)
 
 
@@ -156,5 +169,6 @@ def list_onboarding(
         raise store.InvalidInput("status", f"unknown status {status!r}; one of {STATUSES}")
     if limit < 1:
         raise store.InvalidInput("limit", f"must be at least 1, got {limit}")
-    ensure_schema(conn)
+    if not _readable(conn):
+        return []
     return records.list_rows(conn, status, limit, oldest_first=False)
