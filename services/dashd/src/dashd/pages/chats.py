@@ -37,10 +37,10 @@ def chat_detail(ctx: Ctx) -> Response:
     jid = validate.jid(ctx.request.path_params["jid"], "jid")
     conn = ctx.read
     if not ctx.user.can_see_jid(conn, jid):
-        raise ctx.not_found(f"no chat {jid} here")
+        raise ctx.not_found("No such chat here.")
     chat = store.get_chat(conn, jid)
     if chat is None:
-        raise ctx.not_found(f"no chat {jid} here")
+        raise ctx.not_found("No such chat here.")
     q = _query(ctx)
     before = ctx.int_param("before")
     found = None

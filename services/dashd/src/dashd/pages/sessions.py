@@ -21,7 +21,7 @@ def session_list(ctx: Ctx) -> Response:
     if folder is not None:
         validate.folder(folder)
         if not viewer.can_see_folder(folder):
-            raise ctx.not_found(f"no group {folder} here")
+            raise ctx.not_found("No such group here.")
     errors_only = ctx.param("errors") == "1"
     sessions = [
         s

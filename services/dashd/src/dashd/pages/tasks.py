@@ -23,7 +23,7 @@ def _task(ctx: Ctx) -> timed.Task:
     task_id = int(ctx.request.path_params["task_id"])
     task = timed.get_task(ctx.read, task_id)
     if task is None or not ctx.user.can_see_folder(task.group_folder):
-        raise ctx.not_found(f"no task {task_id} here")
+        raise ctx.not_found("No such task here.")
     return task
 
 

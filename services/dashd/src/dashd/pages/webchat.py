@@ -25,9 +25,9 @@ def _folder(ctx: Ctx) -> str:
     """The folder in the path, if this viewer may chat with it and the group exists."""
     folder = validate.folder(ctx.request.path_params["folder"])
     if not ctx.user.can_see_folder(folder):
-        raise ctx.not_found(f"no group {folder} here")
+        raise ctx.not_found("No such group here.")
     if not store.groups_for_folder(ctx.read, folder) and not group_path(ctx.read, folder).is_dir():
-        raise ctx.not_found(f"no group {folder} here")
+        raise ctx.not_found("No such group here.")
     return folder
 
 

@@ -1,0 +1,183 @@
+"""`user_groups` on every page: a user limited to one group never sees another group's data
+(every route of the app is enumerated, so a new page cannot be missed), and gets 404 for it."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import store
+from dashd.app import routes
+from dashd.users import add_user
+from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
+from onbod.migrations import MIGRATIONS as ONBOD
+from starlette.routing import Route
+from timed import api as timed
+from timed.migrations import MIGRATIONS as TIMED
+
+SECRET = "BETA-ONLY-SECRET"
+PUBLIC_PATHS = {"/login", "/healthz", "/static/{name}"}
+OPERATOR_ONLY = {
+    "/onboarding",
+    "/users",
+    "/routes",
+    "/routes/{route_id:int}/delete",
+    "/onboarding/approve",
+    "/onboarding/reject",
+    "/users/delete",
+}
+
+
+def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
+    """Two groups, alpha and beta, each with chats, messages, routes, runs, a dead letter, a
+    task; beta's rows all carry SECRET. Returns path parameters that point at beta."""
+    store.migrate_service(conn, "timed", TIMED)
+    store.migrate_service(conn, "onbod", ONBOD)
+    ids: dict[str, str] = {}
+    for name in ("alpha", "beta"):
+        mark = SECRET if name == "beta" else "alpha-visible"
+        (groups_dir / name).mkdir(parents=True, exist_ok=True)
+        store.register_group(conn, f"tg:{name}-chat", name, name=f"{mark} chat")
+        store.register_group(conn, f"web:{name}", name)
+        route = store.add_route(conn, f"tg:{name}-chat", "keyword", mark, name)
+        for i in range(3):
+            store.put_message(
+                conn,
+                store.NewMessage(
+                    id=f"{name}-{i}",
+                    chat_jid=f"tg:{name}-chat",
+                    content=f"{mark} message {i}",
+                    sender=f"{mark}-sender",
+                ),
+            )
+        seq = store.store_outbound(conn, f"tg:{name}-chat", f"{mark} reply", group_folder=name)
+        store.claim_outbound(conn, "test")
+        store.mark_failed(conn, seq, f"{mark} delivery error", permanent=True)
+        run = store.log_session_start(conn, name, "", f"tg:{name}-chat", f"{mark}-session")
+        store.log_session_end(conn, run, "error", error=f"{mark} agent crashed")
+        store.log_session_start(conn, name, f"{mark}-topic", f"tg:{name}-chat", None)
+        store.set_session(conn, name, "", f"{mark}-session")
+        for _ in range(3):
+            store.note_run_failure(conn, f"tg:{name}-chat")
+        task = timed.add_task(conn, chat_jid=f"tg:{name}-chat", prompt=f"{mark} task", every_s=3600)
+        if name == "beta":
+            ids = {
+                "jid": "tg:beta-chat",
+                "folder": "beta",
+                "task_id": str(task.id),
+                "route_id": str(route.id),
+                "name": "style.css",
+            }
+    return ids
+
+
+@pytest.fixture(scope="module")
+def world(db: Path, module_tmp: Path) -> Iterator[tuple[Server, dict[str, str]]]:
+    conn = open_db(db)
+    beta = seed(conn, module_tmp / "groups")
+    add_user(conn, "alice", PASSWORD, ["alpha"])
+    conn.close()
+    srv = start_dashd(db, module_tmp)
+    yield srv, beta
+    assert srv.stop() == 0
+
+
+def fill(path: str, params: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1).split(":")[0]
+        assert name in params, f"route {path}: no test value for path parameter {name!r}"
+        return params[name]
+
+    return re.sub(r"\{([^}]+)\}", sub, path)
+
+
+def page_routes() -> list[tuple[str, str]]:
+    found = []
+    for r in routes():
+        assert isinstance(r, Route)
+        for method in sorted((r.methods or set()) - {"HEAD"}):
+            if r.path not in PUBLIC_PATHS:
+                found.append((method, r.path))
+    return found
+
+
+def test_every_page_route_is_enumerated() -> None:
+    paths = {p for _, p in page_routes()}
+    assert {"/", "/chats", "/chats/{jid:path}", "/tasks/{task_id:int}", "/web/{folder}"} <= paths
+
+
+@pytest.mark.parametrize(("method", "path"), page_routes())
+def test_a_restricted_user_never_sees_another_groups_data(
+    world: tuple[Server, dict[str, str]], method: str, path: str
+) -> None:
+    srv, beta = world
+    client = signed_in(srv, "alice")
+    url = fill(path, beta)
+    if method == "GET":
+        queries = ["", "?q=message", "?folder=beta", "?before=999999"]
+        for query in queries:
+            r = client.get(url + query)
+            assert SECRET not in r.text, f"GET {url}{query} leaked beta data"
+            assert "tg:beta-chat" not in r.text, f"GET {url}{query} leaked beta's chat"
+            if "{" in path or (query == "?folder=beta" and path == "/sessions"):
+                assert r.status_code in (403, 404), f"GET {url}{query} gave {r.status_code}"
+            elif path in OPERATOR_ONLY:
+                assert r.status_code == 403
+            else:
+                assert r.status_code in (200, 400, 404), f"GET {url}{query}: {r.status_code}"
+    else:
+        data = {
+            "csrf": token_for(client),
+            "jid": "tg:beta-chat",
+            "text": "hi",
+            "type": "default",
+            "target": "beta",
+            "username": "admin",
+        }
+        r = client.post(url, data=data)
+        assert r.status_code in (403, 404) or path == "/logout", f"POST {url}: {r.status_code}"
+
+
+def test_restricted_lists_show_their_own_group(world: tuple[Server, dict[str, str]]) -> None:
+    srv, _ = world
+    client = signed_in(srv, "alice")
+    for page in ("/", "/groups", "/chats", "/sessions", "/tasks", "/search?q=alpha"):
+        r = client.get(page)
+        assert r.status_code == 200
+        assert "alpha-visible" in r.text or "tg:alpha-chat" in r.text, page
+    assert client.get("/chats/tg:alpha-chat").status_code == 200
+    assert "alpha-visible message 2" in client.get("/chats/tg:alpha-chat").text
+
+
+def test_another_groups_chat_is_404_not_its_data(world: tuple[Server, dict[str, str]]) -> None:
+    srv, _ = world
+    client = signed_in(srv, "alice")
+    r = client.get("/chats/tg:beta-chat")
+    assert r.status_code == 404
+    assert SECRET not in r.text
+    assert client.get("/web/beta").status_code == 404
+
+
+def test_a_restricted_user_cannot_act_on_another_groups_task(
+    world: tuple[Server, dict[str, str]],
+) -> None:
+    srv, beta = world
+    client = signed_in(srv, "alice")
+    r = client.post(f"/tasks/{beta['task_id']}/pause", data={"csrf": token_for(client)})
+    assert r.status_code == 404
+    conn = store.connect(srv.db)
+    task = timed.get_task(conn, int(beta["task_id"]))
+    assert task is not None
+    assert task.status == "active"
+
+
+def test_the_operator_sees_both_groups(world: tuple[Server, dict[str, str]]) -> None:
+    srv, _ = world
+    client = signed_in(srv, "admin")
+    text = client.get("/chats").text
+    assert "tg:alpha-chat" in text
+    assert "tg:beta-chat" in text
+    assert SECRET in client.get("/chats/tg:beta-chat").text
