@@ -184,3 +184,32 @@ def test_hourly_cap_on_new_requests(conn: sqlite3.Connection, onbod: Callable[..
     assert "many requests" in replies(conn, "tg:2")[1]
     assert status_of(conn, "tg:2") == "awaiting_name"
     assert [p.jid for p in api.pending(conn)] == ["tg:1"]
+
+
+def test_hourly_cap_on_greetings_defers_the_greeting(
+    conn: sqlite3.Connection, onbod: Callable[..., Onbod]
+) -> None:
+    onbod("--max-greetings-per-hour", "1")
+    say(conn, "tg:1", "hello")
+    wait_for(lambda: replies(conn, "tg:1"), what="greeting")
+    say(conn, "tg:2", "hello too")
+    say(conn, "tg:2", "anyone?")
+    wait_settled(conn)
+    assert replies(conn, "tg:2") == []
+    row = api.get(conn, "tg:2")
+    assert row is not None
+    assert (row.status, row.greeted_at, row.messages) == ("awaiting_name", None, 2)
+    assert row.first_message == "hello too"
+
+
+def test_a_pending_chat_is_reminded_once_per_interval(
+    conn: sqlite3.Connection, onbod: Callable[..., Onbod]
+) -> None:
+    onbod("--reminder-interval", "0")
+    make_pending(conn, STRANGER, "patient-world")
+    say(conn, STRANGER, "any news?")
+    wait_for(lambda: len(replies(conn, STRANGER)) == 3, what="reminder")
+    assert 'Your world "patient-world" is still awaiting' in replies(conn, STRANGER)[2]
+    row = api.get(conn, STRANGER)
+    assert row is not None
+    assert row.reminded_at is not None
