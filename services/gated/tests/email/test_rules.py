@@ -1,0 +1,154 @@
+"""Pure rules: which mail is never answered (loops, bulk, bounces) and the reply headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from email_testkit import ADDRESS, mail
+from gated.email.loops import ignore_reason, over_rate
+from gated.email.parse import parse_mail
+from gated.email.threading import (
+    base_subject,
+    build_reply,
+    header_value,
+    is_our_message_id,
+    our_message_id,
+    reply_references,
+    reply_subject,
+    thread_root,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@pytest.mark.parametrize(
+    ("headers", "sender", "reason"),
+    [
+        ({"Auto_Submitted": "auto-replied"}, "bob@example.org", "auto-submitted:auto-replied"),
+        ({"Auto_Submitted": "auto-generated; owner=x"}, "bob@example.org", "auto-submitted"),
+        ({"Precedence": "bulk"}, "bob@example.org", "precedence:bulk"),
+        ({"Precedence": "List"}, "bob@example.org", "precedence:list"),
+        ({"Precedence": "junk"}, "bob@example.org", "precedence:junk"),
+        ({"List_Id": "<news.example.org>"}, "bob@example.org", "mailing-list"),
+        ({"X_Autoreply": "yes"}, "bob@example.org", "auto-reply"),
+        ({}, ADDRESS.upper(), "own-address"),
+        ({}, "MAILER-DAEMON@mx.example.org", "bounce"),
+        ({}, "postmaster@example.org", "bounce"),
+        ({"Return_Path": "<>"}, "bob@example.org", "bounce"),
+        ({}, "not an address", "no-sender"),
+    ],
+)
+def test_mail_that_must_never_be_answered(
+    headers: dict[str, str], sender: str, reason: str
+) -> None:
+    got = ignore_reason(parse_mail(mail(sender=sender, **headers).as_bytes()), ADDRESS)
+    assert got is not None
+    assert got.startswith(reason)
+
+
+def test_our_own_message_id_is_never_answered() -> None:
+    mid = our_message_id("seed", "example.test")
+    m = parse_mail(mail(sender="relay@example.org", msg_id=mid).as_bytes())
+    assert ignore_reason(m, ADDRESS) == "own-message-id"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Auto_Submitted": "no"}, {"Precedence": "first-class"}])
+def test_ordinary_mail_is_answered(headers: dict[str, str]) -> None:
+    assert ignore_reason(parse_mail(mail(**headers).as_bytes()), ADDRESS) is None
+
+
+def test_rate_limit() -> None:
+    assert not over_rate(19, 20)
+    assert over_rate(20, 20)
+    assert over_rate(0, 0)
+
+
+def test_thread_root_prefers_references_then_in_reply_to() -> None:
+    assert thread_root("<c>", "<b>", ["<a>", "<b>"]) == "<a>"
+    assert thread_root("<c>", "<b>", []) == "<b>"
+    assert thread_root("<c>", None, []) == "<c>"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Hello", "Re: Hello"),
+        ("Re: Hello", "Re: Hello"),
+        ("RE: re: Re:Hello", "Re: Hello"),
+        ("Aw: Re[2]: Hello", "Re: Hello"),
+        ("", "Re: your message"),
+        ("Regarding the plan", "Re: Regarding the plan"),
+    ],
+)
+def test_reply_subject_has_exactly_one_re(subject: str, expected: str) -> None:
+    assert reply_subject(subject) == expected
+    assert reply_subject(reply_subject(subject)) == expected
+
+
+def test_reply_references_append_parent_dedupe_and_trim() -> None:
+    assert reply_references(["<a>", "<b>"], "<c>") == ["<a>", "<b>", "<c>"]
+    assert reply_references(["<a>", "<c>"], "<c>") == ["<a>", "<c>"]
+    many = reply_references([f"<{i}>" for i in range(40)], "<p>")
+    assert len(many) == 20
+    assert many[0] == "<0>"
+    assert many[-1] == "<p>"
+
+
+def test_our_message_ids_are_stable_and_on_our_domain() -> None:
+    mid = our_message_id("email:bob@x\0out:1", "example.test")
+    assert mid == our_message_id("email:bob@x\0out:1", "example.test")
+    assert mid != our_message_id("email:bob@x\0out:2", "example.test")
+    assert mid.endswith("@example.test>")
+    assert is_our_message_id(mid, "example.test")
+    assert not is_our_message_id(mid, "other.test")
+    assert not is_our_message_id("<m1@example.test>", "example.test")
+
+
+def test_built_reply_carries_threading_and_auto_submitted() -> None:
+    msg = build_reply(
+        from_addr=ADDRESS,
+        from_name="Switchboard",
+        to_addr="bob@example.org",
+        subject="Re: Plan",
+        body="Answer",
+        message_id="<switchboard.1@example.test>",
+        in_reply_to="<b@x>",
+        references=["<a@x>", "<b@x>"],
+        date=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    assert msg["To"] == "bob@example.org"
+    assert msg["In-Reply-To"] == "<b@x>"
+    assert msg["References"] == "<a@x> <b@x>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg.get_content() == "Answer\n"
+
+
+@given(st.text(max_size=300))
+def test_header_values_we_build_never_contain_line_breaks(value: str) -> None:
+    cleaned = header_value(value)
+    assert "\r" not in cleaned
+    assert "\n" not in cleaned
+    assert all(ord(c) >= 32 and ord(c) != 127 for c in cleaned)
+    subject = reply_subject(value)
+    assert "\n" not in subject
+    assert subject.startswith("Re: ")
+    assert base_subject(subject) == base_subject(value) or not base_subject(value)
+
+
+@given(st.text(max_size=100), st.text(max_size=100))
+def test_injection_attempts_do_not_add_headers(subject: str, ref: str) -> None:
+    msg = build_reply(
+        from_addr=ADDRESS,
+        from_name="Switchboard",
+        to_addr="bob@example.org",
+        subject=f"{subject}\r\nBcc: victim@example.org",
+        body="x",
+        message_id="<switchboard.1@example.test>",
+        in_reply_to=f"<{ref}>\nBcc: victim@example.org",
+        references=[f"<{ref}>\r\nX-Evil: 1"],
+        date=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    raw = msg.as_bytes()
+    assert b"\nBcc:" not in raw
+    assert b"\nX-Evil:" not in raw
