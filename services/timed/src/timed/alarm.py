@@ -30,6 +30,9 @@ from timed.firing import earliest_next_run, fire_due
 log = logging.getLogger(__name__)
 
 RETRY_S: Final = 1.0
+# After a ring, the next one is at least this far away: tasks due in a dense stream are fired
+# in batches (each up to this much late) instead of one ring, one transaction per task.
+MIN_GAP_S: Final = 0.05
 
 
 class Alarm:
@@ -103,9 +106,10 @@ class Alarm:
             self._armed = None
             self._job_id = None
         conn = self._conn()
+        rang_at = utcnow()
         failed = False
         try:
-            fired = fire_due(conn, utcnow(), fired_by=self.fired_by, batch=self.batch)
+            fired = fire_due(conn, rang_at, fired_by=self.fired_by, batch=self.batch, clock=utcnow)
             self.fired_total += fired
             self.rings += 1
             if fired:
@@ -118,8 +122,9 @@ class Alarm:
                 self._firing = False
                 try:
                     when = earliest_next_run(conn)
-                    if failed and when is not None:
-                        when = max(when, utcnow() + timedelta(seconds=RETRY_S))
+                    if when is not None:
+                        pause = RETRY_S if failed else MIN_GAP_S
+                        when = max(when, rang_at + timedelta(seconds=pause))
                     self._arm(when)
                 except Exception:
                     log.exception("re-arming failed; the next sync will re-arm")

@@ -4,8 +4,10 @@ post the prompt message and write the `task_runs` rows."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -165,12 +167,23 @@ def apply_plan(conn: sqlite3.Connection, plan: Plan, now: datetime, fired_by: st
 
 
 def fire_due(
-    conn: sqlite3.Connection, now: datetime, *, fired_by: str, batch: int = DEFAULT_BATCH
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    fired_by: str,
+    batch: int = DEFAULT_BATCH,
+    clock: Callable[[], datetime] | None = None,
 ) -> int:
-    """Handle every task due at `now`, `batch` tasks per transaction; returns messages posted."""
+    """Handle every task due at `now`, `batch` tasks per transaction; returns messages posted.
+
+    With a `clock`, each later batch reads the time again (so `fired_at` is honest in a long
+    burst); without one (tests), `now` is fixed.
+    """
     total = 0
-    while True:
+    for batch_no in itertools.count():
         with store.tx(conn):
+            if batch_no and clock is not None:
+                now = clock()
             rows = conn.execute(DUE_SQL, (iso(now), batch)).fetchall()
             for row in rows:
                 task = Task.from_row(row)
@@ -186,7 +199,8 @@ def fire_due(
                     continue
                 total += apply_plan(conn, plan, now, fired_by)
         if len(rows) < batch:
-            return total
+            break
+    return total
 
 
 def earliest_next_run(conn: sqlite3.Connection) -> datetime | None:
