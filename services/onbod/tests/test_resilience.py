@@ -194,3 +194,31 @@ def test_approve_racing_reject_decides_exactly_once(
         assert row is not None
         registered = store.get_group(conn, a["jid"]) is not None
         assert (row.status == "approved") == a["ok"] == registered
+
+
+def test_kill_9_in_the_middle_of_a_burst_loses_and_repeats_nothing(
+    conn: sqlite3.Connection, onbod: Callable[..., Onbod]
+) -> None:
+    spammer = "tg:999"
+    batch = [
+        store.NewMessage(id=f"k{i}", chat_jid=spammer, content=f"NOT A NAME {i}", sender=spammer)
+        for i in range(1500)
+    ]
+    first = store.put_messages(conn, batch)[0].seq
+    daemon = onbod()
+    wait_for(
+        lambda: int(store.get_state(conn, "onbod:cursor", "0") or 0) > first + 50,
+        what="onbod halfway",
+    )
+    assert daemon.proc is not None
+    daemon.proc.kill()
+    daemon.proc.wait(timeout=15)
+    daemon.proc = None
+    onbod()
+    wait_settled(conn)
+    row = api.get(conn, spammer)
+    assert row is not None
+    assert row.messages == 1500
+    said = replies(conn, spammer)
+    assert len(said) == 2, said  # the greeting and one "ask again"
+    assert greetings(conn, spammer) == 1
