@@ -108,6 +108,7 @@ class Gateway:
         self.conn = conn
         self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished)
         self.cursor = 0
+        self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
         self.retry_at: dict[WorkKey, datetime] = {}
         self.accepting = True
@@ -121,6 +122,7 @@ class Gateway:
         if closed:
             log.warning("closed %d agent runs left open by a previous gated", closed)
         self.cursor = int(store.get_state(self.conn, GATEWAY_CURSOR) or 0)
+        self._persisted = self.cursor
         for key in store.states_with_prefix(self.conn, CHAT_CURSOR):
             self._known_cursors.add(key)
             self.dirty.add(WorkKey("chat", key[len(CHAT_CURSOR) :]))
@@ -165,17 +167,27 @@ class Gateway:
                 return
             groups: dict[str, Group | None] = {}
             touched: dict[WorkKey, int] = {}
+            unregistered: dict[str, int] = {}
             for msg in msgs:
                 key = self._scan_one(msg, groups)
                 if key is not None:
                     touched.setdefault(key, msg.seq - 1)
-            with store.tx(self.conn):
-                for key, start in touched.items():
-                    if key.cursor_key not in self._known_cursors:
-                        store.cas_state(self.conn, key.cursor_key, None, str(start))
-                store.set_state(self.conn, GATEWAY_CURSOR, str(msgs[-1].seq))
+                elif groups.get(msg.chat_jid, True) is None:
+                    unregistered[CHAT_CURSOR + msg.chat_jid] = msg.seq
+            # What a chat said while it was not registered is never fed to an agent later.
+            skipped = {k: v for k, v in unregistered.items() if k in self._known_cursors}
+            last = msgs[-1].seq
+            if touched or skipped or last - self._persisted >= SCAN_PAGE:
+                with store.tx(self.conn):
+                    for key, start in touched.items():
+                        if key.cursor_key not in self._known_cursors:
+                            store.cas_state(self.conn, key.cursor_key, None, str(start))
+                    for cursor_key, seq in skipped.items():
+                        store.set_state(self.conn, cursor_key, str(seq))
+                    store.set_state(self.conn, GATEWAY_CURSOR, str(last))
+                self._persisted = last
             self._known_cursors.update(k.cursor_key for k in touched)
-            self.cursor = msgs[-1].seq
+            self.cursor = last
             with self.pool.lock:
                 for key in touched:
                     self.dirty.add(key)

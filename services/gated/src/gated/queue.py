@@ -129,7 +129,10 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
         store.log_session_end(
             conn, spec.run_id, outcome.result, session_id=outcome.session_id, error=outcome.error
         )
-        if outcome.session_id:
+        # A /new during the run deleted the session it started with: keep that reset.
+        started_with = spec.payload.get("session_id")
+        current = store.get_session(conn, spec.folder, spec.topic)
+        if outcome.session_id and current == started_with:
             store.set_session(conn, spec.folder, spec.topic, outcome.session_id)
         if not advance:
             for sm in spec.system_messages:

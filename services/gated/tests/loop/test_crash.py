@@ -9,7 +9,6 @@ from pathlib import Path
 
 import store
 from gated_loop_support import (
-    Gated,
     agent_command,
     group_dir,
     put,
@@ -111,14 +110,4 @@ def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_message_is_retried(
     store.register_group(conn, "web:busy", "busy", replace=True)
     gated = start_gated(db)
     wait_for(lambda: reply_texts(conn, "web:busy") == ["echo: long job"], what="retried reply")
-    assert stop_gated(gated) == 0
-
-
-def test_a_message_stored_before_gated_starts_is_answered(tmp_path: Path) -> None:
-    db = tmp_path / "messages.db"
-    conn = store.open(db)
-    store.register_group(conn, "web:early", "early")
-    put(conn, "web:early", "anyone?")
-    gated: Gated = start_gated(db)
-    wait_for(lambda: reply_texts(conn, "web:early") == ["echo: anyone?"], what="reply")
     assert stop_gated(gated) == 0

@@ -293,3 +293,25 @@ def test_unregistered_chats_are_left_to_onbod(gated: Gated, conn: sqlite3.Connec
     wait_for(lambda: reply_texts(conn, "web:late"), what="registered chat answered")
     assert reply_texts(conn, "web:late") == ["echo: after registration"]
     assert [r for r in reply_texts(conn, "web:stranger-1") if "echo" in r or "pong" in r] == []
+
+
+def test_what_a_chat_said_while_unregistered_is_not_fed_later(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    config = {"command": agent_command("record.py")}
+    store.register_group(conn, "web:rereg", "rereg", agent_config=config)
+    put(conn, "web:rereg", "first")
+    wait_for(lambda: reply_texts(conn, "web:rereg"), what="first reply")
+    store.unregister_group(conn, "web:rereg")
+    put(conn, "web:rereg", "said while away")
+    wait_for(
+        lambda: (
+            store.get_state(conn, "gated:cursor") == str(store.latest_seq(conn))
+            or int(store.get_state(conn, "agent_cursor:web:rereg") or 0) >= store.latest_seq(conn)
+        ),
+        what="gated saw the message",
+    )
+    store.register_group(conn, "web:rereg", "rereg", agent_config=config)
+    put(conn, "web:rereg", "back again")
+    wait_for(lambda: len(inputs(gated.db, "rereg")) == 2, what="second run")
+    assert [m["content"] for m in inputs(gated.db, "rereg")[1]["messages"]] == ["back again"]
