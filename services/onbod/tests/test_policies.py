@@ -31,7 +31,9 @@ def test_closed_policy_records_unknown_chats_and_never_answers(
     assert rows["tg:1"].first_message == "let me in"
     assert rows["tg:1"].messages == 2
     assert store.get_group(conn, "tg:1") is None
-    assert not api.approve(conn, "tg:1", "web:admin").ok
+    refused = api.approve(conn, "tg:1", "web:admin")
+    assert not refused.ok
+    assert "policy closed" in refused.message
 
 
 def test_closed_chat_is_greeted_when_the_policy_becomes_approval(

@@ -60,6 +60,8 @@ def _already(row: Onboarding) -> str:
         return f"{row.jid} was already {row.status}{who}{when}"
     if row.status == "awaiting_name":
         return f"{row.jid} has not chosen a world name yet"
+    if row.status == "ignored":
+        return f"{row.jid} was only recorded (policy closed); it has not asked for a world"
     return f"{row.jid} is {row.status}, not pending"
 
 
