@@ -10,6 +10,7 @@ import sys
 
 import store
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 app = typer.Typer(
     name="switchboard",
@@ -29,14 +30,33 @@ EXIT_FAILURE = 1
 
 
 def main() -> None:
+    """Run the CLI; every error ends as ONE line on stderr and a non-zero exit code.
+
+    Commands return None; a command that wants another exit code raises typer.Exit(code).
+    """
     try:
-        app()
-    except store.InvalidInput as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except store.NotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # the help was printed already
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        fail(f"{exc.format_message()}{hint}", exc.exit_code)
+    except ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except typer.Abort:
+        fail("aborted", EXIT_FAILURE)
+    except (store.InvalidInput, store.NotFound) as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     except (store.StoreError, sqlite3.Error, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILURE)
+        fail(str(exc), EXIT_FAILURE)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line on stderr and exit with `code`."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

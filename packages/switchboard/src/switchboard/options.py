@@ -25,9 +25,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 @contextmanager
-def opened(db: Path | None) -> Iterator[sqlite3.Connection]:
-    """Open (and migrate) the store for one command."""
-    conn = store.open(store.resolve_db_path(db))
+def opened(db: Path | None, *, must_exist: bool = False) -> Iterator[sqlite3.Connection]:
+    """Open (and migrate) the store for one command.
+
+    With `must_exist`, a missing file is an error instead of a new empty database.
+    """
+    path = store.resolve_db_path(db)
+    if must_exist and not path.exists():
+        raise store.InvalidInput("db", f"no database at {path} (create it: switchboard init)")
+    conn = store.open(path)
     try:
         yield conn
     finally:

@@ -171,6 +171,8 @@ def send(
     db: DbOption = None,
 ) -> None:
     """Queue an outbound message to a chat (delivered by gated through the outbox)."""
+    store.validate.jid(chat_jid)
+    store.validate.content(text, "text")
     with opened(db) as conn:
         group = store.get_group(conn, chat_jid)
         seq = store.store_outbound(
@@ -193,20 +195,27 @@ def backup(
     src_path = store.resolve_db_path(db)
     if not src_path.exists():
         raise store.InvalidInput("db", f"no database at {src_path}")
-    if path.exists() and not force:
-        raise store.InvalidInput("path", f"{path} exists (use --force to overwrite)")
     if path.resolve() == src_path.resolve():
         raise store.InvalidInput("path", "backup target is the database itself")
+    if path.exists() and not force:
+        raise store.InvalidInput("path", f"{path} exists (use --force to overwrite)")
+    if not path.parent.is_dir():
+        raise store.InvalidInput("path", f"directory {path.parent} does not exist")
     tmp = path.with_name(path.name + ".partial")
     src = store.connect(src_path)
     try:
         dst = sqlite3.connect(tmp)
         try:
-            src.backup(dst, pages=1024)
+            # One step (pages=-1): the copy is one read snapshot. Copying in slices would
+            # restart whenever another process commits, and never finish under a busy writer.
+            src.backup(dst, pages=-1)
             ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
             count = dst.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         finally:
             dst.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         src.close()
     if ok != "ok":

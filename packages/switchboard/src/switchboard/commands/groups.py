@@ -35,6 +35,9 @@ def group_add(
     operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
 ) -> None:
     """Register a chat to a group folder."""
+    # Checked before opening, so bad input never creates or migrates a database.
+    store.validate.jid(jid, "jid")
+    store.validate.folder(folder)
     config = {"command": agent} if agent else {}
     with opened(db) as conn:
         g = store.register_group(
@@ -93,7 +96,7 @@ def group_rm(
     jid: Annotated[str, typer.Argument(help="Chat jid to unregister.")], db: DbOption = None
 ) -> None:
     """Unregister a chat (its messages stay; its routes are removed)."""
-    with opened(db) as conn:
+    with opened(db, must_exist=True) as conn:
         store.unregister_group(conn, jid)
     typer.echo(f"unregistered {jid}")
 
@@ -110,6 +113,9 @@ def route_add(
     db: DbOption = None,
 ) -> None:
     """Add a routing rule; rules are tried in seq order, first match wins."""
+    store.validate.jid(jid, "jid")
+    store.validate.route_match(store.validate.route_type(type), match)
+    store.validate.folder(target, "target")
     with opened(db) as conn:
         r = store.add_route(conn, jid, type, match, target, seq=seq)
     typer.echo(f"route {r.id} added: {r.jid} #{r.seq} {r.type} {r.match!r} -> {r.target}")
@@ -155,6 +161,6 @@ def route_rm(
     db: DbOption = None,
 ) -> None:
     """Remove a routing rule."""
-    with opened(db) as conn:
+    with opened(db, must_exist=True) as conn:
         store.remove_route(conn, route_id)
     typer.echo(f"route {route_id} removed")
