@@ -86,6 +86,27 @@ def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
     return f"reply:{folder}:{topic}:{last_seq}:{n}"
 
 
+def process_start(pid: int) -> str | None:
+    """The start time of a process (/proc/<pid>/stat field 22): with the pid, its identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def kill_orphan(pid: int, start: str | None) -> bool:
+    """SIGKILL the process group of an agent a dead gated left running (same pid and start)."""
+    if start is None or process_start(pid) != start:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+        log.warning("killed an agent left running by a previous gated pid=%d", pid)
+        return True
+    return False
+
+
 class AgentRun:
     """Runs one agent process on its own thread and reports a RunOutcome."""
 
@@ -150,6 +171,7 @@ class AgentRun:
         )
         if pending_stop is not None:
             self.terminate(pending_stop)
+        self._note_pid(proc.pid)
         timer = threading.Timer(spec.timeout_s, self.terminate, args=("timeout",))
         timer.daemon = True
         timer.start()
@@ -169,6 +191,19 @@ class AgentRun:
             err_thread.join(timeout=2.0)
         self._classify(outcome, rc)
         return outcome
+
+    def _note_pid(self, pid: int) -> None:
+        """Remember the process in the in-flight record, so a restarted gated can kill it."""
+        try:
+            with store.tx(self.conn):
+                raw = store.get_state(self.conn, self.spec.inflight_key)
+                if raw is None:
+                    return
+                data = json.loads(raw)
+                data.update(pid=pid, pid_start=process_start(pid))
+                store.set_state(self.conn, self.spec.inflight_key, json.dumps(data))
+        except sqlite3.Error:
+            log.exception("cannot record agent pid folder=%s", self.spec.folder)
 
     def _feed(self, stdin: IO[bytes], data: bytes) -> None:
         def write() -> None:

@@ -18,7 +18,7 @@ from store.agent_inputs import pending_task_messages
 from store.clock import utcnow
 from store.paths import group_path
 
-from gated.agent import RunSpec, agent_argv
+from gated.agent import RunSpec, agent_argv, kill_orphan
 from gated.commands import handle_command, parse_command
 from gated.config import GatedConfig
 from gated.queue import AgentPool, Finished
@@ -118,6 +118,11 @@ class Gateway:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        for prefix in (CHAT_INFLIGHT, TASK_INFLIGHT):
+            for raw in store.states_with_prefix(self.conn, prefix).values():
+                data = json.loads(raw)
+                if "pid" in data:
+                    kill_orphan(int(data["pid"]), data.get("pid_start"))
         closed = store.close_abandoned_runs(self.conn)
         if closed:
             log.warning("closed %d agent runs left open by a previous gated", closed)

@@ -36,9 +36,19 @@ def answered(conn: sqlite3.Connection) -> collections.Counter[str]:
     return collections.Counter(r[0].removeprefix("echo: ") for r in rows)
 
 
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def running(conn: sqlite3.Connection) -> int:
     return int(
-        conn.execute("SELECT COUNT(*) FROM session_log WHERE ended_at IS NULL").fetchone()[0]
+        conn.execute(
+            "SELECT COUNT(*) FROM session_log WHERE ended_at IS NULL AND group_folder != 'orphan'"
+        ).fetchone()[0]
     )
 
 
@@ -62,8 +72,14 @@ def test_kill_9_mid_run_then_restart_answers_every_message_exactly_once(tmp_path
                 n += 1
                 put(conn, jid, f"{jid}#{n}", id=f"msg-{n}")
 
+    store.register_group(
+        conn, "web:orphan", "orphan", agent_config={"command": agent_command("hang.py")}
+    )
+    put(conn, "web:orphan", "hang around")
     wave(4)
     gated = start_gated(db)
+    started = group_dir(db, "orphan") / "started.txt"
+    orphan = int(wait_for(lambda: started.exists() and started.read_text().split(), what="hang")[0])
     for round_no in range(3):
         before = sum(answered(conn).values())
         # Kill while an agent is mid-batch: some of its replies stored, others not yet.
@@ -76,6 +92,8 @@ def test_kill_9_mid_run_then_restart_answers_every_message_exactly_once(tmp_path
         assert running(conn) > 0  # the killed gated left its runs open
         wave(2)
         gated = start_gated(db)
+        # The agent the killed gated left running is killed by the new one before it re-runs.
+        wait_for(lambda: not alive(orphan), what="orphaned agent killed")
     expected = inbound(conn)
     wait_for(
         lambda: set(answered(conn)) >= set(expected),
