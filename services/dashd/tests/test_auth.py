@@ -14,6 +14,7 @@ from dashd_harness import (
     Server,
     csrf_of,
     login,
+    open_db,
     set_cookie,
     signed_in,
     start_dashd,
@@ -173,8 +174,6 @@ def test_sessions_key_and_failures_survive_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "messages.db"
     first = start_dashd(db, tmp_path)
     try:
-        from dashd_harness import open_db
-
         c = open_db(db)
         add_user(c, "keeper", PASSWORD)
         client = signed_in(first, "keeper")
@@ -183,24 +182,29 @@ def test_sessions_key_and_failures_survive_a_restart(tmp_path: Path) -> None:
             login(bad, "keeper", "bad password")
     finally:
         assert first.stop() == 0
-    second = start_dashd(db, tmp_path)
+    # Restarted with --secure-cookies: old sessions still work, the lock still holds, and
+    # every cookie is marked Secure (so this plain-http client must send them by hand).
+    second = start_dashd(db, tmp_path, "--secure-cookies")
     try:
         again = httpx.Client(base_url=second.url, cookies=client.cookies, follow_redirects=False)
-        assert again.get("/").status_code == 200
-        assert login(second.client(), "keeper").status_code == 429
+        set_cookie(again, "sb_access", None)
+        refreshed = again.get("/")
+        assert refreshed.status_code == 200
+        session = [
+            x
+            for x in refreshed.headers.get_list("set-cookie")
+            if x.startswith(("sb_access", "sb_refresh"))
+        ]
+        assert len(session) == 2
+        assert all("; Secure" in x for x in session)
+        form = second.client().get("/login")
+        csrf_cookie = form.headers["set-cookie"]
+        assert "; Secure" in csrf_cookie
+        r = httpx.post(
+            second.url + "/login",
+            data={"username": "keeper", "password": PASSWORD, "csrf": csrf_of(form.text)},
+            headers={"cookie": csrf_cookie.split(";")[0]},
+        )
+        assert r.status_code == 429
     finally:
         assert second.stop() == 0
-
-
-def test_secure_cookies_flag_marks_cookies_secure(tmp_path: Path) -> None:
-    db = tmp_path / "messages.db"
-    srv = start_dashd(db, tmp_path, "--secure-cookies")
-    try:
-        from dashd_harness import open_db
-
-        add_user(open_db(db), "sec", PASSWORD)
-        r = login(srv.client(), "sec")
-        cookies = r.headers.get_list("set-cookie")
-        assert all("Secure" in c for c in cookies if c.startswith(("sb_access", "sb_refresh")))
-    finally:
-        assert srv.stop() == 0
