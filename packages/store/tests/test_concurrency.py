@@ -121,3 +121,13 @@ def test_wait_for_change_ends_early_when_stop_is_set(db: sqlite3.Connection) -> 
     started = time.monotonic()
     assert store.wait_for_change(db, 5.0, stop) is False
     assert time.monotonic() - started < 0.5
+
+
+def test_waiting_on_many_short_lived_connections_keeps_none_alive(db_path: Path) -> None:
+    from store import notify
+
+    for _ in range(30):
+        conn = store.open(db_path)
+        store.wait_for_change(conn, 0)
+        conn.close()
+    assert len(notify._watchers) <= 2

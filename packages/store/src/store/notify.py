@@ -53,6 +53,16 @@ class ChangeWatcher:
 _watchers: dict[int, ChangeWatcher] = {}
 
 
+def _forget_closed() -> None:
+    """Drop watchers of closed connections (connections cannot be weakly referenced, so
+    without this every connection ever waited on would be kept alive)."""
+    for key, watcher in list(_watchers.items()):
+        try:
+            watcher.conn.total_changes  # noqa: B018 -- raises once the connection is closed
+        except sqlite3.ProgrammingError:
+            _watchers.pop(key, None)
+
+
 def wait_for_change(
     conn: sqlite3.Connection, timeout: float, stop: threading.Event | None = None
 ) -> bool:
@@ -63,5 +73,6 @@ def wait_for_change(
     """
     watcher = _watchers.get(id(conn))
     if watcher is None or watcher.conn is not conn:
+        _forget_closed()
         watcher = _watchers[id(conn)] = ChangeWatcher(conn)
     return watcher.wait(timeout, stop)
