@@ -315,3 +315,42 @@ def test_what_a_chat_said_while_unregistered_is_not_fed_later(
     put(conn, "web:rereg", "back again")
     wait_for(lambda: len(inputs(gated.db, "rereg")) == 2, what="second run")
     assert [m["content"] for m in inputs(gated.db, "rereg")[1]["messages"]] == ["back again"]
+
+
+def test_at_most_max_agents_run_at_once(gated: Gated, conn: sqlite3.Connection) -> None:
+    folders = [f"conc{i}" for i in range(5)]
+    for folder in folders:
+        store.register_group(
+            conn, f"web:{folder}", folder, agent_config={"command": agent_command("hang.py")}
+        )
+        put(conn, f"web:{folder}", "work")
+
+    def started() -> list[str]:
+        return [f for f in folders if (group_dir(gated.db, f) / "started.txt").exists()]
+
+    wait_for(lambda: len(started()) == 4, what="four agents running")
+    info = wait_for(
+        lambda: (
+            (d := store.list_daemons(conn)[0].info)
+            and d.get("agents_running") == 4
+            and d.get("queue_depth", 0) >= 1
+            and d
+        ),
+        what="heartbeat showing 4 running and 1 queued",
+    )
+    assert len(info["running_folders"]) == 4
+    assert len(started()) == 4
+    waiting = next(f for f in folders if f not in started())
+    first = started()[0]
+    put(conn, f"web:{first}", "/stop")
+    wait_for(lambda: waiting in started(), what="the queued agent starting")
+    for folder in folders:
+        if folder != first:
+            put(conn, f"web:{folder}", "/stop")
+    wait_for(
+        lambda: (
+            all(r["result"] == "killed" for f in folders for r in runs(conn, f))
+            and all(runs(conn, f) for f in folders)
+        ),
+        what="all stopped",
+    )
