@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import store
+from croniter import croniter
 from hypothesis import given
 from hypothesis import strategies as st
 from timed.slots import (
@@ -190,10 +191,16 @@ def test_slots_strictly_increase_and_match_the_local_wall_clock(
     tz: str, expr: str, naive: datetime
 ) -> None:
     schedule = Schedule("cron", cron=expr, tz=tz)
-    after = naive.replace(tzinfo=UTC)
-    first = next_slot(schedule, after)
-    assert first is not None
-    assert first > after
-    second = next_slot(schedule, first)
-    assert second is not None
-    assert second > first
+    there = ZoneInfo(tz)
+    current = naive.replace(tzinfo=UTC)
+    for _ in range(3):
+        nxt = next_slot(schedule, current)
+        assert nxt is not None
+        assert nxt > current
+        wall = nxt.astimezone(there)
+        if not croniter.match(expr, wall.replace(tzinfo=None)):
+            # Only a wall time that fell into a spring-forward gap may be moved, and only to
+            # the first instant after it.
+            before = (nxt - timedelta(seconds=1)).astimezone(there)
+            assert before.utcoffset() != wall.utcoffset()
+        current = nxt

@@ -61,7 +61,11 @@ def positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="timed", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="timed",
+        description="Switchboard scheduler: posts cron, interval and one-shot task prompts into "
+        "their chats, each slot exactly once (see docs/timed.md).",
+    )
     add_common_args(parser)
     parser.add_argument(
         "--batch-size",
