@@ -1,0 +1,104 @@
+"""The daemon life cycle every service shares (store.daemon): flags with env defaults, JSON
+logs, sd_notify, heartbeat, a step on every change, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import store
+from store.daemon import JsonFormatter, add_common_args, sd_notify
+
+WORKER = Path(__file__).with_name("store_worker.py")
+
+
+def poll(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_common_flags_come_from_flag_env_or_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_DB", "/env.db")
+    monkeypatch.setenv("SWITCHBOARD_LOG_FORMAT", "json")
+    parser = argparse.ArgumentParser()
+    add_common_args(parser)
+    args = parser.parse_args(["--log-level", "debug"])
+    assert (args.db, args.log_level, args.log_format) == ("/env.db", "DEBUG", "json")
+    assert parser.parse_args(["--db", "/flag.db"]).db == "/flag.db"
+    help_text = parser.format_help()
+    for env in ("SWITCHBOARD_DB", "SWITCHBOARD_LOG_LEVEL", "SWITCHBOARD_LOG_FORMAT"):
+        assert env in help_text
+
+
+def test_bad_log_format_is_refused() -> None:
+    parser = argparse.ArgumentParser()
+    add_common_args(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--log-format", "xml"])
+
+
+def test_json_log_lines_carry_level_logger_and_message() -> None:
+    record = logging.LogRecord("gated.loop", logging.WARNING, __file__, 1, "chat=%s", ("x",), None)
+    data = json.loads(JsonFormatter().format(record))
+    assert (data["level"], data["logger"], data["msg"]) == ("WARNING", "gated.loop", "chat=x")
+    assert store.parse_iso(data["ts"])
+
+
+def test_sd_notify_outside_systemd_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert sd_notify("READY=1") is False
+
+
+def test_daemon_runs_steps_heartbeats_and_stops_cleanly_on_sigterm(
+    db_path: Path, db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    notify_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify_path))
+    listener.settimeout(20)
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), "daemon", str(db_path)],
+        env={**os.environ, "NOTIFY_SOCKET": str(notify_path)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        notes = [listener.recv(256).decode()]
+        while notes[-1] != "READY=1":
+            notes.append(listener.recv(256).decode())
+        [d] = store.list_daemons(db)
+        assert (d.name, d.pid, d.version, d.stopped_at) == ("testd", proc.pid, "0.0.1", None)
+        assert store.get_state(db, "testd:started") == "yes"
+
+        seq = store.put_message(db, store.NewMessage(id="1", chat_jid="web:x", content="hi")).seq
+        poll(lambda: store.get_state(db, "testd:seen") == str(seq), "a step after the commit")
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        while "STOPPING=1" not in notes:
+            notes.append(listener.recv(256).decode())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate(timeout=20)
+        listener.close()
+    [d] = store.list_daemons(db)
+    assert d.stopped_at is not None
+    assert store.get_state(db, "testd:stopped") == "yes"
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any("ready" in rec["msg"] for rec in logs), err
+    assert any(rec["msg"] == "testd stopped" for rec in logs), err
