@@ -93,6 +93,11 @@ def static_files() -> dict[str, StaticFile]:
     return files
 
 
+def format_when(value: str | None, empty: str = "—") -> str:
+    """Stored UTC text as `2026-11-23 09:47 UTC` for people."""
+    return f"{value[:16].replace('T', ' ')} UTC" if value else empty
+
+
 class AppState:
     """What every request needs, built once at start."""
 
@@ -106,6 +111,7 @@ class AppState:
         )
         self.templates.globals["static_url"] = lambda name: self.static[name].url
         self.templates.globals["version"] = __version__
+        self.templates.filters["when"] = format_when
         self.requests = 0
 
 
