@@ -3,10 +3,13 @@ logs, restarts a killed child, gives up on a crash loop, and stops everything on
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import store
+from switchboard.supervisor import LogPrinter, use_colour
 
 BIN = Path(sys.executable).parent
 DAEMONS = ("gated", "timed", "onbod", "dashd")
@@ -256,3 +260,32 @@ def test_up_rejects_an_unknown_daemon(tmp_path: Path) -> None:
     assert "only" in proc.stderr
     assert "nope" in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = cli(tmp_path, "up", "--only", "dashd", "--dashd-listen", f"127.0.0.1:{port}")
+    assert proc.returncode == 2
+    assert f"dashd_listen: cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_log_lines_are_coloured_only_on_a_terminal_without_no_color() -> None:
+    main, secondary = pty.openpty()
+    try:
+        with os.fdopen(secondary, "w", closefd=False) as tty:
+            assert use_colour(tty, {}) is True
+            assert use_colour(tty, {"NO_COLOR": "1"}) is False
+            printer = LogPrinter(tty, colour=True)
+            printer.line("timed", "hello")
+        out = os.read(main, 4096).decode()
+        assert out.startswith("\033[35mtimed |\033[0m hello")
+    finally:
+        os.close(main)
+        os.close(secondary)
+    buf = io.StringIO()
+    assert use_colour(buf, {}) is False
+    LogPrinter(buf, colour=False).line("gated", "plain")
+    assert buf.getvalue() == "gated | plain\n"

@@ -55,6 +55,11 @@ def daemon_argv(name: str, db: Path, log_level: str | None = None) -> tuple[str,
     return tuple(argv)
 
 
+def use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not env.get("NO_COLOR")
+
+
 class LogPrinter:
     """Writes lines with a padded, optionally coloured `name |` prefix; one writer at a time."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -26,6 +27,7 @@ from switchboard.supervisor import (
     Supervisor,
     daemon_argv,
     stale_daemons,
+    use_colour,
 )
 
 DEMO_JID: Final = "web:demo"
@@ -100,9 +102,19 @@ def parse_only(only: str) -> list[str]:
 
 
 def check_listen(value: str, field: str) -> str:
+    """HOST:PORT that is well-formed and free right now (a clear error beats a crash loop)."""
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise store.InvalidInput(field, f"{value!r} is not HOST:PORT")
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise store.InvalidInput(
+            field, f"cannot listen on {value}: {exc.strerror or exc} (choose another port)"
+        ) from exc
     return value
 
 
@@ -146,12 +158,13 @@ def up(
 ) -> None:
     """Run all four daemons on one database with prefixed logs; Ctrl-C stops them."""
     names = parse_only(only)
-    check_listen(gated_listen, "gated_listen")
-    check_listen(dashd_listen, "dashd_listen")
+    if "gated" in names:
+        check_listen(gated_listen, "gated_listen")
+    if "dashd" in names:
+        check_listen(dashd_listen, "dashd_listen")
     path = store.resolve_db_path(db).absolute()
     prepared = prepare(path)
-    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    printer = LogPrinter(sys.stdout, colour)
+    printer = LogPrinter(sys.stdout, use_colour(sys.stdout, os.environ))
     env = {
         "SWITCHBOARD_DB": str(path),
         "SWITCHBOARD_LISTEN": gated_listen,
