@@ -144,3 +144,14 @@ def test_next_due_at_is_the_earliest_waiting_row(db: sqlite3.Connection) -> None
 def test_outbox_status_of_an_inbound_message_is_none(db: sqlite3.Connection) -> None:
     r = store.put_message(db, store.NewMessage(id="in-1", chat_jid="web:demo", content="hi"))
     assert store.outbox_status(db, r.seq) is None
+
+
+@pytest.mark.parametrize(("claimer", "limit", "field"), [("", 5, "claimer"), ("w", 0, "limit")])
+def test_bad_claim_is_rejected_and_claims_nothing(
+    db: sqlite3.Connection, claimer: str, limit: int, field: str
+) -> None:
+    store.store_outbound(db, "web:demo", "waiting")
+    with pytest.raises(store.InvalidInput) as err:
+        store.claim_outbound(db, claimer, now=store.utcnow() + timedelta(seconds=1), limit=limit)
+    assert err.value.field == field
+    assert store.outbox_counts(db)["pending"] == 1

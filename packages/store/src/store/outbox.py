@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from store import validate
 from store.clock import iso, now_iso, utcnow
 from store.connection import tx
+from store.errors import InvalidInput
 from store.messages import insert_message, message_params, new_outbound_id
 from store.models import NewMessage, OutboxItem, OutboxStatus
 
@@ -99,6 +100,9 @@ def claim_outbound(
     conn: sqlite3.Connection, claimer: str, *, now: datetime | None = None, limit: int = 20
 ) -> list[OutboxItem]:
     """Claim due outbox rows (compare-and-set to 'sending'); each row goes to one claimer."""
+    validate.short_text(claimer, "claimer", allow_empty=False)
+    if limit < 1:
+        raise InvalidInput("limit", f"must be at least 1, got {limit}")
     now = now or utcnow()
     stale = iso(now - timedelta(seconds=CLAIM_LEASE_S))
     with tx(conn):
