@@ -37,6 +37,8 @@ RETRY_BASE_S = 0.5
 RETRY_CAP_S = 300.0
 
 Target = tuple[str, str]  # (group folder, topic)
+# Stored for the record but kept from agents and commands (e.g. mail a loop rule stopped).
+SKIPPED_VERBS = frozenset({"ignored"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +201,7 @@ class Gateway:
                     self.retry_at.pop(key, None)  # a new message earns an immediate retry
 
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
-        if msg.is_from_me:
+        if msg.is_from_me or msg.verb in SKIPPED_VERBS:
             return None
         if msg.verb == "task" and msg.sender == "scheduler" and msg.group_folder:
             return WorkKey("task", f"{msg.group_folder}:{msg.topic}")
@@ -283,7 +285,9 @@ class Gateway:
         items: list[tuple[Message, Target | None]] = []
         target: Target | None = None
         for m in self._chat_pages(key.name, cursor, upper):
-            if m.is_from_me or m.verb == "task" or parse_command(m.content) is not None:
+            if m.is_from_me or m.verb == "task" or m.verb in SKIPPED_VERBS:
+                continue
+            if parse_command(m.content) is not None:
                 continue
             triggered = not group.requires_trigger or contains_word(m.content, group.trigger_word)
             t = (route(m, routes, group.folder), m.topic) if triggered else None

@@ -354,3 +354,15 @@ def test_at_most_max_agents_run_at_once(gated: Gated, conn: sqlite3.Connection) 
         ),
         what="all stopped",
     )
+
+
+def test_ignored_messages_never_reach_an_agent(gated: Gated, conn: sqlite3.Connection) -> None:
+    store.register_group(
+        conn, "web:ign", "ign", agent_config={"command": agent_command("record.py")}
+    )
+    put(conn, "web:ign", "auto-reply: out of office", verb="ignored")
+    put(conn, "web:ign", "/ping", verb="ignored")
+    put(conn, "web:ign", "a real question")
+    wait_for(lambda: reply_texts(conn, "web:ign"), what="reply")
+    assert reply_texts(conn, "web:ign") == ["echo: a real question"]
+    assert [m["content"] for m in inputs(gated.db, "ign")[0]["messages"]] == ["a real question"]
