@@ -86,6 +86,22 @@ def test_kill_9_mid_firing_then_restart_loses_and_doubles_nothing(
     assert tuple(per_task) == (1, 1)
 
 
+def test_sigterm_during_a_burst_stops_after_the_batch_in_hand(
+    conn: sqlite3.Connection, start_timed: StartTimed
+) -> None:
+    due = store.utcnow() - timedelta(seconds=3601)
+    for i in range(KILL_TASKS):
+        api.add_task(conn, chat_jid="web:demo", prompt=f"p{i}", every_s=3600, now=due)
+    proc = start_timed("--batch-size", "10")
+    wait_until(lambda: run_count(conn) >= 100, poll=0.005)
+    assert stop(proc) == 0
+    assert run_count(conn) < KILL_TASKS, "SIGTERM should not wait for the whole burst"
+    assert run_count(conn) == task_message_count(conn)
+    start_timed()
+    wait_until(lambda: run_count(conn) >= KILL_TASKS, timeout=30)
+    assert run_count(conn) == task_message_count(conn) == KILL_TASKS
+
+
 def test_slots_passed_while_timed_was_down_follow_the_misfire_policy(
     conn: sqlite3.Connection, start_timed: StartTimed
 ) -> None:

@@ -48,6 +48,7 @@ class Alarm:
         self._armed: datetime | None = None
         self._job_id: str | None = None
         self._firing = False
+        self._stopping = threading.Event()
         self._ids = itertools.count(1)
         self._local = threading.local()
         self._scheduler = BackgroundScheduler(
@@ -60,7 +61,11 @@ class Alarm:
         self._scheduler.start()
 
     def stop(self) -> None:
-        """Stop ringing; waits for a firing in progress (bounded by one pass of due tasks)."""
+        """Stop ringing; waits for a firing in progress to finish its current batch."""
+        # Under the lock, so no thread is inside _arm: APScheduler's shutdown holds its job
+        # store lock while it waits for the worker, and a worker re-arming would deadlock.
+        with self._lock:
+            self._stopping.set()
         self._scheduler.shutdown(wait=True)
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
@@ -73,7 +78,7 @@ class Alarm:
     def sync(self, conn: sqlite3.Connection) -> None:
         """Re-arm for the earliest next_run (no-op while firing: the firing re-arms itself)."""
         with self._lock:
-            if not self._firing:
+            if not self._firing and not self._stopping.is_set():
                 self._arm(earliest_next_run(conn))
 
     def _arm(self, when: datetime | None) -> None:
@@ -107,27 +112,34 @@ class Alarm:
             self._job_id = None
         conn = self._conn()
         rang_at = utcnow()
-        failed = False
+        pause = MIN_GAP_S
         try:
-            fired = fire_due(conn, rang_at, fired_by=self.fired_by, batch=self.batch, clock=utcnow)
+            fired = fire_due(
+                conn,
+                rang_at,
+                fired_by=self.fired_by,
+                batch=self.batch,
+                clock=utcnow,
+                stop=self._stopping,
+            )
             self.fired_total += fired
             self.rings += 1
             if fired:
                 log.debug("fired messages=%d", fired)
         except Exception:
             log.exception("firing due tasks failed; retrying in %.0fs", RETRY_S)
-            failed = True
-        finally:
-            with self._lock:
-                self._firing = False
-                try:
-                    when = earliest_next_run(conn)
-                    if when is not None:
-                        pause = RETRY_S if failed else MIN_GAP_S
-                        when = max(when, rang_at + timedelta(seconds=pause))
-                    self._arm(when)
-                except Exception:
-                    log.exception("re-arming failed; the next sync will re-arm")
+            pause = RETRY_S
+        with self._lock:
+            self._firing = False
+            if self._stopping.is_set():
+                return
+            try:
+                when = earliest_next_run(conn)
+                if when is not None:
+                    when = max(when, rang_at + timedelta(seconds=pause))
+                self._arm(when)
+            except Exception:
+                log.exception("re-arming failed; the next sync will re-arm")
 
     def info(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -173,11 +174,12 @@ def fire_due(
     fired_by: str,
     batch: int = DEFAULT_BATCH,
     clock: Callable[[], datetime] | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Handle every task due at `now`, `batch` tasks per transaction; returns messages posted.
 
     With a `clock`, each later batch reads the time again (so `fired_at` is honest in a long
-    burst); without one (tests), `now` is fixed.
+    burst); without one (tests), `now` is fixed. A set `stop` ends the pass between batches.
     """
     total = 0
     for batch_no in itertools.count():
@@ -198,7 +200,7 @@ def fire_due(
                     )
                     continue
                 total += apply_plan(conn, plan, now, fired_by)
-        if len(rows) < batch:
+        if len(rows) < batch or (stop is not None and stop.is_set()):
             break
     return total
 
