@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +57,13 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def csrf(html: str) -> str:
+    """The CSRF token of the first form on a dashd page."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, f"no CSRF field in page: {html[:500]}"
+    return found.group(1)
 
 
 class Adapter:
@@ -243,6 +252,23 @@ class System:
         self.adapters.append(adapter)
         return adapter
 
+    @contextmanager
+    def dashboard(self, username: str, password: str) -> Iterator[httpx.Client]:
+        """`with system.dashboard(user, pw) as web:` an HTTP client logged in to dashd."""
+        with httpx.Client(base_url=self.dashd_url, timeout=15) as web:
+            form = web.get("/login")
+            resp = web.post(
+                "/login",
+                data={
+                    "csrf": csrf(form.text),
+                    "next": "/",
+                    "username": username,
+                    "password": password,
+                },
+            )
+            assert resp.status_code in (302, 303), f"login failed: {resp.status_code}"
+            yield web
+
     def replies(self, chat_jid: str) -> list[str]:
         """The outbound texts stored for a chat, in order (what the agent or gated answered)."""
         rows = self.query(
@@ -293,6 +319,12 @@ class System:
 
     def all_logs(self) -> dict[str, str]:
         return {name: self.log(name) for name in DAEMONS}
+
+
+@pytest.fixture(name="csrf")
+def csrf_fixture() -> Callable[[str], str]:
+    """`csrf(html)`: the CSRF token of a dashd form."""
+    return csrf
 
 
 @pytest.fixture(name="free_port")

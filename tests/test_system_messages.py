@@ -35,3 +35,20 @@ def test_messages_of_unregistered_chats_never_reach_an_agent(system: Any) -> Non
     system.wait_for(lambda: system.replies("tg:999"), 30, "onbod's greeting to the unknown chat")
     assert not any(t.startswith("echo:") for t in system.replies("tg:999"))
     system.wait_for(lambda: chat.texts("tg:999"), 30, "the greeting delivered to the adapter")
+
+
+def test_web_chat_message_gets_the_echo_reply_in_the_page(system: Any, csrf: Any) -> None:
+    system.cli("group", "add", "web:webdemo", "webdemo")
+    system.cli("user", "add", "webber", "--password-stdin", input="webber-password-1\n")
+    with system.dashboard("webber", "webber-password-1") as web:
+        page = web.get("/web/webdemo")
+        assert page.status_code == 200
+        sent = web.post("/web/webdemo", data={"csrf": csrf(page.text), "text": "hi <b>there</b>"})
+        assert sent.status_code in (200, 303), sent.text[:300]
+
+        def reply_shown() -> bool:
+            html = web.get("/web/webdemo/since", params={"after": 0}).text
+            return "echo: hi &lt;b&gt;there&lt;/b&gt;" in html
+
+        system.wait_for(reply_shown, 30, "the echo reply in the web chat")
+    assert system.replies("web:webdemo") == ["echo: hi <b>there</b>"]

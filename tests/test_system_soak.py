@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 SOAK_S = float(os.environ.get("SWITCHBOARD_SOAK_S", "10"))
 LOCKED = re.compile(r"database is locked|database table is locked", re.I)
 
@@ -71,20 +69,7 @@ def test_all_daemons_and_the_cli_write_concurrently_without_lock_errors(system: 
             errors.append(f"switchboard {' '.join(args)}: {proc.stderr.strip()}")
 
     def dashboard(i: int) -> None:  # dashd: a login writes a session row
-        with httpx.Client(base_url=s.dashd_url, timeout=10) as web:
-            form = web.get("/login")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf, form.text[:500]
-            resp = web.post(
-                "/login",
-                data={
-                    "csrf": csrf.group(1),
-                    "next": "/",
-                    "username": "soaker",
-                    "password": "soak-password-123",
-                },
-            )
-            assert resp.status_code in (302, 303), resp.status_code
+        with s.dashboard("soaker", "soak-password-123") as web:
             assert web.get("/").status_code == 200
 
     threads = [run_for(SOAK_S, errors, f) for f in (post, cli, dashboard)]
