@@ -244,3 +244,20 @@ def test_naive_at_is_read_in_the_task_zone(conn: sqlite3.Connection) -> None:
         now=T0,
     )
     assert task.run_at == "2026-07-01T07:00:00.000Z"
+
+
+def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    store.open(path).close()
+    readonly = store.connect(path, readonly=True)
+    # Before timed ever ran: empty answers, no attempt to migrate a read-only file.
+    assert api.list_tasks(readonly) == []
+    assert api.get_task(readonly, 1) is None
+    assert api.runs(readonly, 1) == []
+    writer = store.open(path)
+    store.register_group(writer, "web:demo", "demo")
+    task = api.add_task(writer, chat_jid="web:demo", prompt="p", every_s=60, now=T0)
+    api.run_now(writer, task.id, now=T0)
+    assert [t.id for t in api.list_tasks(readonly)] == [task.id]
+    assert api.get_task(readonly, task.id) == task
+    assert len(api.runs(readonly, task.id)) == 1

@@ -55,6 +55,14 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     store.migrate_service(conn, "timed", MIGRATIONS)
 
 
+def has_schema(conn: sqlite3.Connection) -> bool:
+    """True once timed's tables exist (read functions work on read-only connections)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'task_runs'"
+    ).fetchone()
+    return row is not None
+
+
 def this_process() -> str:
     """How a run row names the process that wrote it."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -140,7 +148,8 @@ def add_task(
 
 
 def get_task(conn: sqlite3.Connection, task_id: int) -> Task | None:
-    ensure_schema(conn)
+    if not has_schema(conn):
+        return None
     row = conn.execute("SELECT * FROM scheduled_tasks WHERE id = ?", (task_id,)).fetchone()
     return Task.from_row(row) if row else None
 
@@ -161,7 +170,8 @@ def list_tasks(
     after_id: int = 0,
 ) -> list[Task]:
     """Tasks by id; `folders` restricts to those group folders (dashboard user_groups)."""
-    ensure_schema(conn)
+    if not has_schema(conn):
+        return []
     sql = "SELECT * FROM scheduled_tasks WHERE id > ?"
     params: list[Any] = [after_id]
     if folders is not None:
@@ -236,7 +246,8 @@ def run_now(conn: sqlite3.Connection, task_id: int, now: datetime | None = None)
 
 def runs(conn: sqlite3.Connection, task_id: int, limit: int = 50) -> list[TaskRun]:
     """A task's runs, newest first."""
-    ensure_schema(conn)
+    if not has_schema(conn):
+        return []
     rows = conn.execute(
         "SELECT * FROM task_runs WHERE task_id = ? ORDER BY slot DESC, id DESC LIMIT ?",
         (task_id, limit),
