@@ -50,3 +50,25 @@ def test_unknown_chat_rejected_from_the_cli_is_told(system: Any) -> None:
     system.cli("onboarding", "reject", "tgr:9", "--reason", "not today")
     system.wait_for(lambda: any("not today" in t for t in tg.texts("tgr:9")), 30, "the rejection")
     assert not any(t.startswith("echo:") for t in tg.texts("tgr:9"))
+
+
+def test_unknown_chat_approved_from_the_dashboard(system: Any, csrf: Any) -> None:
+    tg = system.adapter("tgd", ["tgd"])
+    tg.post("tgd:42", "d1", "what is the weather?", sender="erin")
+    system.wait_for(lambda: tg.texts("tgd:42"), 30, "the greeting")
+    tg.post("tgd:42", "d2", "erins-world", sender="erin")
+    system.wait_for(
+        lambda: any("awaits" in t for t in tg.texts("tgd:42")), 30, "the pending notice"
+    )
+    system.cli("user", "add", "opsboss", "--password-stdin", input="opsboss-password-1\n")
+    with system.dashboard("opsboss", "opsboss-password-1") as web:
+        queue = web.get("/onboarding")
+        assert "tgd:42" in queue.text
+        decided = web.post("/onboarding/approve", data={"csrf": csrf(queue.text), "jid": "tgd:42"})
+        assert decided.status_code in (200, 303), decided.text[:300]
+    system.wait_for(
+        lambda: "echo: what is the weather?" in tg.texts("tgd:42"), 30, "the first request answered"
+    )
+    assert tg.texts("tgd:42").count("echo: what is the weather?") == 1
+    listed = {o["jid"]: o for o in system.cli_json("onboarding", "list")}
+    assert listed["tgd:42"]["status"] == "approved"
