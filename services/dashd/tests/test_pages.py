@@ -209,6 +209,9 @@ def test_tasks_pause_resume_and_run_now_through_timed(
     assert len(timed.runs(conn, task.id)) == 1
     assert "fired" in client.get(f"/tasks/{task.id}").text
     assert client.get("/tasks/999999").status_code == 404
+    assert client.get("/tasks/99999999999999999999999").status_code == 404
+    assert client.get("/tasks?after=99999999999999999999999").status_code == 400
+    assert client.get("/chats/tg:long?before=-1").status_code == 400
 
 
 def test_onboarding_approve_and_reject_through_onbod(

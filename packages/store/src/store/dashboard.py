@@ -10,7 +10,7 @@ from store.messages import latest_seq
 from store.models import Message
 
 # A global search scans at most this many seqs per page (a rowid range: cheap and bounded).
-SEARCH_WINDOW = 100_000
+SEARCH_WINDOW = 50_000
 # A search within one chat scans at most this many of its messages per page (chat+seq index).
 CHAT_SEARCH_SCAN = 50_000
 BACKLOG_STATUSES = ("pending", "sending", "failed", "dead")
@@ -100,8 +100,12 @@ def outbox_counts_for(conn: sqlite3.Connection, jids: list[str]) -> dict[str, in
     if not jids:
         return counts
     sql = (
-        "SELECT o.status, COUNT(*) FROM outbox o JOIN messages m ON m.seq = o.seq "
-        "WHERE o.status != 'sent'" + _in("m.chat_jid", jids) + " GROUP BY o.status"
+        # CROSS JOIN keeps outbox first: its few unfinished rows via the status index, rather
+        # than every message of these chats.
+        "SELECT o.status, COUNT(*) FROM outbox o CROSS JOIN messages m ON m.seq = o.seq "
+        "WHERE o.status IN ('pending', 'sending', 'failed', 'dead')"
+        + _in("m.chat_jid", jids)
+        + " GROUP BY o.status"
     )
     for status, n in conn.execute(sql, jids):
         counts[status] = n
@@ -114,7 +118,7 @@ def dead_letters_for(
     """The latest dead outbox rows with their message (seq, chat_jid, content, last_error)."""
     sql = (
         "SELECT o.seq, m.chat_jid, m.content, o.attempts, o.last_error, o.next_attempt_at "
-        "FROM outbox o JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'"
+        "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'"
     )
     params: list[object] = []
     if jids is not None:
@@ -122,7 +126,9 @@ def dead_letters_for(
             return []
         sql += _in("m.chat_jid", jids)
         params += jids
-    sql += " ORDER BY o.seq DESC LIMIT ?"
+    # `+o.seq`: sort the few dead rows found by the status index instead of walking the whole
+    # outbox backwards by primary key.
+    sql += " ORDER BY +o.seq DESC LIMIT ?"
     params.append(limit)
     return conn.execute(sql, params).fetchall()
 

@@ -37,6 +37,7 @@ REFRESH_COOKIE: Final = "sb_refresh"
 CSRF_COOKIE: Final = "sb_csrf"
 CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "x-csrf-token"
+MAX_INT_DIGITS: Final = 18  # below SQLite's 64-bit integer limit
 STATIC_DIR: Final = Path(__file__).parent / "static"
 STATIC_FILES: Final = ("htmx.min.js", "style.css", "app.js")
 CSP: Final = (
@@ -152,9 +153,16 @@ class Ctx:
         raw = self.request.query_params.get(name, "")
         if not raw:
             return None
-        if not raw.isdigit():
+        if not raw.isdigit() or len(raw) > MAX_INT_DIGITS:
             raise HTTPException(400, f"{name}: {raw[:40]!r} is not a positive integer")
         return int(raw)
+
+    def path_id(self, name: str) -> int:
+        """An integer id from the path; 404 when it cannot be a row id (SQLite's range)."""
+        value = int(self.request.path_params[name])
+        if not 0 < value < 2**62:
+            raise HTTPException(404, "No such row here.")
+        return value
 
     def render(self, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         page = self.state.templates.get_template(template).render(

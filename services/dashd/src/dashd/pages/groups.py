@@ -47,7 +47,7 @@ def route_add(ctx: Ctx) -> Response:
 
 @page(operator=True)
 def route_remove(ctx: Ctx) -> Response:
-    route_id = int(ctx.request.path_params["route_id"])
+    route_id = ctx.path_id("route_id")
     store.remove_route(ctx.write, route_id)
     log.info("route removed id=%d by=%s", route_id, ctx.user.username)
     return ctx.redirect("/groups", ok=f"Route {route_id} removed.")

@@ -20,7 +20,7 @@ STATUSES: Final = get_args(timed.TaskStatus)
 
 
 def _task(ctx: Ctx) -> timed.Task:
-    task_id = int(ctx.request.path_params["task_id"])
+    task_id = ctx.path_id("task_id")
     task = timed.get_task(ctx.read, task_id)
     if task is None or not ctx.user.can_see_folder(task.group_folder):
         raise ctx.not_found("No such task here.")
