@@ -46,6 +46,7 @@ class Alarm:
         self.rings = 0
         self._lock = threading.Lock()
         self._armed: datetime | None = None
+        self._not_before = datetime.min.replace(tzinfo=UTC)
         self._job_id: str | None = None
         self._firing = False
         self._stopping = threading.Event()
@@ -82,6 +83,8 @@ class Alarm:
                 self._arm(earliest_next_run(conn))
 
     def _arm(self, when: datetime | None) -> None:
+        if when is not None:
+            when = max(when, self._not_before)
         if when == self._armed and (when is None or self._job_id is not None):
             return
         if self._job_id is not None:
@@ -133,11 +136,9 @@ class Alarm:
             self._firing = False
             if self._stopping.is_set():
                 return
+            self._not_before = rang_at + timedelta(seconds=pause)
             try:
-                when = earliest_next_run(conn)
-                if when is not None:
-                    when = max(when, rang_at + timedelta(seconds=pause))
-                self._arm(when)
+                self._arm(earliest_next_run(conn))
             except Exception:
                 log.exception("re-arming failed; the next sync will re-arm")
 
