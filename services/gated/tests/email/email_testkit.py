@@ -169,6 +169,7 @@ class SmtpServer:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     reject_code: int | None = None  # answer DATA with this code instead of accepting
+    on_message: Any = None  # called with each received message (a stand-in correspondent)
 
     def messages(self) -> list[Received]:
         with self.lock:
@@ -186,6 +187,8 @@ class _Recorder:
         assert isinstance(msg, EmailMessage)
         with self.server.lock:
             self.server.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))
+        if self.server.on_message is not None:
+            threading.Thread(target=self.server.on_message, args=(msg,), daemon=True).start()
         return "250 OK"
 
 
@@ -258,3 +261,59 @@ def mail(
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg
+
+
+@dataclass
+class GatedProcess:
+    """A real `python -m gated.main` with the email channel enabled."""
+
+    db: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"gated did not stop on SIGTERM:\n{self.log_text()}") from None
+
+
+def start_gated(db: Path, env: dict[str, str]) -> GatedProcess:
+    """Start gated on db and wait until its email channel reports a connection."""
+    import sqlite3
+    import sys
+
+    import store
+
+    log = db.parent / f"gated-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gated.main", "--listen", "127.0.0.1:0", "--log-level", "DEBUG"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "SWITCHBOARD_CHANNEL_SECRET": "email-test-secret"},
+        )
+    gated = GatedProcess(db, proc, log)
+    conn = store.connect(db)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"gated exited with {proc.returncode}:\n{gated.log_text()}")
+        try:
+            row = conn.execute("SELECT pid FROM daemons WHERE name = 'gated'").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return row is not None and row[0] == proc.pid and "imap connected" in gated.log_text()
+
+    try:
+        wait_until(ready, 30, "gated heartbeat and imap connection")
+    finally:
+        conn.close()
+    return gated

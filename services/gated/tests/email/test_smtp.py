@@ -117,6 +117,10 @@ def test_ignored_mail_and_own_address_are_refused_permanently(
     with pytest.raises(DeliveryError) as err:
         answer(conn, cfg, auto, "never")
     assert err.value.permanent
+    # A chat that only ever sent automatic mail is never written to, whatever answers it.
+    with pytest.raises(DeliveryError) as err_auto:
+        answer(conn, cfg, None, "a greeting")
+    assert err_auto.value.permanent
     seq = store.store_outbound(conn, f"email:{ADDRESS}", "to myself")
     (item,) = [i for i in store.claim_outbound(conn, "t") if i.seq == seq]
     with pytest.raises(DeliveryError) as err2:

@@ -14,12 +14,12 @@ from email.message import EmailMessage
 from typing import Final
 
 import store
-from store.rates import sent_since
+from store.rates import received_since, sent_since
 
 from gated.config import EmailConfig, GatedConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
 from gated.email.ingest import find_meta
-from gated.email.loops import IGNORED_VERB, over_rate
+from gated.email.loops import BOUNCE_SENDERS, IGNORED_VERB, over_rate
 from gated.email.parse import ADDRESS_RE
 from gated.email.threading import (
     base_subject,
@@ -114,6 +114,16 @@ class SmtpSender:
         if parent is not None and parent.verb == IGNORED_VERB:
             raise DeliveryError(
                 f"reply_to_id {item.reply_to_id!r} is auto-submitted/bulk mail; never answered",
+                permanent=True,
+            )
+        if to_addr.partition("@")[0] in BOUNCE_SENDERS:
+            raise DeliveryError(f"chat_jid {item.chat_jid!r} is a bounce address", permanent=True)
+        if received_since(conn, item.chat_jid, "") == 0 and (
+            received_since(conn, item.chat_jid, "", verb=IGNORED_VERB) > 0
+        ):
+            # Everything this address sent us was automatic: whatever answers it would loop.
+            raise DeliveryError(
+                f"chat_jid {item.chat_jid!r} only ever sent auto-submitted/bulk mail",
                 permanent=True,
             )
         since = store.iso(store.utcnow() - timedelta(hours=1))
