@@ -29,12 +29,12 @@ def test_adapter_message_gets_exactly_one_echo_reply(system: Any) -> None:
 
 
 def test_messages_of_unregistered_chats_never_reach_an_agent(system: Any) -> None:
-    chat = system.adapter("stranger", ["tg"])
-    chat.post("tg:999", "s1", "hi there", sender="bob")
+    chat = system.adapter("stranger", ["stx"])
+    chat.post("stx:999", "s1", "hi there", sender="bob")
     # onbod greets the stranger (asks for a world name); no agent answers.
-    system.wait_for(lambda: system.replies("tg:999"), 30, "onbod's greeting to the unknown chat")
-    assert not any(t.startswith("echo:") for t in system.replies("tg:999"))
-    system.wait_for(lambda: chat.texts("tg:999"), 30, "the greeting delivered to the adapter")
+    system.wait_for(lambda: system.replies("stx:999"), 30, "onbod's greeting to the unknown chat")
+    assert not any(t.startswith("echo:") for t in system.replies("stx:999"))
+    system.wait_for(lambda: chat.texts("stx:999"), 30, "the greeting delivered to the adapter")
 
 
 def test_web_chat_message_gets_the_echo_reply_in_the_page(system: Any, csrf: Any) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 def test_task_added_by_cli_fires_and_the_agent_reply_is_recorded(system: Any) -> None:
     system.cli("group", "add", "web:tasks", "tasks")
-    at = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # far enough ahead for the CLI to start on a loaded machine
+    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
     task = system.cli_json("task", "add", "--chat", "web:tasks", "--at", at, "--prompt", "tick")
 
     system.wait_for(
