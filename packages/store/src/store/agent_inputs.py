@@ -1,9 +1,11 @@
-"""Reads the gateway needs to build an agent's input batch (owned by gated's loop)."""
+"""Queries the gateway needs for agent batches: pending task messages, clearing in-flight state
+(owned by gated's loop)."""
 
 from __future__ import annotations
 
 import sqlite3
 
+from store.connection import tx
 from store.messages import MAX_PAGE
 from store.models import Message
 
@@ -30,3 +32,9 @@ def pending_task_messages(
         PENDING_TASKS_SQL, (after_seq, upto_seq, group_folder, topic, min(limit, MAX_PAGE))
     ).fetchall()
     return [Message.from_row(r) for r in rows]
+
+
+def clear_state(conn: sqlite3.Connection, key: str) -> bool:
+    """Delete a router_state key; True when it existed."""
+    with tx(conn):
+        return conn.execute("DELETE FROM router_state WHERE key = ?", (key,)).rowcount > 0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import store
+from store.agent_inputs import clear_state
 
 from gated.agent import KILL_GRACE_S, AgentRun, RunOutcome, RunSpec, StopReason
 
@@ -118,6 +119,11 @@ class AgentPool:
 def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome) -> Finished:
     """Persist a run's end in one transaction: cursor (when the batch is done), session,
     session_log, failure count; system messages go back to the queue when nothing came out."""
+    if outcome.stop_reason == "shutdown":
+        # Like a crash, minus the orphan: the in-flight record stays, so the next gated re-runs
+        # exactly this batch and the replies already stored are not stored again.
+        store.log_session_end(conn, spec.run_id, outcome.result, error=outcome.error)
+        return Finished(spec.key, spec.chat_jid, False, False, 0)
     stopped_by_user = outcome.stop_reason == "stop"
     advance = outcome.result == "ok" or outcome.outputs > 0 or stopped_by_user
     failed = outcome.result in ("error", "timeout")
@@ -125,7 +131,7 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
     with store.tx(conn):
         if advance:
             store.set_state(conn, spec.cursor_key, str(spec.last_seq))
-        conn.execute("DELETE FROM router_state WHERE key = ?", (spec.inflight_key,))
+        clear_state(conn, spec.inflight_key)
         store.log_session_end(
             conn, spec.run_id, outcome.result, session_id=outcome.session_id, error=outcome.error
         )

@@ -109,23 +109,30 @@ def test_kill_9_mid_run_then_restart_answers_every_message_exactly_once(tmp_path
     assert stop_gated(gated) == 0
 
 
-def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_message_is_retried(
+def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_batch_is_finished_after_restart(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "messages.db"
     conn = store.open(db)
     store.register_group(
-        conn, "web:busy", "busy", agent_config={"command": agent_command("hang.py")}
+        conn,
+        "web:busy",
+        "busy",
+        agent_config={"command": agent_command("hang.py"), "env": {"REPLY_FIRST": "1"}},
     )
     put(conn, "web:busy", "long job")
+    put(conn, "web:busy", "and another")
     gated = start_gated(db)
-    wait_for(lambda: (group_dir(db, "busy") / "started.txt").exists(), what="agent running")
+    wait_for(lambda: reply_texts(conn, "web:busy") == ["echo: long job"], what="first reply")
     assert stop_gated(gated, timeout=15) == 0
     row = runs(conn, "busy")[0]
     assert (row["result"], row["error"]) == ("killed", "stopped (shutdown)")
     assert "gated stopped" in gated.log_text()
-    # Nothing came out, so the message is still pending: the next gated runs it again.
+    # The interrupted batch is run again after the restart (now by the echo agent): the reply
+    # already stored is not stored twice, the missing one is added.
     store.register_group(conn, "web:busy", "busy", replace=True)
     gated = start_gated(db)
-    wait_for(lambda: reply_texts(conn, "web:busy") == ["echo: long job"], what="retried reply")
+    wait_for(lambda: len(reply_texts(conn, "web:busy")) >= 2, what="the rest of the batch")
+    wait_for(lambda: runs(conn, "busy")[-1]["result"] == "ok", what="re-run finished")
+    assert reply_texts(conn, "web:busy") == ["echo: long job", "echo: and another"]
     assert stop_gated(gated) == 0
