@@ -289,3 +289,21 @@ def test_log_lines_are_coloured_only_on_a_terminal_without_no_color() -> None:
     assert use_colour(buf, {}) is False
     LogPrinter(buf, colour=False).line("gated", "plain")
     assert buf.getvalue() == "gated | plain\n"
+
+
+def test_children_stop_when_up_is_killed(
+    tmp_path: Path, start_up: Callable[..., tuple[Up, dict[str, str]]]
+) -> None:
+    up, _ = start_up("--only", "timed,onbod")
+    up.wait_for_line(r"Switchboard is up", timeout=60)
+    db = tmp_path / "data" / "messages.db"
+    pids = fresh_pids(db)
+    assert sorted(pids) == ["onbod", "timed"]
+    up.proc.kill()  # no chance to stop its children itself
+    up.proc.wait()
+    wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 30, "the orphans to stop")
+    conn = store.connect(db, readonly=True)
+    try:  # they got SIGTERM, so they stopped cleanly
+        assert all(d.stopped_at for d in store.list_daemons(conn))
+    finally:
+        conn.close()

@@ -34,6 +34,19 @@ STOP_TIMEOUT_S: Final = 10.0
 FRESH_HEARTBEAT_S: Final = 15.0
 TAIL_LINES: Final = 15
 POLL_S: Final = 0.1
+# Runs before each daemon (then execs it, keeping the pid): on Linux the kernel sends the daemon
+# SIGTERM when `up` dies, even by SIGKILL, so no daemon outlives its supervisor. (The signal
+# follows the thread that forked: children are spawned only from the supervising thread.)
+ORPHAN_GUARD: Final = """
+import ctypes, os, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, 15, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGTERM
+except (OSError, AttributeError):
+    pass  # not Linux: no guard
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(0)  # the supervisor is already gone
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +143,7 @@ class Supervisor:
         # Own process group: a terminal's Ctrl-C reaches only the supervisor, which then stops
         # the children in order instead of racing them.
         proc = subprocess.Popen(
-            spec.argv,
+            [sys.executable, "-I", "-c", ORPHAN_GUARD, str(os.getpid()), *spec.argv],
             env={**os.environ, **spec.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
