@@ -52,3 +52,15 @@ def test_web_chat_message_gets_the_echo_reply_in_the_page(system: Any, csrf: Any
 
         system.wait_for(reply_shown, 30, "the echo reply in the web chat")
     assert system.replies("web:webdemo") == ["echo: hi <b>there</b>"]
+
+
+def test_graceful_restart_of_every_daemon_loses_nothing(system: Any) -> None:
+    chat = system.adapter("rst")
+    system.cli("group", "add", "rst:room", "rstroom")
+    chat.post("rst:room", "a", "before")
+    system.wait_for(lambda: "echo: before" in chat.texts("rst:room"), 30, "the first answer")
+    for name in ("gated", "timed", "onbod", "dashd"):
+        system.restart(name)  # SIGTERM must end it with exit 0, then it starts again
+    chat.post("rst:room", "b", "after")  # the channel token survived gated's restart
+    system.wait_for(lambda: "echo: after" in chat.texts("rst:room"), 30, "the answer after")
+    assert chat.texts("rst:room") == ["echo: before", "echo: after"]
