@@ -204,3 +204,23 @@ def test_slots_strictly_increase_and_match_the_local_wall_clock(
             before = (nxt - timedelta(seconds=1)).astimezone(there)
             assert before.utcoffset() != wall.utcoffset()
         current = nxt
+
+
+CRON_ATOMS = ["*", "*/5", "0", "7", "1-5", "59", "60", "32", "mon", "jan", "?", "L", "-1", "a"]
+
+
+@given(st.lists(st.sampled_from(CRON_ATOMS), min_size=0, max_size=7) | st.text(max_size=30))
+def test_validate_cron_accepts_or_names_a_reason(value: list[str] | str) -> None:
+    expr = " ".join(value) if isinstance(value, list) else value
+    try:
+        text = validate_cron(expr)
+    except store.InvalidInput as exc:
+        field = exc.field
+        text = ""
+    else:
+        field = ""
+    if not text:
+        assert field == "cron"
+        return
+    schedule = Schedule("cron", cron=text)
+    assert next_slot(schedule, datetime(2026, 1, 1, tzinfo=UTC)) is not None

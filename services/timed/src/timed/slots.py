@@ -87,7 +87,7 @@ def parse_every(text: str) -> int:
     raw = text.strip().lower() if isinstance(text, str) else ""
     unit = raw[-1:] if raw[-1:] in EVERY_UNITS else "s"
     number = raw[:-1] if raw[-1:] in EVERY_UNITS else raw
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         raise InvalidInput("every", f"{text!r} is not a duration like 15m, 90s, 2h or 1d")
     return check_interval(int(number) * EVERY_UNITS[unit])
 
