@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import store
 from switchboard.supervisor import LogPrinter, use_colour
@@ -167,6 +168,10 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def groups_now(tmp_path: Path) -> set[str]:
+    return {g["jid"] for g in json.loads(cli(tmp_path, "group", "list", "--json").stdout)}
+
+
 def test_up_prepares_runs_restarts_and_stops(
     tmp_path: Path, start_up: Callable[..., tuple[Up, dict[str, str]]]
 ) -> None:
@@ -201,6 +206,55 @@ def test_up_prepares_runs_restarts_and_stops(
     else:
         assert "not available yet" in login
 
+    # The demo agent answers in the terminal chat the banner points to...
+    chat = subprocess.Popen(
+        [str(BIN / "switchboard"), "chat", "demo"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "SWITCHBOARD_DB"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    heard: list[str] = []
+    threading.Thread(
+        target=lambda: heard.extend(iter(chat.stdout.readline, "")) if chat.stdout else None,
+        daemon=True,
+    ).start()
+    assert chat.stdin is not None
+    chat.stdin.write("hello demo\n")
+    chat.stdin.flush()
+    wait_until(lambda: any("echo: hello demo" in x for x in heard), 30, "the echo in chat")
+    chat.stdin.close()  # Ctrl-D
+    assert chat.wait(timeout=20) == 0
+
+    # ... and in the dashboard's web chat, for the admin whose password was printed.
+    if login.startswith("admin / "):
+        password = login.removeprefix("admin / ").strip()
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['dashd']}", timeout=15) as web:
+            form = web.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token
+            resp = web.post(
+                "/login",
+                data={
+                    "csrf": token.group(1),
+                    "next": "/",
+                    "username": "admin",
+                    "password": password,
+                },
+            )
+            assert resp.status_code in (302, 303)
+            page = web.get("/web/demo")
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert token
+            web.post("/web/demo", data={"csrf": token.group(1), "text": "hello web"})
+            wait_until(
+                lambda: "echo: hello web" in web.get("/web/demo/since?after=0").text,
+                30,
+                "the echo in the web chat",
+            )
+
     # Every heartbeat is fresh and written by a child of `up`.
     pids = fresh_pids(db)
     assert sorted(pids) == sorted(DAEMONS)
@@ -228,6 +282,8 @@ def test_up_prepares_runs_restarts_and_stops(
         conn.close()
 
     # A second `up` on the same database creates nothing new; --only runs a subset.
+    before = groups_now(tmp_path)
+    assert before == {"web:demo", "cli:operator", "cli:demo"}  # cli:demo: `switchboard chat`
     up2, ports2 = start_up("--only", "gated,timed")
     up2.wait_for_line(r"Switchboard is up: gated, timed on", timeout=60)
     assert "created group" not in up2.text()
@@ -235,7 +291,7 @@ def test_up_prepares_runs_restarts_and_stops(
     assert f"channel API: http://127.0.0.1:{ports2['gated']}/v1/health" in up2.text()
     running = fresh_pids(db)
     assert sorted(running) == ["gated", "timed"]
-    assert len(json.loads(cli(tmp_path, "group", "list", "--json").stdout)) == 2
+    assert groups_now(tmp_path) == before
     up2.proc.send_signal(signal.SIGINT)  # Ctrl-C behaves like SIGTERM
     assert up2.proc.wait(timeout=40) == 0, up2.text()
     assert not any(pid_alive(p) for p in running.values())
