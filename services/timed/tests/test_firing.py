@@ -224,6 +224,7 @@ def test_list_tasks_filters_by_folder_and_status(conn: sqlite3.Connection) -> No
         ({}, "schedule: give exactly one of cron, every or at"),
         ({"cron": "* * * * *", "every_s": 60}, "schedule: give exactly one"),
         ({"every_s": 60, "misfire": "later"}, "misfire: 'later' is not one of"),
+        ({"every_s": 60, "misfire_grace_s": -1}, "misfire_grace_s: -1 is not whole seconds"),
     ],
 )
 def test_add_task_rejects_bad_input_naming_the_field(

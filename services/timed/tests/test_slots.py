@@ -167,6 +167,11 @@ def test_every_parses_units(text: str, seconds: int) -> None:
     assert parse_every(text) == seconds
 
 
+def test_every_above_maximum_is_rejected() -> None:
+    with pytest.raises(store.InvalidInput, match=r"every: .* longer than the maximum"):
+        parse_every("99999999999999999999d")
+
+
 @pytest.mark.parametrize("text", ["9s", "0m", "5"])
 def test_every_below_minimum_is_rejected(text: str) -> None:
     with pytest.raises(store.InvalidInput, match=r"every: .* shorter than the minimum 10s"):

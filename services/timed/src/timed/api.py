@@ -38,6 +38,7 @@ __all__ = [
 
 MISFIRE_POLICIES = ("run_once", "skip")
 MAX_PROMPT_BYTES = 100_000
+MAX_GRACE_S = 30 * 86400
 
 # Parameters: owner, chat_jid, group_folder, prompt, kind, cron, interval_s, run_at, tz,
 # misfire, misfire_grace_s, context, next_run, created_at.
@@ -102,8 +103,10 @@ def add_task(
     zone(tz)
     if misfire not in MISFIRE_POLICIES:
         raise InvalidInput("misfire", f"{misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}")
-    if not isinstance(misfire_grace_s, int) or misfire_grace_s < 0:
-        raise InvalidInput("misfire_grace_s", f"{misfire_grace_s!r} is not a whole second >= 0")
+    if not isinstance(misfire_grace_s, int) or not 0 <= misfire_grace_s <= MAX_GRACE_S:
+        raise InvalidInput(
+            "misfire_grace_s", f"{misfire_grace_s!r} is not whole seconds from 0 to {MAX_GRACE_S}"
+        )
     given = [name for name, v in (("cron", cron), ("every", every_s), ("at", at)) if v is not None]
     if len(given) != 1:
         raise InvalidInput("schedule", "give exactly one of cron, every or at")

@@ -12,6 +12,7 @@ from croniter import croniter
 from store import InvalidInput
 
 MIN_INTERVAL_S: Final = 10
+MAX_INTERVAL_S: Final = 366 * 86400
 # croniter's order; an optional sixth field is seconds (croniter's convention, seconds last).
 CRON_FIELDS: Final = ("minute", "hour", "day-of-month", "month", "day-of-week", "second")
 EVERY_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -95,6 +96,8 @@ def parse_every(text: str) -> int:
 def check_interval(seconds: int) -> int:
     if seconds < MIN_INTERVAL_S:
         raise InvalidInput("every", f"{seconds}s is shorter than the minimum {MIN_INTERVAL_S}s")
+    if seconds > MAX_INTERVAL_S:
+        raise InvalidInput("every", f"{seconds}s is longer than the maximum of 366 days")
     return seconds
 
 
