@@ -211,11 +211,117 @@ def measure(client: httpx.Client, url: str, n: int) -> dict[str, Any]:
     }
 
 
+FTS_SQL = """
+CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='seq');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+END;
+"""
+FTS_QUERY_SQL = """
+SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid
+WHERE messages_fts MATCH ? ORDER BY f.rowid DESC LIMIT 50
+"""
+
+
+def insert_cost(tmp: Path, fts: bool, n: int) -> dict[str, float]:
+    """Per-message cost of `store.put_message` (one transaction each, as gated writes) on a db
+    with 200k messages already, with or without an FTS5 index kept by a trigger."""
+    db = tmp / f"insert-{'fts' if fts else 'plain'}.db"
+    conn = store.open(db)
+    if fts:
+        with store.tx(conn):
+            store.execute_script(conn, FTS_SQL)
+    with store.tx(conn):
+        conn.executemany(
+            MESSAGE_SQL,
+            (
+                (
+                    f"p{i}",
+                    chat_of(i),
+                    "u",
+                    "U",
+                    f"message {i} about {WORDS[i % 9]} fox dog",
+                    store.now_iso(),
+                    "tg",
+                    folder_of(i),
+                    0,
+                )
+                for i in range(200_000)
+            ),
+        )
+    times = []
+    for i in range(n):
+        msg = store.NewMessage(
+            id=f"n{i}", chat_jid=chat_of(i), content=f"new message {i} about the lazy dog"
+        )
+        t = time.perf_counter()
+        store.put_message(conn, msg)
+        times.append((time.perf_counter() - t) * 1000)
+    size = db.stat().st_size + Path(f"{db}-wal").stat().st_size
+    conn.close()
+    q = statistics.quantiles(times, n=100)
+    return {
+        "mean_ms": round(statistics.fmean(times), 3),
+        "p95_ms": round(q[94], 3),
+        "db_bytes": size,
+    }
+
+
+def fts_experiment(db: Path, tmp: Path, n: int) -> dict[str, Any]:
+    """What an FTS5 index on messages would cost and buy (measured, not adopted)."""
+    plain = insert_cost(tmp, False, n)
+    fts = insert_cost(tmp, True, n)
+    copy = tmp / "fts-copy.db"
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    t = time.monotonic()
+    store.execute_script(dst, FTS_SQL.replace("CREATE TRIGGER", "-- ").split("--")[0])
+    dst.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+    dst.commit()
+    build_s = time.monotonic() - t
+    queries = {}
+    for word in ("charlie", "zebra", "nothingmatchesthis"):
+        times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            dst.execute(FTS_QUERY_SQL, (word,)).fetchall()
+            times.append((time.perf_counter() - t0) * 1000)
+        queries[word] = round(statistics.quantiles(times, n=100)[94], 2)
+    fts_bytes = (
+        sum(
+            r[0]
+            for r in dst.execute("SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'messages_fts%'")
+        )
+        if dst.execute(
+            "SELECT 1 FROM pragma_compile_options WHERE compile_options = 'ENABLE_DBSTAT_VTAB'"
+        ).fetchone()
+        else None
+    )
+    dst.close()
+    return {
+        "put_message_plain": plain,
+        "put_message_with_fts": fts,
+        "insert_cost_ratio": round(fts["mean_ms"] / plain["mean_ms"], 2),
+        "index_build_s_1m": round(build_s, 1),
+        "index_bytes": fts_bytes,
+        "query_p95_ms": queries,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--keep", type=Path, help="reuse (or build and keep) this bench db")
+    parser.add_argument(
+        "--fts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure an FTS5 index (N put_message calls with and without it)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dashd-bench-"))
     db = args.keep or tmp / "bench.db"
@@ -279,6 +385,9 @@ def main() -> int:
         "all_pages_within_target": worst <= TARGET_MS,
         "pages": results,
     }
+    if args.fts:
+        report["fts5_experiment"] = fts_experiment(db, tmp, args.fts)
+        print(json.dumps(report["fts5_experiment"], indent=2))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print("| page | p50 ms | p95 ms | p95 / baseline |\n|---|---|---|---|")

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import store
 from dashd.app import routes
@@ -85,6 +86,14 @@ def world(db: Path, module_tmp: Path) -> Iterator[tuple[Server, dict[str, str]]]
     assert srv.stop() == 0
 
 
+@pytest.fixture(scope="module")
+def alice(world: tuple[Server, dict[str, str]]) -> Iterator[httpx.Client]:
+    """One signed-in session of the user limited to `alpha`, shared by this module's tests."""
+    client = signed_in(world[0], "alice")
+    yield client
+    client.close()
+
+
 def fill(path: str, params: dict[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1).split(":")[0]
@@ -111,10 +120,11 @@ def test_every_page_route_is_enumerated() -> None:
 
 @pytest.mark.parametrize(("method", "path"), page_routes())
 def test_a_restricted_user_never_sees_another_groups_data(
-    world: tuple[Server, dict[str, str]], method: str, path: str
+    world: tuple[Server, dict[str, str]], alice: httpx.Client, method: str, path: str
 ) -> None:
     srv, beta = world
-    client = signed_in(srv, "alice")
+    # Signing out would end the shared session the other cases use.
+    client = signed_in(srv, "alice") if path == "/logout" else alice
     url = fill(path, beta)
     if method == "GET":
         queries = ["", "?q=message", "?folder=beta", "?before=999999"]
@@ -141,9 +151,8 @@ def test_a_restricted_user_never_sees_another_groups_data(
         assert r.status_code in (403, 404) or path == "/logout", f"POST {url}: {r.status_code}"
 
 
-def test_restricted_lists_show_their_own_group(world: tuple[Server, dict[str, str]]) -> None:
-    srv, _ = world
-    client = signed_in(srv, "alice")
+def test_restricted_lists_show_their_own_group(alice: httpx.Client) -> None:
+    client = alice
     for page in ("/", "/groups", "/chats", "/sessions", "/tasks", "/search?q=alpha"):
         r = client.get(page)
         assert r.status_code == 200
@@ -152,9 +161,8 @@ def test_restricted_lists_show_their_own_group(world: tuple[Server, dict[str, st
     assert "alpha-visible message 2" in client.get("/chats/tg:alpha-chat").text
 
 
-def test_another_groups_chat_is_404_not_its_data(world: tuple[Server, dict[str, str]]) -> None:
-    srv, _ = world
-    client = signed_in(srv, "alice")
+def test_another_groups_chat_is_404_not_its_data(alice: httpx.Client) -> None:
+    client = alice
     r = client.get("/chats/tg:beta-chat")
     assert r.status_code == 404
     assert SECRET not in r.text
@@ -162,10 +170,10 @@ def test_another_groups_chat_is_404_not_its_data(world: tuple[Server, dict[str, 
 
 
 def test_a_restricted_user_cannot_act_on_another_groups_task(
-    world: tuple[Server, dict[str, str]],
+    world: tuple[Server, dict[str, str]], alice: httpx.Client
 ) -> None:
     srv, beta = world
-    client = signed_in(srv, "alice")
+    client = alice
     r = client.post(f"/tasks/{beta['task_id']}/pause", data={"csrf": token_for(client)})
     assert r.status_code == 404
     conn = store.connect(srv.db)

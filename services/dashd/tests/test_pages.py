@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import store
 from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
@@ -45,15 +46,16 @@ def site(db: Path, module_tmp: Path) -> Iterator[Server]:
     assert srv.stop() == 0
 
 
-@pytest.fixture
-def admin(site: Server) -> Iterator[object]:
+@pytest.fixture(scope="module")
+def admin(site: Server) -> Iterator[httpx.Client]:
+    """One signed-in operator session shared by this module's tests."""
     client = signed_in(site, "admin")
     yield client
     client.close()
 
 
-def test_script_and_onerror_in_a_message_render_as_text(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_script_and_onerror_in_a_message_render_as_text(admin: httpx.Client) -> None:
+    client = admin
     for url in ("/chats/tg:demo-chat", "/search?q=onerror"):
         html = client.get(url).text
         assert "<script>alert" not in html
@@ -61,8 +63,8 @@ def test_script_and_onerror_in_a_message_render_as_text(site: Server) -> None:
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=" in html
 
 
-def test_security_headers_on_every_response(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_security_headers_on_every_response(admin: httpx.Client) -> None:
+    client = admin
     for url in ("/", "/chats", "/login", "/healthz", "/nope"):
         r = client.get(url)
         csp = r.headers["content-security-policy"]
@@ -75,8 +77,8 @@ def test_security_headers_on_every_response(site: Server) -> None:
     assert client.get("/chats").headers["cache-control"] == "no-store"
 
 
-def test_pages_use_no_inline_script_or_style(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_pages_use_no_inline_script_or_style(admin: httpx.Client) -> None:
+    client = admin
     for url in (
         "/",
         "/groups",
@@ -96,8 +98,8 @@ def test_pages_use_no_inline_script_or_style(site: Server) -> None:
         assert not re.search(r"<[^>]+\son[a-z]+=", html), url
 
 
-def test_static_files_have_hashed_names_and_cache_forever(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_static_files_have_hashed_names_and_cache_forever(admin: httpx.Client) -> None:
+    client = admin
     html = client.get("/").text
     js = re.search(r'src="(/static/htmx\.min\.[0-9a-f]{10}\.js)"', html)
     css = re.search(r'href="(/static/style\.[0-9a-f]{10}\.css)"', html)
@@ -110,8 +112,8 @@ def test_static_files_have_hashed_names_and_cache_forever(site: Server) -> None:
     assert client.get("/static/htmx.min.js").status_code == 404
 
 
-def test_status_page_shows_daemon_health_and_refreshes_itself(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_status_page_shows_daemon_health_and_refreshes_itself(admin: httpx.Client) -> None:
+    client = admin
     html = client.get("/").text
     assert 'data-daemon="dashd" data-state="up"' in html
     assert 'data-daemon="gated" data-state="missing"' in html
@@ -122,19 +124,19 @@ def test_status_page_shows_daemon_health_and_refreshes_itself(site: Server) -> N
     assert "No dead letters" in live.text
 
 
-def test_a_stale_heartbeat_is_red(site: Server, conn: sqlite3.Connection) -> None:
+def test_a_stale_heartbeat_is_red(admin: httpx.Client, conn: sqlite3.Connection) -> None:
     with store.tx(conn):
         conn.execute(
             "INSERT INTO daemons (name, pid, version, heartbeat_at) VALUES "
             "('timed', 4242, '9.9', '2026-01-01T00:00:00.000Z') ON CONFLICT (name) DO UPDATE "
             "SET heartbeat_at = excluded.heartbeat_at, stopped_at = NULL"
         )
-    html = signed_in(site, "admin").get("/status/live").text
+    html = admin.get("/status/live").text
     assert 'class="bad" data-daemon="timed" data-state="stale"' in html
 
 
-def test_chat_pages_by_seq_without_offset(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_chat_pages_by_seq_without_offset(admin: httpx.Client) -> None:
+    client = admin
     latest = client.get("/chats/tg:long").text
     assert "long chat message 119" in latest
     assert "long chat message 69" not in latest
@@ -146,8 +148,8 @@ def test_chat_pages_by_seq_without_offset(site: Server) -> None:
     assert "long chat message 19" not in page2
 
 
-def test_search_within_a_chat_and_globally(site: Server) -> None:
-    client = signed_in(site, "admin")
+def test_search_within_a_chat_and_globally(admin: httpx.Client) -> None:
+    client = admin
     in_chat = client.get("/chats/tg:long?q=message 11").text
     assert "long chat message 119" in in_chat
     assert "long chat message 110" in in_chat
@@ -160,9 +162,9 @@ def test_search_within_a_chat_and_globally(site: Server) -> None:
 
 
 def test_web_chat_registers_the_chat_and_stores_the_users_message(
-    site: Server, conn: sqlite3.Connection
+    admin: httpx.Client, conn: sqlite3.Connection
 ) -> None:
-    client = signed_in(site, "admin")
+    client = admin
     assert store.get_group(conn, "web:demo") is None
     page = client.get("/web/demo")
     assert page.status_code == 200
@@ -192,10 +194,10 @@ def test_web_chat_registers_the_chat_and_stores_the_users_message(
 
 
 def test_tasks_pause_resume_and_run_now_through_timed(
-    site: Server, conn: sqlite3.Connection
+    admin: httpx.Client, conn: sqlite3.Connection
 ) -> None:
     task = timed.add_task(conn, chat_jid="tg:demo-chat", prompt="<b>daily</b>", every_s=3600)
-    client = signed_in(site, "admin")
+    client = admin
     assert "&lt;b&gt;daily&lt;/b&gt;" in client.get("/tasks").text
     page = client.get(f"/tasks/{task.id}").text
     assert "not run yet" in page
@@ -215,7 +217,7 @@ def test_tasks_pause_resume_and_run_now_through_timed(
 
 
 def test_onboarding_approve_and_reject_through_onbod(
-    site: Server, conn: sqlite3.Connection
+    admin: httpx.Client, conn: sqlite3.Connection
 ) -> None:
     daemon = Onbod(conn, OnbodConfig())
     for jid, name in (("tg:newcomer", "newworld"), ("tg:spammer", "spamworld")):
@@ -224,7 +226,7 @@ def test_onboarding_approve_and_reject_through_onbod(
         store.put_message(conn, store.NewMessage(id="2", chat_jid=jid, content=name))
         daemon.step(store.utcnow())
     assert {o.jid for o in onbod.pending(conn)} == {"tg:newcomer", "tg:spammer"}
-    client = signed_in(site, "admin")
+    client = admin
     page = client.get("/onboarding").text
     assert "newworld" in page
     csrf = token_for(client, "/onboarding")
@@ -238,8 +240,10 @@ def test_onboarding_approve_and_reject_through_onbod(
     assert "err=" in again.headers["location"]
 
 
-def test_operator_manages_routes_and_users(site: Server, conn: sqlite3.Connection) -> None:
-    client = signed_in(site, "admin")
+def test_operator_manages_routes_and_users(
+    site: Server, admin: httpx.Client, conn: sqlite3.Connection
+) -> None:
+    client = admin
     csrf = token_for(client, "/groups")
     r = client.post(
         "/routes",

@@ -70,7 +70,7 @@ def search_messages(
         return SearchPage(
             [Message.from_row(r) for r in rows], low, top - 1, low if more and low > 1 else None
         )
-    low = max(0, top - SEARCH_WINDOW)
+    low = max(1, top - SEARCH_WINDOW)
     sql = "SELECT * FROM messages WHERE seq >= ? AND seq < ? AND content LIKE ? ESCAPE '\\'"
     params: list[object] = [low, top, pattern]
     if jids is not None:

@@ -99,6 +99,16 @@ def format_when(value: str | None, empty: str = "—") -> str:
     return f"{value[:16].replace('T', ' ')} UTC" if value else empty
 
 
+def format_seconds(value: int | None) -> str:
+    """An interval for people: `90 s`, `5 min`, `2 h`, `1 d` (exact units only)."""
+    if value is None:
+        return "—"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return f"{value} s"
+
+
 class AppState:
     """What every request needs, built once at start."""
 
@@ -113,6 +123,7 @@ class AppState:
         self.templates.globals["static_url"] = lambda name: self.static[name].url
         self.templates.globals["version"] = __version__
         self.templates.filters["when"] = format_when
+        self.templates.filters["seconds"] = format_seconds
         self.requests = 0
 
 
