@@ -7,99 +7,36 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import store
 from store import Group, Message
-from store.agent_inputs import pending_task_messages
 from store.clock import utcnow
 from store.paths import group_path
 
-from gated.agent import RunSpec, agent_argv, kill_orphan
+from gated.agent import RunSpec, kill_orphan
 from gated.commands import handle_command, parse_command
 from gated.config import GatedConfig
+from gated.planning import (
+    CHAT_CURSOR,
+    CHAT_INFLIGHT,
+    SKIPPED_VERBS,
+    TASK_CURSOR,
+    TASK_INFLIGHT,
+    Plan,
+    WorkKey,
+    agent_settings,
+    next_plan,
+)
 from gated.queue import AgentPool, Finished
-from gated.routing import contains_word, route
 
 log = logging.getLogger(__name__)
 
 GATEWAY_CURSOR = "gated:cursor"
-CHAT_CURSOR = "agent_cursor:"
-CHAT_INFLIGHT = "agent_inflight:"
-TASK_CURSOR = "task_cursor:"
-TASK_INFLIGHT = "task_inflight:"
 SCAN_PAGE = 500
-BATCH_LIMIT = 200  # input messages handed to one run (older context beyond it is skipped)
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 300.0
-
-Target = tuple[str, str]  # (group folder, topic)
-# Stored for the record but kept from agents and commands (e.g. mail a loop rule stopped).
-SKIPPED_VERBS = frozenset({"ignored"})
-
-
-@dataclass(frozen=True, slots=True)
-class WorkKey:
-    """A unit of serial work: a registered chat, or a (folder, topic) of timed's tasks."""
-
-    kind: str  # 'chat' or 'task'
-    name: str  # chat jid, or 'folder:topic'
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-    @property
-    def cursor_key(self) -> str:
-        return (CHAT_CURSOR if self.kind == "chat" else TASK_CURSOR) + self.name
-
-    @property
-    def inflight_key(self) -> str:
-        return (CHAT_INFLIGHT if self.kind == "chat" else TASK_INFLIGHT) + self.name
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    key: WorkKey
-    folder: str
-    topic: str
-    chat_jid: str
-    messages: list[Message]
-    group: Group | None
-    carried_system_messages: list[dict[str, Any]] = field(default_factory=list)
-
-
-def select_batch(items: list[tuple[Message, Target | None]]) -> tuple[int, Target] | None:
-    """Pure batch rule: the first targeted message fixes the run's (folder, topic); the batch
-    runs through the last message with that target before one with another target. Returns
-    (index of the batch's last message, target), or None when nothing starts a run."""
-    target: Target | None = None
-    end = -1
-    for i, (_msg, t) in enumerate(items):
-        if t is None:
-            continue
-        if target is None:
-            target, end = t, i
-        elif t == target:
-            end = i
-        else:
-            break
-    return None if target is None else (end, target)
-
-
-def agent_settings(
-    cfg: GatedConfig, group: Group | None
-) -> tuple[list[str], float, dict[str, str]]:
-    """argv, timeout and extra env of a group's agent (`agent_config`, else the defaults)."""
-    conf = group.agent_config if group else {}
-    command = conf.get("command") or cfg.default_agent
-    timeout = conf.get("timeout_s") or conf.get("timeout") or cfg.agent_timeout_s
-    env = conf.get("env") or {}
-    if not isinstance(env, dict):
-        raise store.InvalidInput("agent_config.env", f"must be an object, got {env!r}")
-    return agent_argv(command), float(timeout), {str(k): str(v) for k, v in env.items()}
 
 
 class Gateway:
@@ -237,91 +174,16 @@ class Gateway:
                 if self.pool.full():
                     break
                 try:
-                    plan = self.plan(key)
-                    if plan is None:
+                    ready = next_plan(self.conn, key, self.cursor)
+                    if ready is None:
                         self.dirty.discard(key)
-                    elif not self.pool.folder_busy(plan.folder):
-                        self.launch(plan)
+                    elif not self.pool.folder_busy(ready.folder):
+                        self.launch(ready)
                         self.dirty.discard(key)
                 except Exception:
                     log.exception("cannot start a run key=%s", key)
                     self.retry_at[key] = now + timedelta(seconds=RETRY_CAP_S)
         return wake
-
-    def _inflight(self, key: WorkKey) -> dict[str, Any] | None:
-        raw = store.get_state(self.conn, key.inflight_key)
-        return json.loads(raw) if raw else None
-
-    def plan(self, key: WorkKey) -> Plan | None:
-        """The next run of a work key from the database alone (so a restart resumes it)."""
-        cursor_text = store.get_state(self.conn, key.cursor_key)
-        if cursor_text is None:
-            return None
-        inflight = self._inflight(key)
-        upper = self.cursor if inflight is None else min(self.cursor, int(inflight["last_seq"]))
-        carried = list(inflight.get("system_messages", [])) if inflight else []
-        if key.kind == "task":
-            return self._plan_task(key, int(cursor_text), upper, carried)
-        return self._plan_chat(key, int(cursor_text), upper, carried)
-
-    def _chat_pages(self, jid: str, cursor: int, upper: int) -> Iterator[Message]:
-        while True:
-            page = store.messages_since(self.conn, jid, cursor, 1000)
-            for m in page:
-                if m.seq > upper:
-                    return
-                yield m
-            if len(page) < 1000:
-                return
-            cursor = page[-1].seq
-
-    def _plan_chat(
-        self, key: WorkKey, cursor: int, upper: int, carried: list[dict[str, Any]]
-    ) -> Plan | None:
-        group = store.get_group(self.conn, key.name)
-        if group is None:
-            return None
-        routes = store.routes_for(self.conn, key.name)
-        items: list[tuple[Message, Target | None]] = []
-        target: Target | None = None
-        for m in self._chat_pages(key.name, cursor, upper):
-            if m.is_from_me or m.verb == "task" or m.verb in SKIPPED_VERBS:
-                continue
-            if parse_command(m.content) is not None:
-                continue
-            triggered = not group.requires_trigger or contains_word(m.content, group.trigger_word)
-            t = (route(m, routes, group.folder), m.topic) if triggered else None
-            if target is not None and t is not None and t != target:
-                break
-            target = target or t
-            items.append((m, t))
-            if target is not None and len(items) >= BATCH_LIMIT:
-                break
-        chosen = select_batch(items)
-        if chosen is None:
-            return None
-        end, (folder, topic) = chosen
-        batch = [m for m, _ in items[: end + 1]][-BATCH_LIMIT:]
-        return Plan(key, folder, topic, key.name, batch, group, carried)
-
-    def _plan_task(
-        self, key: WorkKey, cursor: int, upper: int, carried: list[dict[str, Any]]
-    ) -> Plan | None:
-        folder, _, topic = key.name.partition(":")
-        msgs = pending_task_messages(self.conn, folder, topic, cursor, upper)
-        if not msgs:
-            return None
-        jid = msgs[0].chat_jid
-        batch = []
-        for m in msgs:
-            if m.chat_jid != jid:
-                break
-            batch.append(m)
-        group = store.get_group(self.conn, jid)
-        if group is None or group.folder != folder:
-            same = store.groups_for_folder(self.conn, folder)
-            group = same[0] if same else None
-        return Plan(key, folder, topic, jid, batch, group, carried)
 
     # -- starting and finishing -----------------------------------------------------------
 

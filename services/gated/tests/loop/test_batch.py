@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gated.loop import Target, select_batch
+from gated.planning import Target, select_batch
 from store import Message
 
 

@@ -1,0 +1,184 @@
+"""Planning agent runs (pure reads): which work key has a batch ready, which messages it takes,
+which folder/topic and agent answer it. The gateway loop starts what is planned here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import store
+from store import Group, Message
+from store.agent_inputs import pending_task_messages
+
+from gated.agent import agent_argv
+from gated.commands import parse_command
+from gated.config import GatedConfig
+from gated.routing import contains_word, route
+
+CHAT_CURSOR = "agent_cursor:"
+CHAT_INFLIGHT = "agent_inflight:"
+TASK_CURSOR = "task_cursor:"
+TASK_INFLIGHT = "task_inflight:"
+BATCH_LIMIT = 200  # input messages handed to one run (older context beyond it is skipped)
+PAGE = 1000
+
+Target = tuple[str, str]  # (group folder, topic)
+# Stored for the record but kept from agents and commands (e.g. mail a loop rule stopped).
+SKIPPED_VERBS = frozenset({"ignored"})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkKey:
+    """A unit of serial work: a registered chat, or a (folder, topic) of timed's tasks."""
+
+    kind: str  # 'chat' or 'task'
+    name: str  # chat jid, or 'folder:topic'
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def cursor_key(self) -> str:
+        return (CHAT_CURSOR if self.kind == "chat" else TASK_CURSOR) + self.name
+
+    @property
+    def inflight_key(self) -> str:
+        return (CHAT_INFLIGHT if self.kind == "chat" else TASK_INFLIGHT) + self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    key: WorkKey
+    folder: str
+    topic: str
+    chat_jid: str
+    messages: list[Message]
+    group: Group | None
+    carried_system_messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def select_batch(items: list[tuple[Message, Target | None]]) -> tuple[int, Target] | None:
+    """Pure batch rule: the first targeted message fixes the run's (folder, topic); the batch
+    runs through the last message with that target before one with another target. Returns
+    (index of the batch's last message, target), or None when nothing starts a run."""
+    target: Target | None = None
+    end = -1
+    for i, (_msg, t) in enumerate(items):
+        if t is None:
+            continue
+        if target is None:
+            target, end = t, i
+        elif t == target:
+            end = i
+        else:
+            break
+    return None if target is None else (end, target)
+
+
+def agent_settings(
+    cfg: GatedConfig, group: Group | None
+) -> tuple[list[str], float, dict[str, str]]:
+    """argv, timeout and extra env of a group's agent (`agent_config`, else the defaults)."""
+    conf = group.agent_config if group else {}
+    command = conf.get("command") or cfg.default_agent
+    timeout = conf.get("timeout_s") or conf.get("timeout") or cfg.agent_timeout_s
+    env = conf.get("env") or {}
+    if not isinstance(env, dict):
+        raise store.InvalidInput("agent_config.env", f"must be an object, got {env!r}")
+    return agent_argv(command), float(timeout), {str(k): str(v) for k, v in env.items()}
+
+
+def inflight(conn: sqlite3.Connection, key: WorkKey) -> dict[str, Any] | None:
+    """The in-flight record of a key's run (batch end, system messages, pid), if one is open."""
+    raw = store.get_state(conn, key.inflight_key)
+    return json.loads(raw) if raw else None
+
+
+def next_plan(conn: sqlite3.Connection, key: WorkKey, scanned: int) -> Plan | None:
+    """The next run of a work key from the database alone (so a restart resumes it); only
+    messages the gateway has scanned (seq <= `scanned`) are considered."""
+    cursor_text = store.get_state(conn, key.cursor_key)
+    if cursor_text is None:
+        return None
+    open_run = inflight(conn, key)
+    upper = scanned if open_run is None else min(scanned, int(open_run["last_seq"]))
+    carried = list(open_run.get("system_messages", [])) if open_run else []
+    if key.kind == "task":
+        return plan_task(conn, key, int(cursor_text), upper, carried)
+    return plan_chat(conn, key, int(cursor_text), upper, carried)
+
+
+def chat_messages(conn: sqlite3.Connection, jid: str, cursor: int, upper: int) -> Iterator[Message]:
+    """A chat's messages with cursor < seq <= upper, oldest first, read page by page."""
+    while True:
+        page = store.messages_since(conn, jid, cursor, PAGE)
+        for m in page:
+            if m.seq > upper:
+                return
+            yield m
+        if len(page) < PAGE:
+            return
+        cursor = page[-1].seq
+
+
+def plan_chat(
+    conn: sqlite3.Connection,
+    key: WorkKey,
+    cursor: int,
+    upper: int,
+    carried: list[dict[str, Any]],
+) -> Plan | None:
+    """A registered chat's next batch: context + triggered messages for one (folder, topic)."""
+    group = store.get_group(conn, key.name)
+    if group is None:
+        return None
+    routes = store.routes_for(conn, key.name)
+    items: list[tuple[Message, Target | None]] = []
+    target: Target | None = None
+    for m in chat_messages(conn, key.name, cursor, upper):
+        if m.is_from_me or m.verb == "task" or m.verb in SKIPPED_VERBS:
+            continue
+        if parse_command(m.content) is not None:
+            continue
+        triggered = not group.requires_trigger or contains_word(m.content, group.trigger_word)
+        t = (route(m, routes, group.folder), m.topic) if triggered else None
+        if target is not None and t is not None and t != target:
+            break
+        target = target or t
+        items.append((m, t))
+        if target is not None and len(items) >= BATCH_LIMIT:
+            break
+    chosen = select_batch(items)
+    if chosen is None:
+        return None
+    end, (folder, topic) = chosen
+    batch = [m for m, _ in items[: end + 1]][-BATCH_LIMIT:]
+    return Plan(key, folder, topic, key.name, batch, group, carried)
+
+
+def plan_task(
+    conn: sqlite3.Connection,
+    key: WorkKey,
+    cursor: int,
+    upper: int,
+    carried: list[dict[str, Any]],
+) -> Plan | None:
+    """The next scheduled-task messages of a (folder, topic), for one chat at a time."""
+    folder, _, topic = key.name.partition(":")
+    msgs = pending_task_messages(conn, folder, topic, cursor, upper)
+    if not msgs:
+        return None
+    jid = msgs[0].chat_jid
+    batch = []
+    for m in msgs:
+        if m.chat_jid != jid:
+            break
+        batch.append(m)
+    group = store.get_group(conn, jid)
+    if group is None or group.folder != folder:
+        same = store.groups_for_folder(conn, folder)
+        group = same[0] if same else None
+    return Plan(key, folder, topic, jid, batch, group, carried)
