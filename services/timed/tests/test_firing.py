@@ -262,3 +262,17 @@ def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
     assert [t.id for t in api.list_tasks(readonly)] == [task.id]
     assert api.get_task(readonly, task.id) == task
     assert len(api.runs(readonly, task.id)) == 1
+
+
+def test_a_task_whose_slots_cannot_be_computed_is_paused_and_others_fire(
+    conn: sqlite3.Connection,
+) -> None:
+    good = api.add_task(conn, chat_jid="web:demo", prompt="p", every_s=60, now=T0)
+    bad = api.add_task(conn, chat_jid="web:demo", prompt="p", every_s=60, now=T0)
+    with store.tx(conn):  # a row damaged behind the API's back
+        conn.execute("UPDATE scheduled_tasks SET kind = 'cron', cron = 'x' WHERE id = ?", (bad.id,))
+    assert fire_due(conn, T0 + timedelta(seconds=60), fired_by="t") == 1
+    broken = api.get_task(conn, bad.id)
+    assert broken is not None
+    assert (broken.status, broken.next_run) == ("paused", None)
+    assert len(api.runs(conn, good.id)) == 1

@@ -52,6 +52,7 @@ class Alarm:
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -68,8 +69,7 @@ class Alarm:
         with self._lock:
             self._stopping.set()
         self._scheduler.shutdown(wait=True)
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        for conn in self._opened:
             conn.close()
 
     @property
@@ -106,6 +106,7 @@ class Alarm:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = store.connect(self.db_path)
+            self._opened.append(conn)
         return conn
 
     def _ring(self) -> None:
@@ -113,10 +114,11 @@ class Alarm:
             self._firing = True
             self._armed = None
             self._job_id = None
-        conn = self._conn()
         rang_at = utcnow()
         pause = MIN_GAP_S
+        conn: sqlite3.Connection | None = None
         try:
+            conn = self._conn()
             fired = fire_due(
                 conn,
                 rang_at,
@@ -138,7 +140,9 @@ class Alarm:
                 return
             self._not_before = rang_at + timedelta(seconds=pause)
             try:
-                self._arm(earliest_next_run(conn))
+                # Without a connection, stay disarmed: the main thread's next sync re-arms.
+                if conn is not None:
+                    self._arm(earliest_next_run(conn))
             except Exception:
                 log.exception("re-arming failed; the next sync will re-arm")
 
