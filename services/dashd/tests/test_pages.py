@@ -135,6 +135,14 @@ def test_a_stale_heartbeat_is_red(admin: httpx.Client, conn: sqlite3.Connection)
     assert 'class="bad" data-daemon="timed" data-state="stale"' in html
 
 
+def test_a_chat_shows_undelivered_replies(admin: httpx.Client, conn: sqlite3.Connection) -> None:
+    seq = store.store_outbound(conn, "tg:demo-chat", "reply that never arrives")
+    store.claim_outbound(conn, "test")
+    store.mark_failed(conn, seq, "channel down", permanent=True)
+    html = admin.get("/chats/tg:demo-chat").text
+    assert 'class="pill bad" title="delivery">dead<' in html
+
+
 def test_chat_pages_by_seq_without_offset(admin: httpx.Client) -> None:
     client = admin
     latest = client.get("/chats/tg:long").text

@@ -141,3 +141,13 @@ def jids_of_folders(conn: sqlite3.Connection, folders: list[str]) -> list[str]:
         "SELECT jid FROM registered_groups WHERE 1 = 1" + _in("folder", folders), folders
     ).fetchall()
     return sorted({r[0] for r in rows} | {f"web:{f}" for f in folders})
+
+
+def outbox_states(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, str]:
+    """Delivery status of those outbound messages that have an outbox row (by seq)."""
+    if not seqs:
+        return {}
+    rows = conn.execute(
+        f"SELECT seq, status FROM outbox WHERE seq IN ({','.join('?' * len(seqs))})", seqs
+    )
+    return {int(r[0]): str(r[1]) for r in rows}

@@ -9,7 +9,7 @@ import store
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
-from store.dashboard import search_messages
+from store.dashboard import outbox_states, search_messages
 
 from dashd.web import Ctx, page
 
@@ -59,6 +59,7 @@ def chat_detail(ctx: Ctx) -> Response:
         before=before,
         q=q,
         found=found,
+        states=outbox_states(conn, [m.seq for m in messages if m.is_from_me]),
     )
 
 
