@@ -366,3 +366,21 @@ def test_ignored_messages_never_reach_an_agent(gated: Gated, conn: sqlite3.Conne
     wait_for(lambda: reply_texts(conn, "web:ign"), what="reply")
     assert reply_texts(conn, "web:ign") == ["echo: a real question"]
     assert [m["content"] for m in inputs(gated.db, "ign")[0]["messages"]] == ["a real question"]
+
+
+def test_a_flooding_agent_is_bounded(gated: Gated, conn: sqlite3.Connection) -> None:
+    store.register_group(
+        conn, "web:flood", "flood", agent_config={"command": agent_command("flood.py")}
+    )
+    put(conn, "web:flood", "say a lot")
+    row = wait_for(lambda: [r for r in runs(conn, "flood") if r["result"]], what="run end")[0]
+    texts = reply_texts(conn, "web:flood")
+    assert texts == [f"line {i}" for i in range(100)]  # the per-run cap
+    assert "over the cap of 100 skipped" in gated.log_text()
+    assert "draining" in gated.log_text()
+    # The result line came after the read limit, so the run is an error, but it did answer:
+    # its messages are done and are not fed again.
+    assert row["result"] == "error"
+    assert int(store.get_state(conn, "agent_cursor:web:flood") or 0) == max(
+        m.seq for m in store.messages_since(conn, "web:flood", 0) if not m.is_from_me
+    )
