@@ -95,7 +95,9 @@ class Daemon:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dashd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="dashd", description="Switchboard's operator dashboard (web UI on --listen)."
+    )
     add_common_args(parser)
     add_args(parser)
     args = parser.parse_args(argv)
