@@ -133,6 +133,7 @@ def test_automatic_mail_is_stored_but_never_answered(
     )
     got = [r.message for r in smtp_server.messages()]
     assert [m["In-Reply-To"] for m in got] == ["<real@x>"]
+    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1  # agent saw none
     assert got[0].get_content().strip() == "echo: Real question"
 
 
@@ -171,3 +172,29 @@ def test_a_second_auto_responder_cannot_start_a_loop(
         "the outbox to settle",
     )
     assert len(smtp_server.messages()) <= 4
+    # The agent never even ran on the mail past the limit: nothing refused, nothing dead.
+    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").fetchone()[0] == 0
+
+
+def test_agents_never_see_automatic_mail(
+    gated: GatedProcess, dovecot: Dovecot, smtp_server: SmtpServer, conn: sqlite3.Connection
+) -> None:
+    dovecot.deliver(
+        mail(sender="bob@example.org", msg_id="<oof2@x>", Auto_Submitted="auto-replied")
+    )
+    dovecot.deliver(mail(sender="bob@example.org", msg_id="<real2@x>", body="Question"))
+    replies(smtp_server, 1, gated)
+    wait_until(
+        lambda: (
+            conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending', 'failed')"
+            ).fetchone()[0]
+            == 0
+        ),
+        20,
+        "the outbox to settle",
+    )
+    outbound = conn.execute(
+        "SELECT content, reply_to_id FROM messages WHERE chat_jid = ? AND is_from_me = 1", (BOB,)
+    ).fetchall()
+    assert [(r["content"], r["reply_to_id"]) for r in outbound] == [("echo: Question", "<real2@x>")]
