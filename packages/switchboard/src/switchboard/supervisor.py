@@ -193,7 +193,7 @@ class Supervisor:
             )
             child.restart_at = now + delay
 
-    def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int | None]:
+    def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, int]:
         """SIGTERM every child, wait up to `timeout`, SIGKILL the rest; their exit codes."""
         self.stopping.set()
         running = [c for c in self.children.values() if c.proc and c.proc.poll() is None]
@@ -212,7 +212,8 @@ class Supervisor:
         for child in self.children.values():
             if child.reader is not None:
                 child.reader.join(timeout=2.0)
-        return {n: (c.proc.returncode if c.proc else None) for n, c in self.children.items()}
+        # Only the ones asked to stop: a child waiting for its restart already told its story.
+        return {c.spec.name: c.proc.returncode for c in running if c.proc is not None}
 
     def run(
         self,
@@ -249,11 +250,11 @@ class Supervisor:
             code = 1
         self.say("stopping " + ", ".join(self.children))
         codes = self.stop_all()
-        bad = {n: c for n, c in codes.items() if c not in (0, None)}
+        bad = {n: c for n, c in codes.items() if c != 0}
         if bad and code == 0:
             self.say(
                 "not stopped cleanly: "
-                + ", ".join(f"{n} ({describe_exit(c)})" for n, c in bad.items() if c is not None)
+                + ", ".join(f"{n} ({describe_exit(c)})" for n, c in bad.items())
             )
         self.say("all daemons stopped")
         return code

@@ -187,7 +187,10 @@ def up(
     conn = store.connect(path)
 
     def waiting(pids: dict[str, int]) -> list[str]:
-        return stale_daemons(conn, pids, names)
+        try:
+            return stale_daemons(conn, pids, names)
+        except sqlite3.Error:
+            return names  # busy or mid-migration: ask again on the next round
 
     def ready() -> None:
         for line in banner(prepared, names, gated_listen, dashd_listen):
