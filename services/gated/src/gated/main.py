@@ -57,6 +57,7 @@ class GatedService:
         self.threads: list[threading.Thread] = []
         self.server: Any = None
         self.summary: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
+        self.email: Any = None
 
     def start(self) -> None:
         self.gateway.start()
@@ -82,6 +83,8 @@ class GatedService:
                 data["adapters"] = self.summary(self.conn)
             except Exception:
                 log.exception("adapter summary failed")
+        if self.email is not None and hasattr(self.email, "status"):
+            data["email"] = self.email.status()
         return data
 
     def _thread(self, name: str, target: Callable[[], object]) -> None:
@@ -101,7 +104,7 @@ class GatedService:
         if cfg.email is not None:
             email_cls = optional("gated.email.service", "EmailChannel")
             if email_cls is not None:
-                email = email_cls(cfg)
+                email = self.email = email_cls(cfg)
                 senders["email"] = email.sender()
                 self._thread("email", lambda: email.run(self.halt))
         create_app = optional("gated.channels", "create_app")
