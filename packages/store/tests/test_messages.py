@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import store
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from store.validate import MAX_CONTENT_BYTES
 
 
@@ -173,3 +177,25 @@ def test_bad_message_is_rejected_naming_the_field(
 def test_content_at_the_size_limit_is_accepted(db: sqlite3.Connection) -> None:
     r = store.put_message(db, replace(msg(1), content="x" * MAX_CONTENT_BYTES))
     assert not r.duplicate
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["web:a", "web:b", "email:c@d.e"]), st.integers(0, 15)),
+        max_size=40,
+    )
+)
+def test_any_delivery_order_stores_each_chat_and_id_once(deliveries: list[tuple[str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = store.open(Path(tmp) / "m.db")
+        first_seq: dict[tuple[str, int], int] = {}
+        for chat, n in deliveries:
+            r = store.put_message(conn, msg(n, chat))
+            key = (chat, n)
+            assert r.duplicate == (key in first_seq)
+            assert r.seq == first_seq.setdefault(key, r.seq)
+        rows = conn.execute("SELECT chat_jid, id, seq FROM messages ORDER BY seq").fetchall()
+        conn.close()
+    assert [(c, int(i)) for c, i, _ in rows] == list(first_seq)  # first-delivery order
+    assert [s for _, _, s in rows] == sorted(first_seq.values())

@@ -126,3 +126,15 @@ def test_execute_script_rejects_an_incomplete_statement(db: sqlite3.Connection) 
     with pytest.raises(ValueError, match="incomplete SQL"), store.tx(db):
         store.execute_script(db, "CREATE TABLE t (a INTEGER); CREATE TABLE u (")
     assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 't'").fetchone() is None
+
+
+def test_readonly_connection_reads_but_cannot_write(db_path: Path, db: sqlite3.Connection) -> None:
+    store.set_state(db, "k", "v")
+    ro = store.connect(db_path, readonly=True)
+    try:
+        assert store.get_state(ro, "k") == "v"
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.set_state(ro, "k", "w")
+    finally:
+        ro.close()
+    assert store.get_state(db, "k") == "v"
