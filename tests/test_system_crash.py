@@ -124,7 +124,7 @@ def test_kill9_each_daemon_while_traffic_flows(fresh_system: Any) -> None:
     assert all(len(texts) == 1 for texts in by_id.values())
 
     # Every fired task slot has one message, answered once; no slot fired twice.
-    runs = s.cli_json("task", "runs", str(task["id"]))
+    runs = s.cli_json("task", "runs", str(task["id"]), "--limit", "100000")
     slots = [r["slot"] for r in runs if r["status"] == "fired"]
     assert len(slots) == len(set(slots)) > 0
     task_msgs = s.query("SELECT id FROM messages WHERE chat_jid = 'web:beat' AND verb = 'task'")

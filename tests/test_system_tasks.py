@@ -16,7 +16,7 @@ def test_task_added_by_cli_fires_and_the_agent_reply_is_recorded(system: Any) ->
     system.wait_for(
         lambda: "echo: tick" in system.replies("web:tasks"), 30, "the agent's answer to the task"
     )
-    runs = system.cli_json("task", "runs", str(task["id"]))
+    runs = system.cli_json("task", "runs", str(task["id"]), "--limit", "100000")
     assert [r["status"] for r in runs] == ["fired"]
     fired = system.query(
         "SELECT sender, verb, group_folder FROM messages WHERE seq = ?", runs[0]["message_seq"]
@@ -36,7 +36,7 @@ def test_recurring_task_fires_every_second_until_paused(system: Any) -> None:
         lambda: system.replies("web:ticker").count("echo: beat") >= 2, 30, "two answered beats"
     )
     system.cli("task", "pause", str(task["id"]))
-    fired = len(system.cli_json("task", "runs", str(task["id"])))
+    fired = len(system.cli_json("task", "runs", str(task["id"]), "--limit", "100000"))
     # every run's message is answered exactly once, no matter how runs were batched
     system.wait_for(
         lambda: (
@@ -50,5 +50,5 @@ def test_recurring_task_fires_every_second_until_paused(system: Any) -> None:
         10,
         "every fired run to have its message",
     )
-    runs = system.cli_json("task", "runs", str(task["id"]))
+    runs = system.cli_json("task", "runs", str(task["id"]), "--limit", "100000")
     assert len({r["slot"] for r in runs}) == len(runs)  # no slot fired twice
