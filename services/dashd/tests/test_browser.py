@@ -151,7 +151,7 @@ def test_operator_day_in_the_browser(stack: Server, browser: object) -> None:
 
     # Approve an onboarding.
     page.click("nav >> text=Onboarding")
-    row = page.locator('tr[data-jid="tg:stranger"]')
+    row = page.locator('[data-jid="tg:stranger"]')
     expect(row).to_contain_text("faraway")
     row.locator("button:has-text('Approve')").click()
     expect(page.locator(".flash.ok")).to_be_visible()
