@@ -183,6 +183,9 @@ def test_up_prepares_runs_restarts_and_stops(
     assert f"dashboard:   http://127.0.0.1:{ports['dashd']}/" in text
     assert "switchboard chat demo" in text
     assert "\033[" not in text  # not a tty: no colour codes
+    # The printed URLs answer as soon as the banner is out.
+    assert httpx.get(f"http://127.0.0.1:{ports['dashd']}/login", timeout=10).status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{ports['gated']}/v1/health", timeout=10).status_code == 200
     for name in DAEMONS:  # every daemon's log lines carry its name
         assert re.search(rf"^{name}\s+\| ", text, re.M), text
 

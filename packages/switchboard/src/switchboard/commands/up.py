@@ -118,6 +118,16 @@ def check_listen(value: str, field: str) -> str:
     return value
 
 
+def accepting(listen: str) -> bool:
+    """True when something accepts TCP connections on HOST:PORT."""
+    host, _, port = listen.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def banner(prepared: Prepared, names: list[str], gated_listen: str, dashd_listen: str) -> list[str]:
     lines = [f"Switchboard is up: {', '.join(names)} on {prepared.db}"]
     if "dashd" in names:
@@ -186,11 +196,17 @@ def up(
 
     conn = store.connect(path)
 
+    listens = {"gated": gated_listen, "dashd": dashd_listen}
+
     def waiting(pids: dict[str, int]) -> list[str]:
         try:
-            return stale_daemons(conn, pids, names)
+            stale = stale_daemons(conn, pids, names)
         except sqlite3.Error:
             return names  # busy or mid-migration: ask again on the next round
+        # The URLs in the banner must answer when it is printed.
+        return stale + [
+            n for n in listens if n in names and n not in stale and not accepting(listens[n])
+        ]
 
     def ready() -> None:
         for line in banner(prepared, names, gated_listen, dashd_listen):
