@@ -199,3 +199,20 @@ def test_any_delivery_order_stores_each_chat_and_id_once(deliveries: list[tuple[
         conn.close()
     assert [(c, int(i)) for c, i, _ in rows] == list(first_seq)  # first-delivery order
     assert [s for _, _, s in rows] == sorted(first_seq.values())
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_page_readers_reject_a_limit_below_one(db: sqlite3.Connection, limit: int) -> None:
+    store.put_message(db, msg(1))
+    for read in (
+        lambda: store.new_messages(db, 0, limit=limit),
+        lambda: store.messages_since(db, "web:demo", 0, limit=limit),
+        lambda: store.messages_before(db, "web:demo", None, limit=limit),
+    ):
+        with pytest.raises(store.InvalidInput, match="limit: must be at least 1"):
+            read()
+
+
+def test_pages_are_capped(db: sqlite3.Connection) -> None:
+    store.put_messages(db, [msg(i) for i in range(1005)])
+    assert len(store.new_messages(db, 0, limit=5000)) == 1000

@@ -33,6 +33,13 @@ ON CONFLICT (jid) DO UPDATE SET
 MAX_PAGE = 1000
 
 
+def page_size(limit: int) -> int:
+    """A page limit between 1 and MAX_PAGE (SQLite would read a negative LIMIT as no limit)."""
+    if limit < 1:
+        raise InvalidInput("limit", f"must be at least 1, got {limit}")
+    return min(limit, MAX_PAGE)
+
+
 def message_params(msg: NewMessage) -> tuple[object, ...]:
     """Validate a NewMessage and return its INSERT parameters."""
     validate.jid(msg.chat_jid)
@@ -146,7 +153,7 @@ def new_messages(conn: sqlite3.Connection, since_seq: int, limit: int = 500) -> 
     """Messages with seq > since_seq, oldest first (the cursor-following read)."""
     rows = conn.execute(
         "SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
-        (since_seq, min(limit, MAX_PAGE)),
+        (since_seq, page_size(limit)),
     ).fetchall()
     return [Message.from_row(r) for r in rows]
 
@@ -157,7 +164,7 @@ def messages_since(
     """One chat's messages with seq > cursor, oldest first."""
     rows = conn.execute(
         "SELECT * FROM messages WHERE chat_jid = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (chat_jid, cursor, min(limit, MAX_PAGE)),
+        (chat_jid, cursor, page_size(limit)),
     ).fetchall()
     return [Message.from_row(r) for r in rows]
 
@@ -169,7 +176,7 @@ def messages_before(
     bound = before_seq if before_seq is not None else 2**62
     rows = conn.execute(
         "SELECT * FROM messages WHERE chat_jid = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-        (chat_jid, bound, min(limit, MAX_PAGE)),
+        (chat_jid, bound, page_size(limit)),
     ).fetchall()
     return [Message.from_row(r) for r in reversed(rows)]
 
