@@ -59,6 +59,7 @@ class Dovecot:
     dir: Path
     imap_port: int
     lmtp_port: int
+    imaps_port: int = field(default_factory=free_port)
     user: str = ADDRESS
     password: str = PASSWORD
 
@@ -143,7 +144,8 @@ def dovecot_missing() -> str | None:
     return None
 
 
-def make_dovecot(tmp_path: Path) -> Iterator[Dovecot]:
+def make_dovecot(tmp_path: Path, extra_conf: str = "") -> Iterator[Dovecot]:
+    """A started dovecot; `extra_conf` is appended to the config (`@DIR@`, `@IMAPS_PORT@`)."""
     reason = dovecot_missing()
     if reason:
         pytest.skip(reason)
@@ -156,7 +158,8 @@ def make_dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     for sub in ("run", "state", "mail"):
         (base / sub).mkdir()
     server = Dovecot(base, free_port(), free_port())
-    text = (HERE / "dovecot-test.conf.in").read_text()
+    text = (HERE / "dovecot-test.conf.in").read_text() + extra_conf
+    text = text.replace("@IMAPS_PORT@", str(server.imaps_port))
     text = text.replace("@DIR@", str(base)).replace("@IMAP_PORT@", str(server.imap_port))
     server.conf.write_text(text.replace("@LMTP_PORT@", str(server.lmtp_port)))
     (base / "users").write_text(f"{ADDRESS}:{{PLAIN}}{PASSWORD}\n")
@@ -205,9 +208,12 @@ class _Recorder:
         return "250 OK"
 
 
-def make_smtp_server() -> Iterator[SmtpServer]:
+def make_smtp_server(**controller_options: Any) -> Iterator[SmtpServer]:
+    """A started aiosmtpd; options go to its Controller (tls_context, authenticator, ...)."""
     server = SmtpServer(free_port())
-    controller = Controller(_Recorder(server), hostname="127.0.0.1", port=server.port)
+    controller = Controller(
+        _Recorder(server), hostname="127.0.0.1", port=server.port, **controller_options
+    )
     controller.start()
     try:
         yield server
