@@ -155,3 +155,13 @@ def test_mail_shaped_bytes_parse_without_crashing(
 ) -> None:
     raw = b"".join(n.encode() + b": " + v.replace(b"\n", b" ") + b"\r\n" for n, v in headers)
     _check_total(raw + b"\r\n" + body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("<>/=\"' abcpdivbrqulotescriptstyle&;#x\n")), max_size=300
+    )
+)
+def test_html_rendering_never_crashes(markup: str) -> None:
+    html_to_text(markup).encode("utf-8")

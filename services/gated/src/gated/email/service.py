@@ -4,6 +4,7 @@ for the delivery worker (`senders["email"]`)."""
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import sqlite3
 import threading
@@ -78,7 +79,7 @@ class EmailChannel:
                         delay,
                         type(exc).__name__,
                         exc,
-                        exc_info=not isinstance(exc, OSError | ConnectionError),
+                        exc_info=not isinstance(exc, OSError | imaplib.IMAP4.error),
                     )
                     self._set(connected=False, last_error=f"{type(exc).__name__}: {exc}")
                 finally:
