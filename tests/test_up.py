@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import store
-from switchboard.supervisor import LogPrinter, use_colour
+from switchboard.supervisor import ChildSpec, LogPrinter, Supervisor, use_colour
 
 BIN = Path(sys.executable).parent
 DAEMONS = ("gated", "timed", "onbod", "dashd")
@@ -366,3 +366,23 @@ def test_children_stop_when_up_is_killed(
         assert all(d.stopped_at for d in store.list_daemons(conn))
     finally:
         conn.close()
+
+
+def test_a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() -> None:
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    out = io.StringIO()
+    sup = Supervisor(
+        [ChildSpec("timed", (sys.executable, "-c", stubborn), {})], LogPrinter(out, False)
+    )
+    sup.start_all()
+    wait_until(lambda: "timed | ready" in out.getvalue(), 30, "the child to start")
+    pid = sup.pids()["timed"]
+    began = time.monotonic()
+    codes = sup.stop_all(timeout=0.5)
+    assert codes == {"timed": -signal.SIGKILL}
+    assert time.monotonic() - began < 10
+    assert "timed did not stop within 0.5 s; killing it" in out.getvalue()
+    assert not pid_alive(pid)

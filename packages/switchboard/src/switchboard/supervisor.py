@@ -206,7 +206,7 @@ class Supervisor:
             try:
                 child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.say(f"{child.spec.name} did not stop within {timeout:.0f} s; killing it")
+                self.say(f"{child.spec.name} did not stop within {timeout:g} s; killing it")
                 _signal(child.proc, signal.SIGKILL)
                 child.proc.wait()
         for child in self.children.values():
