@@ -50,15 +50,6 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "con
         time.sleep(0.05)
 
 
-def pid_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def csrf(html: str) -> str:
     """The CSRF token of the first form on a dashd page."""
     found = re.search(r'name="csrf" value="([^"]+)"', html)
