@@ -152,3 +152,28 @@ def test_injection_attempts_do_not_add_headers(subject: str, ref: str) -> None:
     raw = msg.as_bytes()
     assert b"\nBcc:" not in raw
     assert b"\nX-Evil:" not in raw
+
+
+def test_long_message_ids_stay_plain_in_reply_headers() -> None:
+    long_id = f"<{'x' * 200}@example.org>"  # over 78 columns, under our 250 cap
+    msg = build_reply(
+        from_addr=ADDRESS,
+        from_name="Switchboard",
+        to_addr="bob@example.org",
+        subject="Re: x",
+        body="x",
+        message_id="<switchboard.1@example.test>",
+        in_reply_to=long_id,
+        references=[long_id],
+        date=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    raw = msg.as_bytes()
+    assert b"=?" not in raw
+    assert parse_mail(raw).in_reply_to == long_id
+
+
+def test_encoded_references_are_still_read() -> None:
+    refs = " ".join(f"<{'r' * 200}{i}@example.org>" for i in range(3))
+    raw = mail(msg_id="<e@x>", References=refs).as_bytes()
+    assert b"=?utf-8?q?" in raw  # Python's generator encoded the long tokens
+    assert parse_mail(raw).references[0] == f"<{'r' * 200}0@example.org>"

@@ -22,7 +22,7 @@ from gated.email.threads import note_message
 log = logging.getLogger(__name__)
 
 SOURCE: Final = "email"
-MAX_CONTENT_CHARS: Final = 60_000
+MAX_CONTENT_CHARS: Final = 40_000  # x 4 bytes (worst UTF-8) stays under the store limit
 MAX_ATTACHMENTS_JSON: Final = 60_000
 META_NAME: Final = "email"  # the attachments entry holding the mail's headers and full body
 
@@ -69,14 +69,19 @@ def attachments_json(mail: ParsedMail, meta: dict[str, Any]) -> list[dict[str, A
         {"name": a.name, "type": a.type, "size": a.size} for a in mail.attachments
     ]
     body = str(meta["full_body"])
+    refs = list(meta["references"])
     while True:
-        entry = {**meta, "full_body": body}
+        entry = {**meta, "full_body": body, "references": refs}
         if len(json.dumps([*items, entry])) <= MAX_ATTACHMENTS_JSON:
             return [*items, entry]
-        if items:
-            items.pop()
-        else:
+        if body:
             body = body[: len(body) // 2]
+        elif items:
+            items.pop()
+        elif len(refs) > 2:
+            refs = [refs[0], refs[-1]]  # the root and the parent are what threading needs
+        else:
+            return [{**entry, "subject": str(entry["subject"])[:200]}]
 
 
 def find_meta(attachments: list[dict[str, Any]]) -> dict[str, Any] | None:

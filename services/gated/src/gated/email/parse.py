@@ -21,6 +21,7 @@ from gated.email.htmltext import html_to_text
 MAX_ID_CHARS: Final = 250
 MAX_SUBJECT_CHARS: Final = 500
 MAX_ATTACHMENTS: Final = 50
+MAX_REFERENCES: Final = 50
 MSGID_RE: Final = re.compile(r"<[^<>\s]{1,998}>")
 ADDRESS_RE: Final = re.compile(
     r"^[^@\s\x00-\x1f\x7f<>(),;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>(),;:\"]{1,190}$"
@@ -148,6 +149,8 @@ def message_ids(raw: str | None) -> list[str]:
     """The `<id>` tokens of a Message-ID / In-Reply-To / References value, in order."""
     if not raw:
         return []
+    if "=?" in raw:  # some senders (Python's email among them) encode long id lists
+        raw = decode_words(raw)
     return [normalize_id(m) for m in MSGID_RE.findall(raw)]
 
 
@@ -157,6 +160,13 @@ def normalize_id(token: str) -> str:
     if len(token) > MAX_ID_CHARS:
         return f"<{hashlib.sha256(token.encode('utf-8', 'replace')).hexdigest()}@long-id.invalid>"
     return token
+
+
+def _trimmed(refs: list[str]) -> tuple[str, ...]:
+    """References kept: the root (it names the thread) and the latest MAX_REFERENCES - 1."""
+    if len(refs) > MAX_REFERENCES:
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
+    return tuple(refs)
 
 
 def _synthesized_id(raw: bytes, headers: list[tuple[str, str]]) -> str:
@@ -305,7 +315,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         subject=single_line(decode_words(_first_raw(headers, "subject") or "")),
         date=_date(_first_raw(headers, "date")),
         in_reply_to=in_reply[0] if in_reply else None,
-        references=tuple(message_ids(_first_raw(headers, "references"))),
+        references=_trimmed(message_ids(_first_raw(headers, "references"))),
         text=strip_quotes(full) if full else "",
         full_body=full,
         content_type=ctype,

@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Final
@@ -84,7 +85,9 @@ def build_reply(
     date: datetime,
 ) -> EmailMessage:
     """The reply mail: text/plain UTF-8 with threading and auto-reply headers."""
-    msg = EmailMessage()
+    # Fold at the RFC 5322 hard limit: at 78 columns a long Message-ID would be turned into
+    # an encoded word, which mail clients do not thread on.
+    msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
     msg["From"] = formataddr((header_value(from_name, 200), header_value(from_addr, 254)))
     msg["To"] = header_value(to_addr, 254)
     msg["Subject"] = header_value(subject)
