@@ -1,0 +1,168 @@
+"""Every hot query uses an index: `EXPLAIN QUERY PLAN` on a fully migrated database must not show
+a full `SCAN` of a table that grows with traffic (messages, outbox, tasks, runs, sessions ...)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import store
+from dashd.auth import SESSION_ALIVE_SQL
+from store.agent_inputs import PENDING_TASKS_SQL
+from store.outbox import CLAIM_SQL, ITEM_SQL
+from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
+from switchboard.schemas import migrate_all
+from timed.firing import DUE_SQL
+
+# Tables whose row count grows with traffic or time; a full scan of one is a bug.
+BIG_TABLES = (
+    "messages",
+    "outbox",
+    "chats",
+    "scheduled_tasks",
+    "task_runs",
+    "session_log",
+    "onboarding",
+    "auth_sessions",
+    "login_failures",
+    "email_threads",
+)
+NOW = "2026-11-23T10:00:00.000Z"
+
+# (name, sql, params). Queries restated here (no *_SQL constant) name their source.
+HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
+    # store/messages.py: new_messages (gated's and onbod's cursor-following read)
+    ("store.new_messages", "SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", (0, 500)),
+    # store/messages.py: messages_since (an agent batch; dashd's web chat /since)
+    (
+        "store.messages_since",
+        "SELECT * FROM messages WHERE chat_jid = ? AND seq > ? ORDER BY seq LIMIT ?",
+        ("web:a", 0, 200),
+    ),
+    # store/messages.py: messages_before (dashd's chat pages)
+    (
+        "store.messages_before",
+        "SELECT * FROM messages WHERE chat_jid = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        ("web:a", 2**62, 50),
+    ),
+    # store/messages.py: put_message's seq lookup and find_message (idempotent insert)
+    (
+        "store.find_message",
+        "SELECT * FROM messages WHERE chat_jid = ? AND id = ?",
+        ("web:a", "m1"),
+    ),
+    ("store.get_message", "SELECT * FROM messages WHERE seq = ?", (1,)),
+    ("store.latest_seq", "SELECT COALESCE(MAX(seq), 0) FROM messages", ()),
+    ("store.agent_inputs.PENDING_TASKS_SQL", PENDING_TASKS_SQL, (0, 10, "demo", "", 50)),
+    ("store.outbox.CLAIM_SQL", CLAIM_SQL, (NOW, "gated:1:x", NOW, NOW, 20)),
+    ("store.outbox.ITEM_SQL", ITEM_SQL, (1,)),
+    # store/outbox.py: next_attempt_due (the delivery worker's sleep bound)
+    (
+        "store.outbox.next_due",
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed')",
+        (),
+    ),
+    ("store.rates.RECEIVED_SINCE_SQL", RECEIVED_SINCE_SQL, ("web:a", "message", NOW)),
+    ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", NOW)),
+    # store/groups.py: get_chat. (errored_chats scans `chats`, one row per chat, not per
+    # message: a status-page read that does not grow with traffic, so it is not listed.)
+    ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
+    # gated/adapters.py: a channel token lookup on every POST /v1/messages
+    ("gated.channel_by_token", "SELECT * FROM channels WHERE token_hash = ?", ("x",)),
+    # gated/email/threads.py: get_thread, latest_thread
+    (
+        "gated.email.get_thread",
+        "SELECT * FROM email_threads WHERE thread_id = ?",
+        ("t",),
+    ),
+    (
+        "gated.email.latest_thread",
+        "SELECT * FROM email_threads WHERE chat_jid = ? ORDER BY updated_at DESC, rowid DESC "
+        "LIMIT 1",
+        ("email:a",),
+    ),
+    ("timed.firing.DUE_SQL", DUE_SQL, (NOW, 200)),
+    # onbod/records.py: get, world-name lookup, rate counts; onbod/main.py: registered check
+    ("onbod.get", "SELECT * FROM onboarding WHERE jid = ?", ("tg:1",)),
+    (
+        "onbod.pending_world",
+        "SELECT jid FROM onboarding WHERE world_name = ? AND status = 'pending'",
+        ("w",),
+    ),
+    (
+        "onbod.requests_since",
+        "SELECT COUNT(*) FROM onboarding WHERE requested_at >= ?",
+        (NOW,),
+    ),
+    ("onbod.greeted_since", "SELECT COUNT(*) FROM onboarding WHERE greeted_at >= ?", (NOW,)),
+    ("onbod.is_registered", "SELECT 1 FROM registered_groups WHERE jid = ?", ("tg:1",)),
+    # dashd/auth.py: every page load checks its session family; login failure count
+    ("dashd.auth.SESSION_ALIVE_SQL", SESSION_ALIVE_SQL, ("fam", NOW)),
+    (
+        "dashd.auth.refresh_lookup",
+        "SELECT * FROM auth_sessions WHERE token_hash = ?",
+        ("h",),
+    ),
+    (
+        "dashd.auth.failures",
+        "SELECT COUNT(*) FROM login_failures WHERE username = ? AND ip = ? AND at > ?",
+        ("u", "127.0.0.1", NOW),
+    ),
+    # store/dashboard.py: search within one chat (bounded by the chat+seq index)
+    (
+        "store.dashboard.chat_search",
+        "SELECT * FROM (SELECT * FROM messages WHERE chat_jid = ? AND seq < ? "
+        "ORDER BY seq DESC LIMIT ?) WHERE content LIKE ? ESCAPE '\\' LIMIT ?",
+        ("web:a", 2**62, 50_000, "%x%", 50),
+    ),
+    # store/dashboard.py: global search over a seq window
+    (
+        "store.dashboard.global_search",
+        "SELECT * FROM messages WHERE seq >= ? AND seq < ? AND content LIKE ? ESCAPE '\\'",
+        (0, 50_000, "%x%"),
+    ),
+    # store/dashboard.py: backlog counts and the chats' backlog for a user's groups
+    ("store.dashboard.backlog", "SELECT COUNT(*) FROM outbox WHERE status = ?", ("pending",)),
+    (
+        "store.dashboard.dead",
+        "SELECT o.seq, m.chat_jid, m.content, o.attempts, o.last_error, o.next_attempt_at "
+        "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'",
+        (),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path: Path = tmp_path_factory.mktemp("plans") / "messages.db"
+    c = store.open(path)
+    migrate_all(c)
+    yield c
+    c.close()
+
+
+def full_scans(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
+    """The plan lines that read a whole big table (a `SCAN t` not bounded by an index)."""
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    bad = []
+    for line in plan:
+        found = re.match(r"SCAN (\w+)(?: AS \w+)?(.*)", line)
+        if found and found.group(1) in BIG_TABLES and "USING" not in found.group(2):
+            bad.append(line)
+    return bad
+
+
+@pytest.mark.parametrize(("name", "sql", "params"), HOT_QUERIES, ids=[q[0] for q in HOT_QUERIES])
+def test_hot_query_uses_an_index(
+    conn: sqlite3.Connection, name: str, sql: str, params: tuple[Any, ...]
+) -> None:
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert not full_scans(conn, sql, params), f"{name} scans a whole table: {plan}"
+
+
+def test_the_check_catches_a_full_scan(conn: sqlite3.Connection) -> None:
+    """The detector itself: an unindexed predicate on messages is reported."""
+    assert full_scans(conn, "SELECT * FROM messages WHERE content = ?", ("x",))
