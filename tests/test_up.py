@@ -182,6 +182,7 @@ def test_up_prepares_runs_restarts_and_stops(
     text = up.text()
     assert f"dashboard:   http://127.0.0.1:{ports['dashd']}/" in text
     assert "switchboard chat demo" in text
+    assert f"web chat:    http://127.0.0.1:{ports['dashd']}/web/demo" in text
     assert "\033[" not in text  # not a tty: no colour codes
     # The printed URLs answer as soon as the banner is out.
     assert httpx.get(f"http://127.0.0.1:{ports['dashd']}/login", timeout=10).status_code == 200

@@ -140,6 +140,8 @@ def banner(prepared: Prepared, names: list[str], gated_listen: str, dashd_listen
     db_flag = (
         "" if prepared.db == store.resolve_db_path(None).absolute() else f" --db {prepared.db}"
     )
+    if "dashd" in names:
+        lines.append(f"  web chat:    http://{dashd_listen}/web/{DEMO_FOLDER}")
     lines.append(f"  chat:        uv run switchboard chat {DEMO_FOLDER}{db_flag}")
     lines.append("  stop:        Ctrl-C")
     return lines
