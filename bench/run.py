@@ -1,0 +1,405 @@
+"""Run every benchmark in one go (each a subprocess with a time budget), then collect each one's
+figure, baseline, ratio and target into bench/results/<date>.json and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH / "results"
+TABLE = BENCH / "RESULTS.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the results table."""
+
+    bench: str
+    metric: str
+    figure: str
+    baseline: str
+    ratio: str
+    target: str
+    ok: bool | None  # None: not measured
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """A benchmark script, its arguments (full and quick), its budget and how to read it."""
+
+    name: str
+    script: str
+    full: list[str]
+    quick: list[str]
+    budget_s: float
+    rows: Callable[[dict[str, Any]], list[Row]]
+
+
+def _r(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".") if isinstance(x, float) else f"{x:,}"
+
+
+def store_rows(d: dict[str, Any]) -> list[Row]:
+    med = d["rows_per_s_median"]
+    return [
+        Row(
+            "store",
+            "put_message rows/s (1 row/tx)",
+            _r(med["store put_message (1 row/tx)"]),
+            f"raw sqlite3 {_r(med['raw sqlite3 (1 row/tx)'])}",
+            _r(d["ratio_single"]),
+            f"ratio ≥ {d['target_single']}",
+            d["ratio_single"] >= d["target_single"],
+        ),
+        Row(
+            "store",
+            "put_messages rows/s (batch)",
+            _r(med["store put_messages (batch)"]),
+            f"raw sqlite3 {_r(med['raw sqlite3 (batch)'])}",
+            _r(d["ratio_batch"]),
+            "(informative)",
+            True,
+        ),
+    ]
+
+
+def gated_rows(d: dict[str, Any]) -> list[Row]:
+    rows = []
+    if "throughput" in d:
+        t = d["throughput"]
+        med = t["req_per_s_median"]
+        rows.append(
+            Row(
+                "gated",
+                "POST /v1/messages req/s",
+                _r(med["POST /v1/messages"]),
+                f"bare put_message {_r(med['bare put_message'])}",
+                _r(t["ratio"]),
+                f"ratio ≥ {t['target_ratio']}",
+                t["ratio"] >= t["target_ratio"],
+            )
+        )
+    if "latency" in d:
+        lat, tg = d["latency"], d["latency"]["targets_ms"]
+        base = lat["polling_2s_baseline_reply_ms_modelled"]
+        for key, metric, target in (
+            ("post_to_agent_start_ms", "p50", "start_p50"),
+            ("post_to_reply_ms", "p50", "reply_p50"),
+            ("post_to_reply_ms", "p99", "reply_p99"),
+        ):
+            fig = lat[key][metric]
+            rows.append(
+                Row(
+                    "gated",
+                    f"{key.removesuffix('_ms').replace('_', ' ')} {metric} ms",
+                    _r(fig),
+                    f"2 s polling {_r(base[metric])}" if "reply" in key else "–",
+                    _r(round(fig / base[metric], 3)) if "reply" in key else "–",
+                    f"≤ {tg[target]} ms",
+                    fig <= tg[target],
+                )
+            )
+    return rows
+
+
+def timed_rows(d: dict[str, Any]) -> list[Row]:
+    tg, cap = d["targets"], d["baseline_firing_capacity"]["fires_per_s"]
+    rows = []
+    for r in d["runs"]:
+        size = f"{r['tasks']:,} tasks/{r['spread_s']:g} s"
+        idle = max(r["idle_cpu_pct_before_first_slot"], r["idle_cpu_pct_after_burst"])
+        rows += [
+            Row(
+                "timed",
+                f"{size}: lateness p99 s",
+                _r(r["lateness_p99_s"]),
+                "–",
+                "–",
+                f"≤ {tg['lateness_p99_s']} s",
+                r["lateness_p99_s"] <= tg["lateness_p99_s"],
+            ),
+            Row(
+                "timed",
+                f"{size}: needed fires/s",
+                _r(r["required_rate_per_s"]),
+                f"capacity {_r(cap)}",
+                _r(r["capacity_over_required"]),
+                "capacity > needed",
+                r["capacity_over_required"] > 1,
+            ),
+            Row(
+                "timed",
+                f"{size}: idle CPU %",
+                _r(idle),
+                "–",
+                "–",
+                "< 2 %",
+                idle < tg["idle_cpu_pct"],
+            ),
+            Row(
+                "timed",
+                f"{size}: start-up s",
+                _r(r["startup_s"]),
+                "–",
+                "–",
+                f"≤ {tg['startup_s']} s",
+                r["startup_s"] <= tg["startup_s"],
+            ),
+        ]
+    return rows
+
+
+def dashd_rows(d: dict[str, Any]) -> list[Row]:
+    pages = d["pages"]
+    base = pages.get("baseline: /healthz", {}).get("p95_ms", 0.0)
+    worst = max(
+        (p for k, p in pages.items() if not k.startswith("baseline")), key=lambda p: p["p95_ms"]
+    )
+    return [
+        Row(
+            "dashd",
+            f"worst page p95 ms at {d['messages']:,} messages ({worst['url']})",
+            _r(d["worst_page_p95_ms"]),
+            f"/healthz {_r(base)}",
+            _r(round(d["worst_page_p95_ms"] / base, 1)) if base else "–",
+            f"≤ {d['target_p95_ms']:g} ms",
+            bool(d["all_pages_within_target"]),
+        )
+    ]
+
+
+def system_rows(d: dict[str, Any]) -> list[Row]:
+    tg = d["targets"]
+    rows = []
+    for part in ("system", "contention"):
+        if part not in d:
+            continue
+        s = d[part]
+        label = f"{part} ({s['chats']} chats, {s['seconds']:g} s)"
+        rows += [
+            Row(
+                "system",
+                f"{label}: replies/s end to end",
+                _r(s["replies_per_s"]),
+                f"offered {_r(s['offered_rate_per_s'])}/s",
+                _r(round(s["replies_per_s"] / s["offered_rate_per_s"], 2)),
+                "keeps up (≥ 0.9)",
+                s["replies_per_s"] >= 0.9 * s["offered_rate_per_s"],
+            ),
+            Row(
+                "system",
+                f"{label}: reply p50 / p99 ms",
+                f"{_r(s['reply_p50_ms'])} / {_r(s['reply_p99_ms'])}",
+                "–",
+                "–",
+                f"p99 ≤ {tg['reply_p99_ms']:g} ms",
+                s["reply_p99_ms"] <= tg["reply_p99_ms"],
+            ),
+            Row(
+                "system",
+                f"{label}: lost / duplicated / 'locked' in logs",
+                f"{s['lost']} / {s['duplicated']} / {s['locked_errors']}",
+                f"{s['accepted']} accepted",
+                "–",
+                "0 / 0 / 0",
+                s["lost"] == s["duplicated"] == s["locked_errors"] == 0,
+            ),
+            Row(
+                "system",
+                f"{label}: max outbox backlog",
+                _r(s["max_outbox_backlog"]),
+                "–",
+                "–",
+                "(informative)",
+                True,
+            ),
+            Row(
+                "system",
+                f"{label}: CPU % / max RSS MB per daemon",
+                ", ".join(
+                    f"{n} {s['cpu_pct'].get(n, '?')}/{s['max_rss_mb'].get(n, '?')}"
+                    for n in ("gated", "timed", "onbod", "dashd")
+                ),
+                "–",
+                "–",
+                "(informative)",
+                True,
+            ),
+        ]
+        if part == "contention":
+            rows.append(
+                Row(
+                    "system",
+                    f"{label}: task runs fired / dashboard pages (p95 ms, errors)",
+                    f"{s['task_runs_fired']} / {s['dashboard_pages']} "
+                    f"({s['dashboard_p95_ms']}, {len(s['dashboard_errors'])})",
+                    "–",
+                    "–",
+                    "≈ 1k runs/min, 0 page errors",
+                    not s["dashboard_errors"],
+                )
+            )
+    if "growth" in d:
+        g = d["growth"]["per_message_us"]
+        sizes = list(g)
+        rows.append(
+            Row(
+                "system",
+                "growth: µs per message at " + ", ".join(f"{int(k):,}" for k in sizes),
+                " / ".join(_r(v) for v in g.values()),
+                f"{int(sizes[0]):,} rows {_r(g[sizes[0]])}",
+                _r(d["growth"]["ratio_last_to_first"]),
+                f"ratio ≤ {tg['growth_ratio']}",
+                d["growth"]["ratio_last_to_first"] <= tg["growth_ratio"],
+            )
+        )
+    return rows
+
+
+BENCHES = [
+    Bench("store", "store_bench.py", [], ["--rows", "1000", "--repeat", "1"], 300, store_rows),
+    Bench(
+        "gated",
+        "gated_bench.py",
+        [],
+        ["--requests", "200", "--rounds", "1", "--samples", "20"],
+        600,
+        gated_rows,
+    ),
+    Bench("timed", "timed_bench.py", [], ["--sizes", "2000", "--spread", "10"], 900, timed_rows),
+    Bench(
+        "dashd", "dashd_bench.py", [], ["--messages", "20000", "--requests", "30"], 900, dashd_rows
+    ),
+    Bench(
+        "system",
+        "system_bench.py",
+        [],
+        ["--seconds", "10", "--chats", "20", "--rate", "10", "--sizes", "10000", "50000"],
+        900,
+        system_rows,
+    ),
+]
+
+
+def run_one(b: Bench, quick: bool, log_dir: Path) -> tuple[list[Row], dict[str, Any]]:
+    """Run a benchmark within its budget; its rows, or one 'not measured' row with the reason."""
+    result_file = RESULTS_DIR / f"{b.name}.json"
+    before = result_file.stat().st_mtime if result_file.exists() else 0.0
+    # Each bench's own file keeps what its owner committed; this run's figures go to the dated
+    # file (so a quick run never replaces a full run's figures either).
+    kept = result_file.read_bytes() if result_file.exists() else None
+    argv = [sys.executable, str(BENCH / b.script), *(b.quick if quick else b.full)]
+    started = time.monotonic()
+    log = log_dir / f"{b.name}.log"
+    print(f"== {b.name}: {' '.join(argv[1:])} (budget {b.budget_s:g} s)", flush=True)
+    reason = ""
+    with log.open("w") as out:
+        try:
+            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=b.budget_s)
+            if proc.returncode != 0:
+                reason = f"exited {proc.returncode} (see {log.name})"
+        except subprocess.TimeoutExpired:
+            reason = f"over its {b.budget_s:g} s budget"
+    took = round(time.monotonic() - started, 1)
+    if not reason and (not result_file.exists() or result_file.stat().st_mtime <= before):
+        reason = f"wrote no {result_file.name}"
+    if reason:
+        if kept is not None:
+            result_file.write_bytes(kept)
+        return [Row(b.name, "(not measured)", "–", "–", "–", "–", None)], {
+            "error": reason,
+            "seconds": took,
+        }
+    data = json.loads(result_file.read_text())
+    if kept is not None:
+        result_file.write_bytes(kept)
+    try:
+        rows = b.rows(data)
+    except (KeyError, TypeError, ZeroDivisionError) as exc:
+        rows = [Row(b.name, f"(unreadable result: {exc!r})", "–", "–", "–", "–", None)]
+    return rows, {"seconds": took, "result": data}
+
+
+def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"One run of `uv run python -m bench{' --quick' if meta['quick'] else ''}` on "
+        f"{meta['when']} (Python {meta['python']}, SQLite {meta['sqlite']}, {meta['cpus']} "
+        "CPUs shared with other work: absolute figures are noisy, ratios against the baseline "
+        "measured in the same run less so). How to run and what each one measures: README.md.",
+        "",
+        "| bench | metric | figure | baseline | ratio | target | pass |",
+        "|---|---|---:|---|---:|---|:-:|",
+    ]
+    for r in rows:
+        mark = "✅" if r.ok else ("❌" if r.ok is False else "–")
+        lines.append(
+            f"| {r.bench} | {r.metric} | {r.figure} | {r.baseline} | {r.ratio} | {r.target} "
+            f"| {mark} |"
+        )
+    errors = {k: v["error"] for k, v in meta["benches"].items() if "error" in v}
+    if errors:
+        lines += ["", "Not measured in this run:", ""]
+        lines += [f"- **{k}**: {v}" for k, v in errors.items()]
+    lines += [
+        "",
+        "Seconds per benchmark: "
+        + ", ".join(f"{k} {v['seconds']}" for k, v in meta["benches"].items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every bench")
+    p.add_argument("--only", nargs="+", choices=[b.name for b in BENCHES], help="run these only")
+    p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every time budget")
+    args = p.parse_args()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"logs in {log_dir}")
+    now = datetime.now(UTC)
+    meta: dict[str, Any] = {
+        "when": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(),
+        "benches": {},
+    }
+    rows: list[Row] = []
+    for b in BENCHES:
+        if args.only and b.name not in args.only:
+            continue
+        scaled = Bench(b.name, b.script, b.full, b.quick, b.budget_s * args.budget_scale, b.rows)
+        got, info = run_one(scaled, args.quick, log_dir)
+        rows += got
+        meta["benches"][b.name] = info
+        for r in got:
+            print(f"   {r.metric}: {r.figure} (baseline {r.baseline}, target {r.target}) ok={r.ok}")
+    suffix = "-quick" if args.quick else ""
+    out = RESULTS_DIR / f"{now.strftime('%Y-%m-%dT%H%M')}{suffix}.json"
+    out.write_text(json.dumps({**meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+    table = TABLE.with_name("RESULTS-quick.md") if args.quick else TABLE
+    table.write_text(markdown(rows, meta))
+    print(f"written {out} and {table}")
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
