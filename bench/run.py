@@ -184,6 +184,30 @@ def dashd_rows(d: dict[str, Any]) -> list[Row]:
 def system_rows(d: dict[str, Any]) -> list[Row]:
     tg = d["targets"]
     rows = []
+    if "capacity" in d:
+        c = d["capacity"]
+        label = f"capacity ({c['chats']} chats, offered {_r(c['offered_rate_per_s'])}/s)"
+        rows += [
+            Row(
+                "system",
+                f"{label}: replies/s end to end, p50 / p99 ms, max backlog",
+                f"{_r(c['replies_per_s'])}; {_r(c['reply_p50_ms'])} / {_r(c['reply_p99_ms'])}; "
+                f"{c['max_outbox_backlog']}",
+                f"offered {_r(c['offered_rate_per_s'])}/s",
+                _r(round(c["replies_per_s"] / c["offered_rate_per_s"], 2)),
+                "(informative: the ceiling)",
+                True,
+            ),
+            Row(
+                "system",
+                f"{label}: lost / duplicated / 'locked' in logs",
+                f"{c['lost']} / {c['duplicated']} / {c['locked_errors']}",
+                f"{c['accepted']} accepted",
+                "–",
+                "0 / 0 / 0",
+                c["lost"] == c["duplicated"] == c["locked_errors"] == 0,
+            ),
+        ]
     for part in ("system", "contention"):
         if part not in d:
             continue

@@ -68,42 +68,64 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def serve_adapter(record: Path, port_file: Path) -> None:
+    """The adapter process: appends `<monotonic time>\t<reply text as JSON>` per /send body
+    (CLOCK_MONOTONIC is system-wide, so the bench process can compare it with its own)."""
+    lock = threading.Lock()
+    out = record.open("a", buffering=1)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._reply({"status": "ok"})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            with lock:
+                out.write(f"{time.monotonic()}\t{json.dumps(body.get('text', ''))}\n")
+            self._reply({"remote_id": f"r{time.monotonic_ns()}"})
+
+        def _reply(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_file.with_suffix(".tmp").write_text(str(server.server_address[1]))
+    port_file.with_suffix(".tmp").replace(port_file)
+    server.serve_forever()
+
+
 class Receiver:
-    """The adapter: records the monotonic arrival time of every /send body, keyed by text."""
+    """The adapter, as its own process (like a real one): when each reply text arrived."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.arrivals: dict[str, list[float]] = {}
-        outer = self
+    def __init__(self, root: Path) -> None:
+        self.record = root / "adapter.tsv"
+        self.record.touch()
+        port_file = root / "adapter.port"
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--adapter", str(self.record), str(port_file)],
+            stdin=subprocess.DEVNULL,
+        )
+        port = wait(lambda: port_file.exists() and port_file.read_text(), 10, "adapter port")
+        self.url = f"http://127.0.0.1:{port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *a: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._reply({"status": "ok"})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                with outer.lock:
-                    outer.arrivals.setdefault(body.get("text", ""), []).append(time.monotonic())
-                self._reply({"remote_id": f"r{time.monotonic_ns()}"})
-
-            def _reply(self, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def arrivals(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for line in self.record.read_text().splitlines():
+            when, _, text = line.partition("\t")
+            if text:
+                out.setdefault(json.loads(text), []).append(float(when))
+        return out
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 @dataclass
@@ -298,7 +320,7 @@ def scenario(
     """One run of the whole system; the figures a user cares about."""
     root.mkdir(parents=True)
     system = System(root)
-    receiver = Receiver()
+    receiver = Receiver(root)
     stop = threading.Event()
     dash: Dashboard | None = None
     backlog: list[int] = []
@@ -340,7 +362,7 @@ def scenario(
         cpu0, t0 = system.cpu_s(), time.monotonic()
         load(system, token, chats, rate, seconds, sent, rejected)
         try:
-            wait(lambda: set(sent) <= set(receiver.arrivals), 60 + seconds, "every reply")
+            wait(lambda: set(sent) <= set(receiver.arrivals()), 60 + seconds, "every reply")
         except TimeoutError as exc:
             note = str(exc)
         elapsed = time.monotonic() - t0
@@ -359,8 +381,7 @@ def scenario(
         stop.set()
         codes = system.stop()
         receiver.close()
-    with receiver.lock:
-        arrivals = {k: list(v) for k, v in receiver.arrivals.items()}
+    arrivals = receiver.arrivals()
     lat = [(arrivals[t][0] - s) * 1000 for t, s in sent.items() if t in arrivals]
     logs = {n: system.log(n).lower() for n in DAEMONS}
     return {
@@ -445,8 +466,13 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=20.0, help="offered inbound messages/s")
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     p.add_argument("--per-size", type=int, default=2000, help="messages timed per size")
-    p.add_argument("--only", choices=["system", "contention", "growth"])
+    p.add_argument("--only", choices=["system", "contention", "capacity", "growth"])
+    p.add_argument("--capacity-rate", type=float, default=100.0, help="offered rate, capacity run")
+    p.add_argument("--adapter", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.adapter:
+        serve_adapter(*args.adapter)
+        return
     root = Path(tempfile.mkdtemp(prefix="system-bench-"))
     result: dict[str, Any] = {
         "when": store.now_iso(),
@@ -461,6 +487,11 @@ def main() -> None:
     if args.only in (None, "contention"):
         result["contention"] = scenario(root / "busy", args.chats, args.rate, args.seconds, True)
         print(json.dumps({"contention": result["contention"]}), flush=True)
+    if args.only in (None, "capacity"):
+        # Offered more than it can take for a short while: where the ceiling is and why.
+        secs = min(args.seconds, 20.0)
+        result["capacity"] = scenario(root / "cap", args.chats, args.capacity_rate, secs, False)
+        print(json.dumps({"capacity": result["capacity"]}), flush=True)
     if args.only in (None, "growth"):
         result["growth"] = growth(root, args.sizes, args.per_size)
         print(json.dumps({"growth": result["growth"]}), flush=True)
