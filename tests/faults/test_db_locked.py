@@ -12,7 +12,7 @@ from typing import Any
 
 from .conftest import post_until_accepted  # type: ignore[import-not-found]
 
-HOLD_S = 8.0  # longer than the store's busy_timeout (5 s)
+HOLD_S = 6.5  # longer than the store's busy_timeout (5 s)
 HOLDER = """
 import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
