@@ -1,5 +1,5 @@
 """`kill -9` of a random daemon at a random moment under load, repeated
-(SWITCHBOARD_FAULT_REPEATS times, default 3; CI's long variant uses 20): every accepted message
+(SWITCHBOARD_FAULT_REPEATS times: default 3, the long variant 20): every accepted message
 is answered exactly once, and each reply reaches the adapter under one id."""
 
 from __future__ import annotations
