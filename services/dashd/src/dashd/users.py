@@ -3,6 +3,7 @@ call, and password checks for the login form. See DESIGN.md section 7."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import uuid
@@ -20,7 +21,13 @@ MAX_PASSWORD_LEN: Final = 1024
 # argon2-cffi's defaults are argon2id (RFC 9106 low-memory profile).
 HASHER: Final = PasswordHasher()
 # Verified against when the username is unknown, so both cases cost the same time.
-_DUMMY_HASH: Final = HASHER.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users (same cost as a real check), made on first
+    use rather than at import so the CLI starts fast."""
+    return HASHER.hash("not-a-real-password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +143,7 @@ def set_password(conn: sqlite3.Connection, username: str, password: str) -> None
 def verify_login(conn: sqlite3.Connection, username: str, password: str) -> User | None:
     """The user when the password matches; None otherwise (same cost for unknown names)."""
     row = conn.execute("SELECT * FROM auth_users WHERE username = ?", (username,)).fetchone()
-    encoded = row["hash"] if row else _DUMMY_HASH
+    encoded = row["hash"] if row else _dummy_hash()
     try:
         HASHER.verify(encoded, password)
     except (VerificationError, InvalidHashError):

@@ -57,6 +57,10 @@ def generated_name(conn: sqlite3.Connection, jid: str) -> str:
     return f"{names.FALLBACK}-{hashlib.sha256(jid.encode()).hexdigest()[:12]}"
 
 
+# gated's per-chat agent cursor key (gated/planning.py CHAT_CURSOR).
+AGENT_CURSOR = "agent_cursor:"
+
+
 def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int | None) -> bool:
     """Inside the caller's transaction: register the group with its default route and re-post
     the original request (message `first_seq`) for gated. True when a request was re-posted."""
@@ -66,6 +70,10 @@ def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int
     if original is None or original.chat_jid != jid:
         log.warning("no original request to hand off jid=%s first_seq=%s", jid, first_seq)
         return False
+    # Hand-off contract with gated: the chat's agent cursor starts just below the re-post, so
+    # whatever the stranger said before (the original included) is never fed to the agent a
+    # second time, however gated's scan interleaves with this transaction.
+    store.set_state(conn, AGENT_CURSOR + jid, str(store.latest_seq(conn)))
     store.put_message(
         conn,
         store.NewMessage(

@@ -19,6 +19,10 @@ from onbod.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
+# Stored but never answered: mail the email channel's loop rules stopped (auto-replies, bulk,
+# bounces). Greeting such a sender would only feed a loop.
+SKIPPED_VERBS = frozenset({"ignored"})
+
 CURSOR_KEY = "onbod:cursor"
 # gated's scan cursor (router_state). Under `open`, onbod registers a chat only after gated has
 # passed the message, so gated never sees both the original and the hand-off as the new chat's.
@@ -52,7 +56,7 @@ class Daemon:
         passed = 0
         wait: float | None = 0.0 if len(batch) == BATCH else None
         for msg in batch:
-            if msg.is_from_me or self._registered(msg.chat_jid):
+            if msg.is_from_me or msg.verb in SKIPPED_VERBS or self._registered(msg.chat_jid):
                 passed = msg.seq
                 continue
             if self.config.policy == "open" and not self._gateway_passed(msg.seq):

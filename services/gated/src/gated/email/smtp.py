@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from typing import Final
 
 import store
-from store.rates import received_since, sent_since
+from store.rates import has_received, sent_since
 
 from gated.config import EmailConfig, GatedConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
@@ -118,8 +118,8 @@ class SmtpSender:
             )
         if to_addr.partition("@")[0] in BOUNCE_SENDERS:
             raise DeliveryError(f"chat_jid {item.chat_jid!r} is a bounce address", permanent=True)
-        if received_since(conn, item.chat_jid, "") == 0 and (
-            received_since(conn, item.chat_jid, "", verb=IGNORED_VERB) > 0
+        if not has_received(conn, item.chat_jid) and has_received(
+            conn, item.chat_jid, IGNORED_VERB
         ):
             # Everything this address sent us was automatic: whatever answers it would loop.
             raise DeliveryError(
