@@ -7,6 +7,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,10 @@ def chat(
     folder: Annotated[str, typer.Argument(help="Group folder to talk to (e.g. demo).")],
     db: DbOption = None,
     user: Annotated[str, typer.Option(help="Your name as the sender (default: $USER).")] = "",
+    wait: Annotated[
+        float,
+        typer.Option(help="At end of input, wait up to this many seconds for the replies."),
+    ] = 10.0,
 ) -> None:
     """Chat with a group's agent in the terminal (chat jid cli:FOLDER). Ctrl-D or Ctrl-C quits."""
     path = store.resolve_db_path(db)
@@ -35,14 +40,22 @@ def chat(
         cursor = store.latest_seq(conn)
     sender = user or os.environ.get("USER") or "cli"
     stop = threading.Event()
+    replies: list[int] = []
     follower = threading.Thread(
-        target=follow_replies, args=(path, jid, cursor, stop), name="replies", daemon=True
+        target=follow_replies,
+        args=(path, jid, cursor, stop, replies),
+        name="replies",
+        daemon=True,
     )
     follower.start()
     typer.echo(f"chatting with {folder} as {sender} ({jid}); Ctrl-D to quit", err=True)
     conn = store.connect(path)
     try:
-        send_lines(conn, jid, sender)
+        sent = send_lines(conn, jid, sender)
+        # Piped input (`echo hi | switchboard chat demo`) ends at once: give the answers time.
+        deadline = time.monotonic() + wait
+        while len(replies) < sent and time.monotonic() < deadline and follower.is_alive():
+            time.sleep(0.05)
     except KeyboardInterrupt:
         typer.echo("", err=True)
     finally:
@@ -69,16 +82,19 @@ def ensure_cli_chat(conn: sqlite3.Connection, folder: str) -> str:
     return jid
 
 
-def send_lines(conn: sqlite3.Connection, jid: str, sender: str) -> None:
-    """Store each non-empty stdin line as a message from `sender` until end of input."""
+def send_lines(conn: sqlite3.Connection, jid: str, sender: str) -> int:
+    """Store each non-empty stdin line as a message from `sender` until end of input; returns
+    how many were sent."""
     prompt = "> " if sys.stdin.isatty() else ""
+    sent = 0
     while True:
         try:
             line = input(prompt)
         except EOFError:
-            return
+            return sent
         if not line.strip():
             continue
+        sent += 1
         store.put_message(
             conn,
             store.NewMessage(
@@ -92,8 +108,11 @@ def send_lines(conn: sqlite3.Connection, jid: str, sender: str) -> None:
         )
 
 
-def follow_replies(path: Path, jid: str, cursor: int, stop: threading.Event) -> None:
-    """Print the chat's outbound messages (is_from_me) stored after `cursor` as they arrive."""
+def follow_replies(
+    path: Path, jid: str, cursor: int, stop: threading.Event, replies: list[int]
+) -> None:
+    """Print the chat's outbound messages (is_from_me) stored after `cursor` as they arrive,
+    appending each one's seq to `replies`."""
     conn = store.connect(path)
     try:
         while not stop.is_set():
@@ -101,6 +120,7 @@ def follow_replies(path: Path, jid: str, cursor: int, stop: threading.Event) -> 
                 cursor = msg.seq
                 if msg.is_from_me:
                     typer.echo(msg.content)
+                    replies.append(msg.seq)
             store.wait_for_change(conn, FOLLOW_WAKE_S, stop)
     finally:
         conn.close()
