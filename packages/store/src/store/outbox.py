@@ -188,3 +188,24 @@ def dead_letters(conn: sqlite3.Connection, limit: int = 50) -> list[OutboxItem]:
         )
     ]
     return [_item(conn, s) for s in seqs]
+
+
+def sending_claimers(conn: sqlite3.Connection) -> list[str]:
+    """Who holds the current 'sending' claims (workers write `host:pid:...`)."""
+    rows = conn.execute(
+        "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def release_claims(conn: sqlite3.Connection, claimer: str, *, now: datetime | None = None) -> int:
+    """Make a dead worker's 'sending' rows claimable at once (compare-and-set on the claimer);
+    returns how many. Without this they wait out CLAIM_LEASE_S."""
+    now = now or utcnow()
+    with tx(conn):
+        cur = conn.execute(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = ? "
+            "WHERE status = 'sending' AND claimed_by = ?",
+            (iso(now), claimer),
+        )
+        return cur.rowcount

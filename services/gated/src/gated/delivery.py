@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import httpx
 import store
+from store import outbox
 from store.delivery_parts import clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
@@ -34,6 +35,17 @@ ERROR_PAUSE_S: Final = 1.0
 # Claims abandoned by a dead worker are not visible to next_due_at; look for them this often.
 STALE_CLAIM_CHECK_S: Final = 30.0
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class DeliveryWorker:
@@ -71,9 +83,28 @@ class DeliveryWorker:
         due = store.next_due_at(self.conn)
         return due is not None and store.parse_iso(due) <= now
 
+    def release_dead_claims(self) -> int:
+        """Take back claims held by workers of this host whose process is gone (a gated killed
+        with -9), so their replies go out now rather than after the claim lease."""
+        host = socket.gethostname()
+        released = 0
+        for claimer in outbox.sending_claimers(self.conn):
+            claim_host, _, rest = claimer.partition(":")
+            pid_text = rest.partition(":")[0]
+            if claim_host != host or not pid_text.isdigit() or process_alive(int(pid_text)):
+                continue
+            released += outbox.release_claims(self.conn, claimer)
+        if released:
+            log.info("released %d delivery claims of dead workers", released)
+        return released
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set: wake on every db change and when a retry falls due."""
         try:
+            try:
+                self.release_dead_claims()
+            except sqlite3.Error:
+                log.exception("could not release dead workers' claims; they expire by lease")
             while not stop.is_set():
                 try:
                     wait = self.step(store.utcnow())
