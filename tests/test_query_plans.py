@@ -65,8 +65,8 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'failed')",
         (),
     ),
-    ("store.rates.RECEIVED_SINCE_SQL", RECEIVED_SINCE_SQL, ("web:a", "message", NOW)),
-    ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", NOW)),
+    ("store.rates.RECEIVED_SINCE_SQL", RECEIVED_SINCE_SQL, ("web:a", 2000, "message", NOW)),
+    ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", 2000, NOW)),
     # store/groups.py: get_chat. (errored_chats scans `chats`, one row per chat, not per
     # message: a status-page read that does not grow with traffic, so it is not listed.)
     ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
