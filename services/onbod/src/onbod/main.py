@@ -24,10 +24,6 @@ log = logging.getLogger(__name__)
 SKIPPED_VERBS = frozenset({"ignored"})
 
 CURSOR_KEY = "onbod:cursor"
-# gated's scan cursor (router_state). Under `open`, onbod registers a chat only after gated has
-# passed the message, so gated never sees both the original and the hand-off as the new chat's.
-GATEWAY_CURSOR_KEY = "gated:cursor"
-GATEWAY_WAIT_S = 0.2
 BATCH = 500
 
 
@@ -59,19 +55,11 @@ class Daemon:
             if msg.is_from_me or msg.verb in SKIPPED_VERBS or self._registered(msg.chat_jid):
                 passed = msg.seq
                 continue
-            if self.config.policy == "open" and not self._gateway_passed(msg.seq):
-                wait = GATEWAY_WAIT_S
-                break
             self._handle(msg, now)
             passed = 0
         if passed:
             self._advance(passed)
         return wait
-
-    def _gateway_passed(self, seq: int) -> bool:
-        """True when gated has scanned past `seq` (or has never run on this database)."""
-        value = store.get_state(self.conn, GATEWAY_CURSOR_KEY)
-        return value is None or int(value) >= seq
 
     def _registered(self, jid: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
