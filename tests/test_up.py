@@ -38,6 +38,11 @@ class Up:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def wait_for_banner(self, timeout: float = 60) -> None:
+        """Until the whole start-up banner is printed (its last line is the stop hint)."""
+        self.wait_for_line(r"Switchboard is up", timeout=timeout)
+        self.wait_for_line(r"\bstop:\s+Ctrl-C", timeout=timeout)
+
     def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
         """The first printed line matching `pattern` (fails at the deadline or on exit)."""
         deadline = time.monotonic() + timeout
@@ -176,7 +181,7 @@ def test_up_prepares_runs_restarts_and_stops(
     tmp_path: Path, start_up: Callable[..., tuple[Up, dict[str, str]]]
 ) -> None:
     up, ports = start_up()
-    up.wait_for_line(r"Switchboard is up", timeout=60)
+    up.wait_for_banner()  # the banner is several lines, read one at a time
     db = tmp_path / "data" / "messages.db"
     assert db.exists()
     text = up.text()
@@ -290,6 +295,7 @@ def test_up_prepares_runs_restarts_and_stops(
     assert before == {"web:demo", "cli:operator", "cli:demo"}  # cli:demo: `switchboard chat`
     up2, ports2 = start_up("--only", "gated,timed")
     up2.wait_for_line(r"Switchboard is up: gated, timed on", timeout=60)
+    up2.wait_for_banner()
     assert "created group" not in up2.text()
     assert "dashboard:" not in up2.text()
     assert f"channel API: http://127.0.0.1:{ports2['gated']}/v1/health" in up2.text()
