@@ -1,5 +1,7 @@
-"""A stand-in chat-platform adapter for the system tests: serves `POST /send` (each body appended
-as one JSON line to --record) and `GET /health`; writes its port to --port-file once listening."""
+"""A stand-in chat-platform adapter for the system and fault tests: serves `POST /send` (each body
+appended as one JSON line to --record) and `GET /health`. It listens on --port (0: any free port;
+a fixed port lets a test stop it and bring it back at the same address) and, with --port-file,
+writes the port it got there once listening."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", type=Path, required=True)
-    parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", type=Path)
     args = parser.parse_args()
     lock = threading.Lock()
     count = 0
@@ -49,10 +52,12 @@ def main() -> None:
                     f.write(json.dumps(body) + "\n")
             self.reply(200, {"remote_id": remote_id})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    tmp = args.port_file.with_suffix(".tmp")
-    tmp.write_text(str(server.server_address[1]))
-    tmp.replace(args.port_file)
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.port_file:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(server.server_address[1]))
+        tmp.replace(args.port_file)
     server.serve_forever()
 
 
