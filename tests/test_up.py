@@ -202,18 +202,16 @@ def test_up_prepares_runs_restarts_and_stops(
     assert groups["cli:operator"]["is_operator"] is True
     assert (tmp_path / "data" / "groups" / "demo").is_dir()
 
-    # The admin dashboard user was created with a password shown once (when dashd has users).
+    # The admin dashboard user was created with a password shown once.
     login = up.wait_for_line(r"login:\s+(.*)$").group(1)
-    if login.startswith("admin / "):
-        from dashd.users import list_users
+    assert login.startswith("admin / "), login
+    from dashd.users import list_users
 
-        conn = store.connect(db, readonly=True)
-        try:
-            assert [u.username for u in list_users(conn)] == ["admin"]
-        finally:
-            conn.close()
-    else:
-        assert "not available yet" in login
+    conn = store.connect(db, readonly=True)
+    try:
+        assert [u.username for u in list_users(conn)] == ["admin"]
+    finally:
+        conn.close()
 
     # The demo agent answers in the terminal chat the banner points to...
     chat = subprocess.Popen(
@@ -317,6 +315,18 @@ def test_up_gives_up_after_quick_crashes(
     assert code == 1, up.text()
     assert re.search(r"onbod crashed 5 times within 10 s of starting", up.text())
     assert "giving up" in up.text()
+
+
+def test_prepare_creates_admin_once_and_then_names_the_existing_users(tmp_path: Path) -> None:
+    from switchboard.commands.up import prepare
+
+    first = prepare(tmp_path / "messages.db")
+    assert first.admin_password
+    assert first.admin_note == f"admin / {first.admin_password}"
+    again = prepare(tmp_path / "messages.db")
+    assert again.admin_password is None
+    assert again.created_groups == ()
+    assert again.admin_note == "existing users (admin); new password: switchboard user passwd NAME"
 
 
 def test_up_rejects_an_unknown_daemon(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 import store
+from onbod import api
 from store import Group, InvalidInput, Message
 
 from gated import __version__
@@ -98,16 +99,10 @@ def answer(conn: sqlite3.Connection, msg: Message, group: Group, text: str) -> N
 
 def _onboarding(conn: sqlite3.Connection, cmd: Command, by: str) -> str:
     try:
-        from onbod import api
-    except ImportError:
-        return "onboarding not installed"
-    try:
         if cmd.name == "approve":
             decision = api.approve(conn, cmd.jid, by)
         else:
             decision = api.reject(conn, cmd.jid, by, cmd.reason)
-    except NotImplementedError:
-        return "onboarding not installed"
     except InvalidInput as exc:
         return str(exc)
     return decision.message

@@ -79,15 +79,12 @@ def ensure_admin(conn: sqlite3.Connection) -> tuple[str | None, str]:
     """Create `admin` with a random password when there is no dashboard user at all."""
     from dashd import users
 
-    try:
-        existing = users.list_users(conn)
-        if existing:
-            names = ", ".join(u.username for u in existing[:3])
-            return None, f"an existing dashboard user ({names}; reset: switchboard user passwd)"
-        password = secrets.token_urlsafe(12)
-        users.add_user(conn, ADMIN_USER, password)
-    except NotImplementedError:
-        return None, "dashboard users are not available yet (dashd.users is not implemented)"
+    existing = users.list_users(conn)
+    if existing:
+        names = ", ".join(u.username for u in existing[:3]) + (", …" if len(existing) > 3 else "")
+        return None, f"existing users ({names}); new password: switchboard user passwd NAME"
+    password = secrets.token_urlsafe(12)
+    users.add_user(conn, ADMIN_USER, password)
     return password, f"{ADMIN_USER} / {password}"
 
 

@@ -17,24 +17,18 @@ log = logging.getLogger(__name__)
 
 @page(operator=True)
 def onboarding_list(ctx: Ctx) -> Response:
-    try:
-        pending = onbod.pending(ctx.read)
-        recent = [o for o in onbod.list_onboarding(ctx.read, limit=50) if o.status != "pending"]
-    except NotImplementedError:
-        return ctx.render("not_installed.html", what="Onboarding", owner="onbod")
+    pending = onbod.pending(ctx.read)
+    recent = [o for o in onbod.list_onboarding(ctx.read, limit=50) if o.status != "pending"]
     return ctx.render("onboarding.html", pending=pending, recent=recent)
 
 
 def _decide(ctx: Ctx, approve: bool) -> Response:
     jid = validate.jid(ctx.field("jid"), "jid")
-    try:
-        if approve:
-            decision = onbod.approve(ctx.write, jid, ctx.user.username)
-        else:
-            reason = validate.short_text(ctx.field("reason").strip(), "reason")
-            decision = onbod.reject(ctx.write, jid, ctx.user.username, reason)
-    except NotImplementedError:
-        return ctx.render("not_installed.html", what="Onboarding", owner="onbod")
+    if approve:
+        decision = onbod.approve(ctx.write, jid, ctx.user.username)
+    else:
+        reason = validate.short_text(ctx.field("reason").strip(), "reason")
+        decision = onbod.reject(ctx.write, jid, ctx.user.username, reason)
     log.info(
         "onboarding %s jid=%s by=%s ok=%s",
         "approve" if approve else "reject",

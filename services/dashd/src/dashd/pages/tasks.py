@@ -33,27 +33,21 @@ def task_list(ctx: Ctx) -> Response:
     if status is not None and status not in STATUSES:
         raise store.InvalidInput("status", f"{status[:40]!r} is not one of {', '.join(STATUSES)}")
     after = ctx.int_param("after") or 0
-    try:
-        tasks = timed.list_tasks(
-            ctx.read,
-            folders=ctx.user.folder_list,
-            status=status,  # type: ignore[arg-type]
-            limit=PAGE_SIZE,
-            after_id=after,
-        )
-    except NotImplementedError:
-        return ctx.render("not_installed.html", what="Tasks", owner="timed")
+    tasks = timed.list_tasks(
+        ctx.read,
+        folders=ctx.user.folder_list,
+        status=status,  # type: ignore[arg-type]
+        limit=PAGE_SIZE,
+        after_id=after,
+    )
     newer = tasks[-1].id if len(tasks) == PAGE_SIZE else None
     return ctx.render("tasks.html", tasks=tasks, status=status, statuses=STATUSES, newer=newer)
 
 
 @page()
 def task_detail(ctx: Ctx) -> Response:
-    try:
-        task = _task(ctx)
-        runs = timed.runs(ctx.read, task.id, limit=50)
-    except NotImplementedError:
-        return ctx.render("not_installed.html", what="Tasks", owner="timed")
+    task = _task(ctx)
+    runs = timed.runs(ctx.read, task.id, limit=50)
     return ctx.render("task.html", task=task, runs=runs)
 
 
@@ -69,8 +63,6 @@ def _act(ctx: Ctx, action: str) -> Response:
         else:
             run = timed.run_now(ctx.write, task.id)
             done = f"Task {task.id} fired now (slot {run.slot})."
-    except NotImplementedError:
-        return ctx.render("not_installed.html", what="Tasks", owner="timed")
     except (store.StoreError, ValueError) as exc:
         return ctx.redirect(f"/tasks/{ctx.request.path_params['task_id']}", err=str(exc))
     log.info("task action=%s id=%d by=%s", action, task.id, ctx.user.username)
