@@ -52,7 +52,6 @@ def main() -> None:
                     f.write(json.dumps(body) + "\n")
             self.reply(200, {"remote_id": remote_id})
 
-    ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
