@@ -20,7 +20,11 @@ def run_dashd(tmp_path: Path, listen: str) -> subprocess.CompletedProcess[str]:
 def test_a_malformed_listen_address_is_refused(tmp_path: Path) -> None:
     r = run_dashd(tmp_path, "localhost")
     assert r.returncode == 2
-    assert "listen: 'localhost' is not HOST:PORT" in r.stderr
+    assert r.stderr.splitlines() == [
+        "dashd: error: --listen='localhost' is not allowed: expected HOST:PORT (port 0-65535), "
+        "e.g. 127.0.0.1:8080"
+    ]
+    assert not (tmp_path / "m.db").exists()
 
 
 def test_a_taken_port_is_reported(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol
 
+from store import settings
 from store.clock import now_iso, utcnow
 from store.connection import resolve_db_path
 from store.notify import wait_for_change
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
 IDLE_WAKE_S = 1.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 class Service(Protocol):
@@ -43,29 +46,31 @@ class Service(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
-def env_default(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
-
-
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """--db, --log-level, --log-format, each with its SWITCHBOARD_* env var."""
-    parser.add_argument(
+    """--db, --log-level, --log-format, each with its SWITCHBOARD_* variable."""
+    settings.add_setting(
+        parser,
         "--db",
-        default=env_default("SWITCHBOARD_DB"),
-        help="database file (env SWITCHBOARD_DB; default ./data/messages.db)",
+        env="SWITCHBOARD_DB",
+        parse=settings.optional_text,
+        default=None,
+        help="database file (default ./data/messages.db)",
     )
-    parser.add_argument(
+    settings.add_setting(
+        parser,
         "--log-level",
-        default=env_default("SWITCHBOARD_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="log level (env SWITCHBOARD_LOG_LEVEL; default INFO)",
+        env="SWITCHBOARD_LOG_LEVEL",
+        parse=settings.choice(*LOG_LEVELS, fold=True),
+        default="INFO",
+        help="log level: " + ", ".join(LOG_LEVELS) + "; default INFO",
     )
-    parser.add_argument(
+    settings.add_setting(
+        parser,
         "--log-format",
-        default=env_default("SWITCHBOARD_LOG_FORMAT", "text"),
-        choices=["text", "json"],
-        help="log format (env SWITCHBOARD_LOG_FORMAT; default text)",
+        env="SWITCHBOARD_LOG_FORMAT",
+        parse=settings.choice(*LOG_FORMATS),
+        default="text",
+        help="log format: text or json; default text",
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dashd.errors import ListenAddressInvalid
+from store import settings
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -26,43 +26,39 @@ class Config:
     live_poll_s: float = 1.0
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 as `[::1]:8080`) -> (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ListenAddressInvalid(f"listen: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
-    return host.strip("[]"), int(port)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
-
-
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = functools.partial(settings.add_setting, parser)
+    add(
         "--listen",
-        default=os.environ.get("SWITCHBOARD_DASHD_LISTEN", DEFAULT_LISTEN),
-        help=f"HOST:PORT to serve on (env SWITCHBOARD_DASHD_LISTEN; default {DEFAULT_LISTEN})",
+        env="SWITCHBOARD_DASHD_LISTEN",
+        parse=settings.listen_address,
+        default=settings.listen_address(DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"address to serve on; default {DEFAULT_LISTEN}",
     )
-    parser.add_argument(
+    add(
         "--secure-cookies",
-        action="store_true",
-        default=_env_flag("SWITCHBOARD_DASHD_SECURE_COOKIES"),
-        help="mark cookies Secure (needed behind an HTTPS proxy; env "
-        "SWITCHBOARD_DASHD_SECURE_COOKIES; default off, on automatically for https requests)",
+        env="SWITCHBOARD_DASHD_SECURE_COOKIES",
+        parse=settings.boolean,
+        default=False,
+        switch=True,
+        help="mark cookies Secure (needed behind an HTTPS proxy; default off, on automatically "
+        "for https requests)",
     )
-    parser.add_argument(
+    add(
         "--refresh-reuse-grace",
-        type=float,
-        default=float(os.environ.get("SWITCHBOARD_DASHD_REUSE_GRACE_S", "10")),
+        env="SWITCHBOARD_DASHD_REUSE_GRACE_S",
+        parse=settings.number(0, 3600),
+        default=10.0,
         metavar="SECONDS",
         help="a refresh token presented again within this many seconds of its rotation is a "
-        "race between tabs, not a theft (env SWITCHBOARD_DASHD_REUSE_GRACE_S; default 10)",
+        "race between tabs, not a theft; default 10",
     )
 
 
 def config_from(args: argparse.Namespace, db_path: str) -> Config:
-    host, port = parse_listen(args.listen)
+    """The Config of settings already resolved by `store.settings.parse_settings`."""
+    host, port = args.listen
     return Config(
         db_path=db_path,
         host=host,

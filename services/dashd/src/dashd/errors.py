@@ -17,7 +17,3 @@ class RateLimited(DashdError):
 
 class SessionInvalid(DashdError):
     """A refresh token that is unknown, expired, revoked or reused."""
-
-
-class ListenAddressInvalid(DashdError):
-    """The --listen value is not HOST:PORT."""

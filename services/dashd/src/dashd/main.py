@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import store
 import uvicorn
+from store import settings
 from store.daemon import Runner, add_common_args, db_path_from, setup_logging
 
 from dashd import __version__, auth
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_common_args(parser)
     add_args(parser)
-    args = parser.parse_args(argv)
+    args = settings.parse_settings(parser, argv)
     setup_logging(args.log_level, args.log_format)
     try:
         config = config_from(args, db_path_from(args))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
+from store import settings
 from store.daemon import add_common_args, db_path_from
+
+from gated.email.parse import ADDRESS_RE
 
 TlsMode = Literal["ssl", "starttls", "plain"]
 
@@ -44,10 +49,13 @@ class GatedConfig:
     health_interval_s: float
     max_delivery_attempts: int
     email: EmailConfig | None
+    log_level: str = "INFO"
+    log_format: str = "text"
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(f"SWITCHBOARD_{name}", default)
+TLS_MODES = ("ssl", "starttls", "plain")
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "plain": 25}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,141 +64,216 @@ def build_parser() -> argparse.ArgumentParser:
         description="Switchboard gateway: channel HTTP API, email, routing, agents, delivery.",
     )
     add_common_args(p)
-    p.add_argument(
+    add = functools.partial(settings.add_setting, p)
+    add(
         "--listen",
-        default=_env("LISTEN", "127.0.0.1:8700"),
-        help="HOST:PORT of the channel API (env SWITCHBOARD_LISTEN; 127.0.0.1:8700)",
+        env="SWITCHBOARD_LISTEN",
+        parse=settings.listen_address,
+        default=("127.0.0.1", 8700),
+        metavar="HOST:PORT",
+        help="address of the channel API; default 127.0.0.1:8700",
     )
-    p.add_argument(
+    add(
         "--max-agents",
-        type=int,
-        default=int(_env("MAX_AGENTS", "4")),
-        help="agent processes running at once (env SWITCHBOARD_MAX_AGENTS; 4)",
+        env="SWITCHBOARD_MAX_AGENTS",
+        parse=settings.integer(1, 1000),
+        default=4,
+        help="agent processes running at once; default 4",
     )
-    p.add_argument(
+    add(
         "--agent-timeout",
-        type=float,
-        default=float(_env("AGENT_TIMEOUT", "300")),
-        help="seconds before a run is stopped (env SWITCHBOARD_AGENT_TIMEOUT; 300)",
+        env="SWITCHBOARD_AGENT_TIMEOUT",
+        parse=settings.number(0.1),
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds before a run is stopped; default 300",
     )
-    p.add_argument(
+    add(
         "--default-agent",
-        default=_env("DEFAULT_AGENT", "switchboard-echo"),
-        help="agent command for groups without one "
-        "(env SWITCHBOARD_DEFAULT_AGENT; switchboard-echo)",
+        env="SWITCHBOARD_DEFAULT_AGENT",
+        parse=_command,
+        default="switchboard-echo",
+        help="agent command for groups without one; default switchboard-echo",
     )
-    p.add_argument(
+    add(
         "--health-interval",
-        type=float,
-        default=float(_env("HEALTH_INTERVAL", "30")),
-        help="seconds between adapter health pings (env SWITCHBOARD_HEALTH_INTERVAL; 30)",
+        env="SWITCHBOARD_HEALTH_INTERVAL",
+        parse=settings.number(0.1),
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between adapter health pings; default 30",
     )
-    p.add_argument(
+    add(
         "--max-delivery-attempts",
-        type=int,
-        default=int(_env("MAX_DELIVERY_ATTEMPTS", "8")),
-        help="tries before an outbound message is dead (env SWITCHBOARD_MAX_DELIVERY_ATTEMPTS; 8)",
+        env="SWITCHBOARD_MAX_DELIVERY_ATTEMPTS",
+        parse=settings.integer(1, 1000),
+        default=8,
+        help="tries before an outbound message is dead; default 8",
     )
     email = p.add_argument_group(
         "email channel (enabled when --imap-host and --email-address are set)"
     )
-    email.add_argument(
+    add = functools.partial(settings.add_setting, email)
+    add(
         "--email-address",
-        default=_env("EMAIL_ADDRESS"),
-        help="the agent's address (env SWITCHBOARD_EMAIL_ADDRESS)",
+        env="SWITCHBOARD_EMAIL_ADDRESS",
+        parse=_address,
+        default=None,
+        help="the agent's address",
     )
-    email.add_argument("--imap-host", default=_env("IMAP_HOST"), help="env SWITCHBOARD_IMAP_HOST")
-    email.add_argument(
+    add(
+        "--imap-host",
+        env="SWITCHBOARD_IMAP_HOST",
+        parse=settings.optional_host,
+        default=None,
+        help="IMAP server",
+    )
+    add(
         "--imap-port",
-        type=int,
-        default=int(_env("IMAP_PORT", "0")) or None,
-        help="env SWITCHBOARD_IMAP_PORT (default 993 ssl, 143 otherwise)",
+        env="SWITCHBOARD_IMAP_PORT",
+        parse=settings.optional_port,
+        default=None,
+        help="default 993 ssl, 143 otherwise",
     )
-    email.add_argument("--imap-user", default=_env("IMAP_USER"), help="env SWITCHBOARD_IMAP_USER")
-    email.add_argument(
+    add(
+        "--imap-user",
+        env="SWITCHBOARD_IMAP_USER",
+        parse=settings.optional_text,
+        default=None,
+        help="IMAP login; default the email address",
+    )
+    add(
         "--imap-password",
-        default=_env("IMAP_PASSWORD"),
-        help="env SWITCHBOARD_IMAP_PASSWORD (prefer the env var)",
+        env="SWITCHBOARD_IMAP_PASSWORD",
+        parse=settings.text,
+        default="",
+        help="IMAP password (prefer the env var)",
     )
-    email.add_argument(
+    add(
         "--imap-folder",
-        default=_env("IMAP_FOLDER", "INBOX"),
-        help="env SWITCHBOARD_IMAP_FOLDER; INBOX",
+        env="SWITCHBOARD_IMAP_FOLDER",
+        parse=_folder,
+        default="INBOX",
+        help="folder to read; default INBOX",
     )
-    email.add_argument(
+    add(
         "--imap-tls",
-        default=_env("IMAP_TLS", "ssl"),
-        choices=["ssl", "starttls", "plain"],
-        help="env SWITCHBOARD_IMAP_TLS; ssl (plain only for localhost tests)",
+        env="SWITCHBOARD_IMAP_TLS",
+        parse=settings.choice(*TLS_MODES),
+        default="ssl",
+        help="ssl, starttls or plain (plain only with a loopback host); default ssl",
     )
-    email.add_argument("--smtp-host", default=_env("SMTP_HOST"), help="env SWITCHBOARD_SMTP_HOST")
-    email.add_argument(
+    add(
+        "--smtp-host",
+        env="SWITCHBOARD_SMTP_HOST",
+        parse=settings.optional_host,
+        default=None,
+        help="SMTP server; default the IMAP host",
+    )
+    add(
         "--smtp-port",
-        type=int,
-        default=int(_env("SMTP_PORT", "0")) or None,
-        help="env SWITCHBOARD_SMTP_PORT (default 465 ssl, 587 starttls, 25 plain)",
+        env="SWITCHBOARD_SMTP_PORT",
+        parse=settings.optional_port,
+        default=None,
+        help="default 465 ssl, 587 starttls, 25 plain",
     )
-    email.add_argument("--smtp-user", default=_env("SMTP_USER"), help="env SWITCHBOARD_SMTP_USER")
-    email.add_argument(
+    add(
+        "--smtp-user",
+        env="SWITCHBOARD_SMTP_USER",
+        parse=settings.optional_text,
+        default=None,
+        help="SMTP login; default none",
+    )
+    add(
         "--smtp-password",
-        default=_env("SMTP_PASSWORD"),
-        help="env SWITCHBOARD_SMTP_PASSWORD (prefer the env var)",
+        env="SWITCHBOARD_SMTP_PASSWORD",
+        parse=settings.text,
+        default="",
+        help="SMTP password (prefer the env var)",
     )
-    email.add_argument(
+    add(
         "--smtp-tls",
-        default=_env("SMTP_TLS", "starttls"),
-        choices=["ssl", "starttls", "plain"],
-        help="env SWITCHBOARD_SMTP_TLS; starttls",
+        env="SWITCHBOARD_SMTP_TLS",
+        parse=settings.choice(*TLS_MODES),
+        default="starttls",
+        help="ssl, starttls or plain (plain only with a loopback host); default starttls",
     )
-    email.add_argument(
+    add(
         "--email-poll",
-        type=float,
-        default=float(_env("EMAIL_POLL", "30")),
-        help="seconds between polls when the server lacks IDLE (env SWITCHBOARD_EMAIL_POLL; 30)",
+        env="SWITCHBOARD_EMAIL_POLL",
+        parse=settings.number(0.1),
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between polls when the server lacks IDLE; default 30",
     )
-    email.add_argument(
+    add(
         "--email-replies-per-hour",
-        type=int,
-        default=int(_env("EMAIL_REPLIES_PER_HOUR", "20")),
-        help="replies per sender per hour (env SWITCHBOARD_EMAIL_REPLIES_PER_HOUR; 20)",
+        env="SWITCHBOARD_EMAIL_REPLIES_PER_HOUR",
+        parse=settings.integer(0),
+        default=20,
+        help="replies per sender per hour; default 20",
     )
     return p
 
 
-def _port(value: int | None, tls: str, ports: dict[str, int]) -> int:
-    return value if value else ports[tls]
+def _command(raw: str) -> str:
+    value = settings.text(raw).strip()
+    if not value:
+        raise settings.SettingError("expected a command")
+    return value
+
+
+def _address(raw: str) -> str | None:
+    value = settings.text(raw).strip().lower()
+    if value and not ADDRESS_RE.fullmatch(value):
+        raise settings.SettingError("expected an email address such as agent@example.org")
+    return value or None
+
+
+def _folder(raw: str) -> str:
+    value = settings.text(raw).strip()
+    if not value:
+        raise settings.SettingError("expected a folder name such as INBOX")
+    return value
+
+
+def _tls_checked(prog: str, kind: str, tls: str, host: str) -> TlsMode:
+    """TLS stays on unless the value is exactly `plain` and the host is this machine."""
+    if tls == "plain" and not settings.is_loopback(host):
+        settings.settings_error(
+            prog,
+            f"--{kind}-tls plain is not allowed for host {host!r}: use ssl or starttls "
+            "(plain only for 127.0.0.1/localhost)",
+        )
+    return cast(TlsMode, tls)
 
 
 def from_args(args: argparse.Namespace) -> GatedConfig:
-    host, _, port = str(args.listen).rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit(f"gated: --listen must be HOST:PORT, got {args.listen!r}")
+    """The config of settings already resolved by `store.settings.parse_settings`."""
+    host, port = args.listen
     email = None
     if args.imap_host and args.email_address:
+        smtp_host = args.smtp_host or args.imap_host
         email = EmailConfig(
-            address=args.email_address.lower(),
+            address=args.email_address,
             imap_host=args.imap_host,
-            imap_port=_port(
-                args.imap_port, args.imap_tls, {"ssl": 993, "starttls": 143, "plain": 143}
-            ),
+            imap_port=args.imap_port or IMAP_PORTS[args.imap_tls],
             imap_user=args.imap_user or args.email_address,
             imap_password=args.imap_password,
             imap_folder=args.imap_folder,
-            imap_tls=args.imap_tls,
-            smtp_host=args.smtp_host or args.imap_host,
-            smtp_port=_port(
-                args.smtp_port, args.smtp_tls, {"ssl": 465, "starttls": 587, "plain": 25}
-            ),
-            smtp_user=args.smtp_user,
+            imap_tls=_tls_checked("gated", "imap", args.imap_tls, args.imap_host),
+            smtp_host=smtp_host,
+            smtp_port=args.smtp_port or SMTP_PORTS[args.smtp_tls],
+            smtp_user=args.smtp_user or "",
             smtp_password=args.smtp_password,
-            smtp_tls=args.smtp_tls,
+            smtp_tls=_tls_checked("gated", "smtp", args.smtp_tls, smtp_host),
             poll_s=args.email_poll,
             replies_per_hour=args.email_replies_per_hour,
         )
     return GatedConfig(
         db=db_path_from(args),
         listen_host=host,
-        listen_port=int(port),
+        listen_port=port,
         channel_secret=os.environ.get("SWITCHBOARD_CHANNEL_SECRET") or None,
         max_agents=args.max_agents,
         agent_timeout_s=args.agent_timeout,
@@ -198,4 +281,11 @@ def from_args(args: argparse.Namespace) -> GatedConfig:
         health_interval_s=args.health_interval,
         max_delivery_attempts=args.max_delivery_attempts,
         email=email,
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
+
+
+def load(argv: Sequence[str] | None = None) -> GatedConfig:
+    """gated's config from argv and the environment; a bad value exits 2 with one line."""
+    return from_args(settings.parse_settings(build_parser(), argv))

@@ -132,9 +132,8 @@ class GatedService:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = config.build_parser().parse_args(argv)
-    cfg = config.from_args(args)
-    setup_logging(args.log_level, args.log_format)
+    cfg = config.load(argv)
+    setup_logging(cfg.log_level, cfg.log_format)
     conn = store.open(cfg.db)
     store.migrate_service(conn, "gated", MIGRATIONS)
     return Runner(GatedService(cfg, conn), conn).run()

@@ -243,7 +243,7 @@ def email_env(db: Path, dovecot: Dovecot, smtp: SmtpServer, **extra: str) -> dic
 
 def email_config(db: Path, dovecot: Dovecot, smtp: SmtpServer, *more: str) -> Any:
     """A GatedConfig (parsed from flags, like the daemon does) with the email channel on."""
-    from gated.config import build_parser, from_args
+    from gated.config import load
 
     args = [
         "--db", str(db),
@@ -259,7 +259,7 @@ def email_config(db: Path, dovecot: Dovecot, smtp: SmtpServer, *more: str) -> An
         "--email-poll", "2",
         *more,
     ]  # fmt: skip
-    return from_args(build_parser().parse_args(args))
+    return load(args)
 
 
 def mail(

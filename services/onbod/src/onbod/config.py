@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from onbod.errors import InvalidSetting
+from store import settings
 
 Policy = Literal["approval", "open", "closed"]
 POLICIES: Final[tuple[str, ...]] = get_args(Policy)
@@ -23,69 +23,60 @@ class Config:
     max_greetings_per_hour: int = 200  # new chats greeted per hour (all chats)
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
 def add_args(parser: argparse.ArgumentParser) -> None:
-    """The onboarding flags, each defaulting to its SWITCHBOARD_ONBOARDING_* variable."""
+    """The onboarding flags, each read from its SWITCHBOARD_ONBOARDING_* variable when unset."""
     d = Config()
-    parser.add_argument(
+    add = functools.partial(settings.add_setting, parser)
+    add(
         "--policy",
-        default=_env("POLICY", d.policy),
+        env=ENV_PREFIX + "POLICY",
+        parse=settings.choice(*POLICIES),
+        default=d.policy,
         help="approval (ask a name, an operator approves), open (register at once) or closed "
-        f"(record, never answer) (env {ENV_PREFIX}POLICY; default {d.policy})",
+        f"(record, never answer); default {d.policy}",
     )
-    parser.add_argument(
+    add(
         "--prompt-interval",
-        default=_env("PROMPT_INTERVAL", str(d.prompt_interval_s)),
-        help="seconds between two 'ask again' prompts to one chat "
-        f"(env {ENV_PREFIX}PROMPT_INTERVAL; default {d.prompt_interval_s:g})",
+        env=ENV_PREFIX + "PROMPT_INTERVAL",
+        parse=settings.number(0),
+        default=d.prompt_interval_s,
+        metavar="SECONDS",
+        help="seconds between two 'ask again' prompts to one chat; "
+        f"default {d.prompt_interval_s:g}",
     )
-    parser.add_argument(
+    add(
         "--reminder-interval",
-        default=_env("REMINDER_INTERVAL", str(d.reminder_interval_s)),
-        help="seconds between two 'still awaiting approval' reminders to one chat "
-        f"(env {ENV_PREFIX}REMINDER_INTERVAL; default {d.reminder_interval_s:g})",
+        env=ENV_PREFIX + "REMINDER_INTERVAL",
+        parse=settings.number(0),
+        default=d.reminder_interval_s,
+        metavar="SECONDS",
+        help="seconds between two 'still awaiting approval' reminders to one chat; "
+        f"default {d.reminder_interval_s:g}",
     )
-    parser.add_argument(
+    add(
         "--max-pending-per-hour",
-        default=_env("MAX_PENDING_PER_HOUR", str(d.max_pending_per_hour)),
-        help="new requests for approval accepted per hour, all chats together "
-        f"(env {ENV_PREFIX}MAX_PENDING_PER_HOUR; default {d.max_pending_per_hour})",
+        env=ENV_PREFIX + "MAX_PENDING_PER_HOUR",
+        parse=settings.integer(0),
+        default=d.max_pending_per_hour,
+        help="new requests for approval accepted per hour, all chats together; "
+        f"default {d.max_pending_per_hour}",
     )
-    parser.add_argument(
+    add(
         "--max-greetings-per-hour",
-        default=_env("MAX_GREETINGS_PER_HOUR", str(d.max_greetings_per_hour)),
+        env=ENV_PREFIX + "MAX_GREETINGS_PER_HOUR",
+        parse=settings.integer(0),
+        default=d.max_greetings_per_hour,
         help="new chats greeted per hour, all chats together; the rest are greeted when they "
-        f"write again later (env {ENV_PREFIX}MAX_GREETINGS_PER_HOUR; "
-        f"default {d.max_greetings_per_hour})",
+        f"write again later; default {d.max_greetings_per_hour}",
     )
-
-
-def _number(field: str, text: str, *, integer: bool) -> float:
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise InvalidSetting(field, f"must be {kind}, got {text!r}") from None
-    if value < 0:
-        raise InvalidSetting(field, f"must not be negative, got {text!r}")
-    return value
 
 
 def from_args(args: argparse.Namespace) -> Config:
-    """Validate the parsed flags into a Config; InvalidSetting names the bad one."""
-    if args.policy not in POLICIES:
-        raise InvalidSetting("policy", f"unknown policy {args.policy!r}; one of {POLICIES}")
+    """The Config of settings already resolved by `store.settings.parse_settings`."""
     return Config(
         policy=args.policy,
-        prompt_interval_s=_number("prompt-interval", args.prompt_interval, integer=False),
-        reminder_interval_s=_number("reminder-interval", args.reminder_interval, integer=False),
-        max_pending_per_hour=int(
-            _number("max-pending-per-hour", args.max_pending_per_hour, integer=True)
-        ),
-        max_greetings_per_hour=int(
-            _number("max-greetings-per-hour", args.max_greetings_per_hour, integer=True)
-        ),
+        prompt_interval_s=args.prompt_interval,
+        reminder_interval_s=args.reminder_interval,
+        max_pending_per_hour=args.max_pending_per_hour,
+        max_greetings_per_hour=args.max_greetings_per_hour,
     )

@@ -2,8 +2,3 @@
 
 from __future__ import annotations
 
-from store import InvalidInput
-
-
-class InvalidSetting(InvalidInput):
-    """A daemon setting (flag or SWITCHBOARD_ONBOARDING_* variable) has an unusable value."""

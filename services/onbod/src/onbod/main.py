@@ -12,6 +12,7 @@ from typing import Any
 
 import store
 from store.daemon import Runner, add_common_args, db_path_from, setup_logging
+from store.settings import parse_settings
 
 from onbod import __version__, config, records
 from onbod.intake import Intake
@@ -108,13 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_settings(build_parser(), argv)
     setup_logging(args.log_level, args.log_format)
-    try:
-        settings = config.from_args(args)
-    except store.InvalidInput as exc:
-        log.error("bad setting: %s", exc)
-        return 2
+    settings = config.from_args(args)
     conn = store.open(db_path_from(args))
     return Runner(Daemon(conn, settings), conn).run()
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import store
-from store.daemon import Runner, add_common_args, db_path_from, env_default, setup_logging
+from store import settings
+from store.daemon import Runner, add_common_args, db_path_from, setup_logging
 
 from timed import __version__
 from timed.alarm import Alarm
@@ -53,13 +54,6 @@ class Daemon:
         return {"pid": os.getpid(), **self.alarm.info()}
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="timed",
@@ -67,14 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         "their chats, each slot exactly once (see docs/timed.md).",
     )
     add_common_args(parser)
-    parser.add_argument(
+    settings.add_setting(
+        parser,
         "--batch-size",
-        type=positive_int,
-        default=positive_int(env_default("SWITCHBOARD_TIMED_BATCH", str(DEFAULT_BATCH)) or "1"),
-        help=f"due tasks handled per transaction (env SWITCHBOARD_TIMED_BATCH; "
-        f"default {DEFAULT_BATCH})",
+        env="SWITCHBOARD_TIMED_BATCH",
+        parse=settings.integer(1, 100_000),
+        default=DEFAULT_BATCH,
+        help=f"due tasks handled per transaction; default {DEFAULT_BATCH}",
     )
-    args = parser.parse_args(argv)
+    args = settings.parse_settings(parser, argv)
     setup_logging(args.log_level, args.log_format)
     db_path = db_path_from(args)
     conn = store.open(db_path)

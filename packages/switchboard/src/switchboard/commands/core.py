@@ -151,11 +151,10 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
             checks.append((f"daemon {d.name}", state))
             if state == "stale":
                 problems.append(f"daemon {d.name} heartbeat is stale (pid {d.pid})")
-    from gated.config import build_parser as gated_parser
-    from gated.config import from_args as gated_config
+    from gated.config import load as gated_config
     from gated.email.check import check_login
 
-    gated_cfg = gated_config(gated_parser().parse_args([]))
+    gated_cfg = gated_config([])
     if gated_cfg.email is None:
         checks.append(("email channel", "not configured"))
     else:

@@ -5,7 +5,6 @@ for more with IDLE or, when the server lacks IDLE, by polling."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import ssl
@@ -18,6 +17,7 @@ from typing import Any, Final
 
 import store
 from imapclient import IMAPClient
+from store import settings
 
 from gated.config import EmailConfig
 
@@ -37,18 +37,9 @@ class PlainTextRefused(ValueError):
     """Plain (unencrypted) IMAP/SMTP was asked for a host that is not the loopback interface."""
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def require_tls_unless_local(kind: str, tls: str, host: str) -> None:
     """Plain text is only for tests against a server on this machine."""
-    if tls == "plain" and not is_loopback(host):
+    if tls == "plain" and not settings.is_loopback(host):
         raise PlainTextRefused(
             f"{kind}_tls=plain refused for host {host!r}: use ssl or starttls "
             "(plain is allowed only for 127.0.0.1/localhost)"
