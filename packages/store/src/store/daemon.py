@@ -54,7 +54,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         env="SWITCHBOARD_DB",
         parse=settings.optional_text,
         default=None,
-        help="database file (default ./data/messages.db)",
+        metavar="PATH",
+        help="database file; default ./data/messages.db",
     )
     settings.add_setting(
         parser,
@@ -62,7 +63,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         env="SWITCHBOARD_LOG_LEVEL",
         parse=settings.choice(*LOG_LEVELS, fold=True),
         default="INFO",
-        help="log level: " + ", ".join(LOG_LEVELS) + "; default INFO",
+        help="default INFO",
     )
     settings.add_setting(
         parser,
@@ -70,7 +71,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         env="SWITCHBOARD_LOG_FORMAT",
         parse=settings.choice(*LOG_FORMATS),
         default="text",
-        help="log format: text or json; default text",
+        help="default text",
     )
 
 

@@ -75,7 +75,7 @@ def add_setting(
         parse=parse,
         setting_default=default,
         flag_value="true" if switch else None,
-        metavar=metavar,
+        metavar=metavar or getattr(parse, "metavar", None),
         help=f"{help} (env {env})",
     )
 
@@ -120,7 +120,7 @@ def parse_settings(
 def text(raw: str) -> str:
     """Any text without control characters."""
     if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in raw):
-        raise SettingError("control characters are not allowed")
+        raise SettingError("expected text without control characters")
     return raw
 
 
@@ -129,16 +129,19 @@ def optional_text(raw: str) -> str | None:
     return text(raw) or None
 
 
-def choice(*allowed: str, fold: bool = False) -> Parse:
+class choice:
     """Exactly one of `allowed` (case-insensitive with `fold`)."""
 
-    def parse(raw: str) -> str:
-        value = raw.upper() if fold else raw
-        if value not in allowed:
-            raise SettingError("expected one of " + ", ".join(allowed))
-        return value
+    def __init__(self, *allowed: str, fold: bool = False) -> None:
+        self.allowed = allowed
+        self.fold = fold
+        self.metavar = "{" + ",".join(allowed) + "}"
 
-    return parse
+    def __call__(self, raw: str) -> str:
+        value = raw.upper() if self.fold else raw
+        if value not in self.allowed:
+            raise SettingError("expected one of " + ", ".join(self.allowed))
+        return value
 
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Parse:

@@ -95,13 +95,17 @@ class Daemon:
         return {"listen": f"{self.config.host}:{self.port}", "requests": requests}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dashd", description="Switchboard's operator dashboard (web UI on --listen)."
     )
     add_common_args(parser)
     add_args(parser)
-    args = settings.parse_settings(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = settings.parse_settings(build_parser(), argv)
     setup_logging(args.log_level, args.log_format)
     try:
         config = config_from(args, db_path_from(args))

@@ -54,7 +54,7 @@ class Daemon:
         return {"pid": os.getpid(), **self.alarm.info()}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="timed",
         description="Switchboard scheduler: posts cron, interval and one-shot task prompts into "
@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_BATCH,
         help=f"due tasks handled per transaction; default {DEFAULT_BATCH}",
     )
-    args = settings.parse_settings(parser, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = settings.parse_settings(build_parser(), argv)
     setup_logging(args.log_level, args.log_format)
     db_path = db_path_from(args)
     conn = store.open(db_path)
