@@ -27,6 +27,7 @@ CHANNEL_SECRET = "harness-channel-secret"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 FRESH_S = 15.0
+BIND_RETRIES = 3
 
 T = TypeVar("T")
 
@@ -175,15 +176,43 @@ class System:
             self.wait_ready(name)
 
     def wait_ready(self, name: str, timeout: float = START_TIMEOUT_S) -> int:
-        proc = self.procs[name]
-
-        def ready() -> bool:
-            if proc.poll() is not None:
+        """Wait for a fresh heartbeat and, for a daemon with a listener, its own health answer.
+        A daemon that exits because its port was taken meanwhile is started on a new one."""
+        for _ in range(BIND_RETRIES):
+            proc = self.procs[name]
+            wait_for(lambda p=proc: self._ready_or_exited(name, p), timeout, f"{name} ready")
+            if proc.poll() is None:
+                return proc.pid
+            if not (proc.returncode == 1 and "could not serve on" in self.log(name)[-500:]):
                 pytest.fail(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
-            return self.heartbeat_fresh(name, proc.pid)
+            self.new_port(name)
+            self.spawn(name)
+        pytest.fail(f"{name} could not bind a port in {BIND_RETRIES} tries")
 
-        wait_for(ready, timeout, f"a fresh heartbeat from {name} pid {proc.pid}")
-        return proc.pid
+    def _ready_or_exited(self, name: str, proc: subprocess.Popen[bytes]) -> bool:
+        if proc.poll() is not None:
+            return True
+        return self.heartbeat_fresh(name, proc.pid) and self.healthy(name)
+
+    def healthy(self, name: str) -> bool:
+        """The daemon's own health endpoint answers (gated, dashd); True for the others."""
+        url = {"gated": f"{self.gated_url}/v1/health", "dashd": f"{self.dashd_url}/healthz"}
+        if name not in url:
+            return True
+        try:
+            resp = httpx.get(url[name], timeout=2)
+        except httpx.HTTPError:
+            return False
+        expected = '"status":"ok"' if name == "gated" else "ok"
+        return resp.status_code == 200 and expected in resp.text
+
+    def new_port(self, name: str) -> None:
+        if name == "gated":
+            self.gated_port = free_port()
+            self.env["SWITCHBOARD_LISTEN"] = f"127.0.0.1:{self.gated_port}"
+        else:
+            self.dashd_port = free_port()
+            self.env["SWITCHBOARD_DASHD_LISTEN"] = f"127.0.0.1:{self.dashd_port}"
 
     def heartbeat_fresh(self, name: str, pid: int) -> bool:
         if not self.db.exists():
@@ -340,6 +369,16 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     sys_ = System(tmp_path_factory.mktemp("system"))
     try:
         sys_.start()
+        yield sys_
+    finally:
+        _teardown(sys_)
+
+
+@pytest.fixture
+def unstarted_system(tmp_path: Path) -> Iterator[System]:
+    """A System on a database of this test's own whose daemons the test starts itself."""
+    sys_ = System(tmp_path / "system")
+    try:
         yield sys_
     finally:
         _teardown(sys_)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from store import settings
 from store.clock import now_iso, utcnow
 from store.connection import resolve_db_path
+from store.errors import Fatal
 from store.notify import wait_for_change
 from store.state import daemon_stopped, heartbeat
 
@@ -148,9 +149,13 @@ class Runner:
         sd_notify("WATCHDOG=1")
 
     def run(self) -> int:
+        """Start, report ready, loop until asked to stop; 0 on a clean stop, 1 on Fatal."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        self.service.start()
+        try:
+            self.service.start()
+        except Fatal as exc:
+            return self._fail(exc)
         self.beat()
         sd_notify("READY=1")
         log.info("%s %s ready pid=%d", self.service.name, self.service.version, os.getpid())
@@ -160,6 +165,8 @@ class Runner:
                 wanted = self.service.step(utcnow())
                 if wanted is not None:
                     wait = max(0.0, min(wait, wanted))
+            except Fatal as exc:
+                return self._fail(exc)
             except Exception:
                 log.exception("unexpected error in %s step; continuing", self.service.name)
                 wait = IDLE_WAKE_S
@@ -177,6 +184,15 @@ class Runner:
             daemon_stopped(self.conn, self.service.name)
         log.info("%s stopped", self.service.name)
         return 0
+
+    def _fail(self, exc: Fatal) -> int:
+        """Stop what started, then make the reason the last line of the log."""
+        try:
+            self.service.stop()
+        except Exception:
+            log.exception("stopping %s after a fatal error failed", self.service.name)
+        log.error("%s cannot go on, exiting: %s", self.service.name, exc)
+        return 1
 
 
 def db_path_from(args: argparse.Namespace) -> str:

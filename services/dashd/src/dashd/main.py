@@ -7,15 +7,13 @@ import argparse
 import logging
 import sqlite3
 import sys
-import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import store
-import uvicorn
 from store import settings
 from store.daemon import Runner, add_common_args, db_path_from, setup_logging
+from store.listener import HttpListener
 
 from dashd import __version__, auth
 from dashd.app import create_app
@@ -25,8 +23,6 @@ from dashd.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S: Final = 30.0
-STOP_TIMEOUT_S: Final = 10.0
 PRUNE_EVERY: Final = timedelta(hours=1)
 
 
@@ -37,8 +33,7 @@ class Daemon:
     def __init__(self, conn: sqlite3.Connection, config: Config) -> None:
         self.conn = conn
         self.config = config
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
+        self.listener: HttpListener | None = None
         self.port = config.port
         self._last_prune: datetime | None = None
 
@@ -46,49 +41,31 @@ class Daemon:
         store.migrate_service(self.conn, self.name, MIGRATIONS)
         app = create_app(self.config)
         self.app = app
-        uv = uvicorn.Config(
+        self.listener = HttpListener(
+            "dashboard",
             app,
-            host=self.config.host,
-            port=self.config.port,
-            log_config=None,
+            self.config.host,
+            self.config.port,
             access_log=False,
             proxy_headers=False,
             server_header=False,
         )
-        server = uvicorn.Server(uv)
-        self.server = server
-        self.thread = threading.Thread(target=server.run, name="dashd-http", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise DashdError(
-                    f"listen: could not serve on {self.config.host}:{self.config.port} "
-                    "(address in use or not allowed?)"
-                )
-            time.sleep(0.02)
-        sockets = [s for srv in getattr(server, "servers", []) for s in srv.sockets]
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = self.listener.start()
         log.info("dashboard listening url=http://%s:%d/", self.config.host, self.port)
 
     def step(self, now: datetime) -> float | None:
+        if self.listener is not None:
+            self.listener.check()
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             removed = auth.prune(self.conn, now)
             if removed:
                 log.info("pruned expired sessions and old login failures rows=%d", removed)
             self._last_prune = now
-        if self.thread is not None and not self.thread.is_alive():
-            # Exit non-zero so the supervisor (systemd, `switchboard up`) restarts us.
-            log.error("the HTTP server thread stopped unexpectedly; exiting")
-            raise SystemExit(1)
         return None
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(STOP_TIMEOUT_S)
+        if self.listener is not None:
+            self.listener.stop()
 
     def info(self) -> dict[str, Any]:
         requests = self.app.state.dashd.requests if hasattr(self, "app") else 0

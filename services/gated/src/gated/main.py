@@ -15,6 +15,8 @@ from typing import Any
 
 import store
 from store.daemon import Runner, setup_logging
+from store.errors import Fatal
+from store.listener import HttpListener
 
 from gated import __version__, config
 from gated.config import GatedConfig
@@ -55,7 +57,8 @@ class GatedService:
         self.gateway = Gateway(cfg, conn)
         self.halt = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.server: Any = None
+        self.api: HttpListener | None = None
+        self.crashed: list[str] = []
         self.summary: Callable[[sqlite3.Connection], dict[str, Any]] | None = None
         self.email: Any = None
 
@@ -64,13 +67,17 @@ class GatedService:
         self.start_components()
 
     def step(self, now: datetime) -> float | None:
+        if self.api is not None:
+            self.api.check()
+        if self.crashed:
+            raise Fatal(f"the {', '.join(self.crashed)} thread crashed (its traceback is above)")
         return self.gateway.step(now)
 
     def stop(self) -> None:
         self.gateway.stop(AGENT_GRACE_S)
         self.halt.set()
-        if self.server is not None:
-            self.server.should_exit = True
+        if self.api is not None:
+            self.api.stop()
         for thread in self.threads:
             thread.join(timeout=THREAD_JOIN_S)
             if thread.is_alive():
@@ -93,6 +100,7 @@ class GatedService:
                 target()
             except Exception:
                 log.exception("%s thread crashed", name)
+                self.crashed.append(name)
 
         thread = threading.Thread(target=body, name=name, daemon=True)
         thread.start()
@@ -109,17 +117,15 @@ class GatedService:
                 self._thread("email", lambda: email.run(self.halt))
         create_app = optional("gated.channels", "create_app")
         if create_app is not None:
-            import uvicorn
-
-            self.server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(cfg),
-                    host=cfg.listen_host,
-                    port=cfg.listen_port,
-                    log_level="warning",
-                )
+            self.api = HttpListener(
+                "channel API",
+                create_app(cfg),
+                cfg.listen_host,
+                cfg.listen_port,
+                log_level="warning",
             )
-            self._thread("channel-api", self.server.run)
+            port = self.api.start()
+            log.info("channel API listening url=http://%s:%d/", cfg.listen_host, port)
         worker_cls = optional("gated.delivery", "DeliveryWorker")
         if worker_cls is not None:
             worker = worker_cls(cfg, senders)

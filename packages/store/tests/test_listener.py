@@ -1,0 +1,85 @@
+"""The daemon kit's HTTP listener: bound before ready, and a server that stops on its own ends
+the daemon with exit 1 (the Runner logs the reason last) instead of a daemon without its API."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import store
+from store.daemon import Runner
+from store.errors import Fatal
+from store.listener import HttpListener, bind
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+class ListeningService:
+    name = "listening"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.listener = HttpListener("test API", hello, "127.0.0.1", 0, log_level="warning")
+        self.steps = 0
+        self.answered = ""
+
+    def start(self) -> None:
+        self.listener.start()
+
+    def step(self, now: datetime) -> float | None:
+        self.listener.check()
+        self.steps += 1
+        if self.steps == 1:
+            self.answered = httpx.get(f"http://127.0.0.1:{self.listener.port}/").text
+            assert self.listener.server is not None
+            self.listener.server.should_exit = True  # the server ends; nobody asked the daemon
+        return 0.05
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+    def info(self) -> dict[str, Any]:
+        return {}
+
+
+def test_a_listener_that_dies_later_ends_the_daemon_with_exit_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = store.open(tmp_path / "m.db")
+    service = ListeningService()
+    with caplog.at_level(logging.INFO):
+        code = Runner(service, conn).run()
+    assert code == 1
+    assert service.answered == "hello"
+    assert caplog.records[-1].levelname == "ERROR"
+    assert caplog.records[-1].getMessage() == (
+        f"listening cannot go on, exiting: test API: the server on 127.0.0.1:"
+        f"{service.listener.port} stopped unexpectedly"
+    )
+
+
+def test_bind_names_the_address_and_the_reason() -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(Fatal, match=rf"^x: could not serve on 127.0.0.1:{port}: Address"):
+            bind("x", "127.0.0.1", port)
+
+
+def test_port_0_binds_a_free_port() -> None:
+    sock = bind("x", "127.0.0.1", 0)
+    try:
+        assert sock.getsockname()[1] > 0
+    finally:
+        sock.close()
