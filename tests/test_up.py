@@ -306,15 +306,45 @@ def test_up_prepares_runs_restarts_and_stops(
 
 
 def test_up_gives_up_after_quick_crashes(
-    start_up: Callable[..., tuple[Up, dict[str, str]]],
+    start_up: Callable[..., tuple[Up, dict[str, str]]], tmp_path: Path
 ) -> None:
-    # An invalid log level makes the daemon exit at once, every time.
-    up, _ = start_up("--only", "onbod", env={"SWITCHBOARD_LOG_LEVEL": "bogus"})
+    # onbod is killed (-9, a crash) right after each start, five times in a row.
+    up, _ = start_up("--only", "onbod")
+    db = tmp_path / "data" / "messages.db"
+    killed: list[int] = []
+    while len(killed) < 5 and up.proc.poll() is None:
+        deadline = time.monotonic() + 30
+        pid = None
+        while time.monotonic() < deadline and up.proc.poll() is None:
+            pid = fresh_pids(db).get("onbod") if db.exists() else None
+            if pid is not None and pid not in killed:
+                break
+            time.sleep(0.05)
+        assert pid is not None, up.text()
+        assert pid not in killed, up.text()
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
     code = up.proc.wait(timeout=60)
     assert up.eof.wait(timeout=10)
     assert code == 1, up.text()
     assert re.search(r"onbod crashed 5 times within 10 s of starting", up.text())
     assert "giving up" in up.text()
+
+
+def test_up_stops_at_once_when_a_daemon_refuses_its_settings(
+    start_up: Callable[..., tuple[Up, dict[str, str]]],
+) -> None:
+    # A bad setting is not a crash: restarting cannot help, so up stops after the first exit.
+    up, _ = start_up("--only", "onbod", env={"SWITCHBOARD_ONBOARDING_POLICY": "bogus"})
+    code = up.proc.wait(timeout=60)
+    assert up.eof.wait(timeout=10)
+    assert code == 1, up.text()
+    assert (
+        "onbod: error: SWITCHBOARD_ONBOARDING_POLICY='bogus' is not allowed: "
+        "expected one of approval, open, closed" in up.text()
+    )
+    assert "onbod refused its settings (exit code 2" in up.text()
+    assert "restarting" not in up.text()
 
 
 def test_prepare_creates_admin_once_and_then_names_the_existing_users(tmp_path: Path) -> None:

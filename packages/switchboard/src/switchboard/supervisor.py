@@ -28,6 +28,8 @@ COLOURS: Final = {"gated": "36", "timed": "35", "onbod": "33", "dashd": "32", "u
 # crashes in a row and the supervisor gives up instead of restarting it forever.
 QUICK_CRASH_S: Final = 10.0
 MAX_QUICK_CRASHES: Final = 5
+# A daemon exits 2 on a bad setting: starting it again cannot help.
+SETTINGS_EXIT: Final = 2
 BACKOFF_START_S: Final = 0.25
 BACKOFF_MAX_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 10.0
@@ -109,15 +111,20 @@ class Child:
 
 
 class GaveUp(Exception):
-    """A child crashed too often right after starting; the supervisor stops everything."""
+    """A child crashed too often right after starting, or refused its settings; the
+    supervisor stops everything."""
 
     def __init__(self, name: str, crashes: int, returncode: int, tail: list[str]) -> None:
         self.name = name
         self.tail = tail
-        super().__init__(
-            f"{name} crashed {crashes} times within {QUICK_CRASH_S:.0f} s of starting "
-            f"(last exit code {returncode}); giving up and stopping the other daemons"
-        )
+        if returncode == SETTINGS_EXIT:
+            why = f"{name} refused its settings (exit code {returncode}; see its line above)"
+        else:
+            why = (
+                f"{name} crashed {crashes} times within {QUICK_CRASH_S:.0f} s of starting "
+                f"(last exit code {returncode})"
+            )
+        super().__init__(f"{why}; giving up and stopping the other daemons")
 
 
 class Supervisor:
@@ -184,7 +191,7 @@ class Supervisor:
             if child.reader is not None:
                 child.reader.join(timeout=1.0)
             child.quick_crashes = child.quick_crashes + 1 if uptime < QUICK_CRASH_S else 0
-            if child.quick_crashes >= MAX_QUICK_CRASHES:
+            if child.quick_crashes >= MAX_QUICK_CRASHES or code == SETTINGS_EXIT:
                 raise GaveUp(name, child.quick_crashes, code, list(child.tail))
             delay = min(BACKOFF_MAX_S, BACKOFF_START_S * 2**child.quick_crashes)
             self.say(

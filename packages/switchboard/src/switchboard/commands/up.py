@@ -17,6 +17,8 @@ from typing import Annotated, Final
 
 import store
 import typer
+from store import settings
+from store.daemon import LOG_LEVELS
 from store.paths import group_path
 
 from switchboard.options import DbOption
@@ -37,6 +39,7 @@ OPERATOR_FOLDER: Final = "operator"
 ADMIN_USER: Final = "admin"
 DEFAULT_GATED_LISTEN: Final = "127.0.0.1:8700"
 DEFAULT_DASHD_LISTEN: Final = "127.0.0.1:8080"
+LOG_LEVEL: Final = settings.choice(*LOG_LEVELS, fold=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +103,12 @@ def parse_only(only: str) -> list[str]:
 
 def check_listen(value: str, field: str) -> str:
     """HOST:PORT that is well-formed and free right now (a clear error beats a crash loop)."""
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise store.InvalidInput(field, f"{value!r} is not HOST:PORT")
     try:
-        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        host, port = settings.listen_address(value)
+    except settings.SettingError as exc:
+        raise store.InvalidInput(field, f"{value!r} is not allowed: {exc}") from None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(infos[0][4])
@@ -167,6 +171,11 @@ def up(
 ) -> None:
     """Run all four daemons on one database with prefixed logs; Ctrl-C stops them."""
     names = parse_only(only)
+    if log_level is not None:
+        try:
+            log_level = LOG_LEVEL(log_level)
+        except settings.SettingError as exc:
+            raise store.InvalidInput("log_level", f"{log_level!r} is not allowed: {exc}") from None
     if "gated" in names:
         check_listen(gated_listen, "gated_listen")
     if "dashd" in names:
