@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from email_testkit import Dovecot, SmtpServer, email_config, email_env, free_port
 from gated.email.check import check_login
 
@@ -26,12 +27,16 @@ def test_check_login_ok_and_each_failure_named(
     assert down[0].startswith("smtp login failed")
 
 
-def test_plain_text_refused_for_a_remote_host(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    cfg = email_config(
-        tmp_path / "db", Dovecot(tmp_path, 1, 1), smtp_server, "--imap-host", "mail.example.org"
-    )
-    (problem,) = check_login(cfg)
-    assert "imap_tls=plain refused for host 'mail.example.org'" in problem
+def test_plain_text_refused_for_a_remote_host(
+    tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused when the settings are read, before any connection is tried.
+    with pytest.raises(SystemExit) as exited:
+        email_config(
+            tmp_path / "db", Dovecot(tmp_path, 1, 1), smtp_server, "--imap-host", "mail.example.org"
+        )
+    assert exited.value.code == 2
+    assert "--imap-tls plain is not allowed for host 'mail.example.org'" in capsys.readouterr().err
 
 
 def test_switchboard_doctor_checks_the_email_logins(
