@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import os
 import re
 import sys
@@ -146,31 +147,28 @@ class choice:
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Parse:
     """A whole number within [minimum, maximum]."""
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise SettingError(_range_text("a whole number", minimum, maximum)) from None
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise SettingError(_range_text("a whole number", minimum, maximum))
-        return value
-
-    return parse
+    return _bounded(int, "a whole number", minimum, maximum)
 
 
 def number(minimum: float | None = None, maximum: float | None = None) -> Parse:
     """A finite number within [minimum, maximum]."""
+    return _bounded(float, "a number", minimum, maximum)
+
+
+def _bounded(
+    convert: Callable[[str], float], kind: str, minimum: float | None, maximum: float | None
+) -> Parse:
+    allowed = _range_text(kind, minimum, maximum)
 
     def parse(raw: str) -> float:
         try:
-            value = float(raw.strip())
+            value = convert(raw.strip())
         except ValueError:
-            raise SettingError(_range_text("a number", minimum, maximum)) from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise SettingError(_range_text("a finite number", minimum, maximum))
+            raise SettingError(allowed) from None
+        if not math.isfinite(value):
+            raise SettingError(allowed)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise SettingError(_range_text("a number", minimum, maximum))
+            raise SettingError(allowed)
         return value
 
     return parse
