@@ -10,6 +10,7 @@ import pty
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -316,7 +317,10 @@ def test_up_gives_up_after_quick_crashes(
         deadline = time.monotonic() + 30
         pid = None
         while time.monotonic() < deadline and up.proc.poll() is None:
-            pid = fresh_pids(db).get("onbod") if db.exists() else None
+            try:
+                pid = fresh_pids(db).get("onbod") if db.exists() else None
+            except sqlite3.OperationalError:
+                pid = None  # the schema is not there yet
             if pid is not None and pid not in killed:
                 break
             time.sleep(0.05)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import store
 from store.daemon import JsonFormatter, add_common_args, sd_notify
+from store.settings import parse_settings
 
 WORKER = Path(__file__).with_name("store_worker.py")
 
@@ -36,9 +37,9 @@ def test_common_flags_come_from_flag_env_or_default(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SWITCHBOARD_LOG_FORMAT", "json")
     parser = argparse.ArgumentParser()
     add_common_args(parser)
-    args = parser.parse_args(["--log-level", "debug"])
+    args = parse_settings(parser, ["--log-level", "debug"])
     assert (args.db, args.log_level, args.log_format) == ("/env.db", "DEBUG", "json")
-    assert parser.parse_args(["--db", "/flag.db"]).db == "/flag.db"
+    assert parse_settings(parser, ["--db", "/flag.db"]).db == "/flag.db"
     help_text = parser.format_help()
     for env in ("SWITCHBOARD_DB", "SWITCHBOARD_LOG_LEVEL", "SWITCHBOARD_LOG_FORMAT"):
         assert env in help_text
@@ -47,8 +48,9 @@ def test_common_flags_come_from_flag_env_or_default(monkeypatch: pytest.MonkeyPa
 def test_bad_log_format_is_refused() -> None:
     parser = argparse.ArgumentParser()
     add_common_args(parser)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--log-format", "xml"])
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(parser, ["--log-format", "xml"])
+    assert exited.value.code == 2
 
 
 def test_json_log_lines_carry_level_logger_and_message() -> None:
