@@ -122,6 +122,34 @@ def test_tx_rolls_back_on_error_and_joins_an_open_transaction(db: sqlite3.Connec
     assert store.states_with_prefix(db, "") == {"a": "1", "b": "2"}
 
 
+def test_a_nested_tx_is_a_savepoint_the_caller_may_survive(db: sqlite3.Connection) -> None:
+    def inner_part() -> None:
+        with store.tx(db):
+            store.set_state(db, "inner", "1")
+            raise RuntimeError("inner part fails")
+
+    with store.tx(db):
+        store.set_state(db, "outer", "1")
+        with pytest.raises(RuntimeError):
+            inner_part()
+        with store.tx(db):
+            store.set_state(db, "second", "1")
+        assert db.in_transaction
+    assert store.states_with_prefix(db, "") == {"outer": "1", "second": "1"}
+
+
+def test_an_outer_failure_undoes_the_released_inner_parts_too(db: sqlite3.Connection) -> None:
+    def outer() -> None:
+        with store.tx(db):
+            with store.tx(db):
+                store.set_state(db, "inner", "1")
+            raise RuntimeError("outer fails")
+
+    with pytest.raises(RuntimeError):
+        outer()
+    assert store.get_state(db, "inner") is None
+
+
 def test_execute_script_rejects_an_incomplete_statement(db: sqlite3.Connection) -> None:
     with pytest.raises(ValueError, match="incomplete SQL"), store.tx(db):
         store.execute_script(db, "CREATE TABLE t (a INTEGER); CREATE TABLE u (")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
@@ -23,6 +24,7 @@ LOCK_RETRY_DEADLINE_S: Final = 60.0
 # Bumped after every commit made through tx(); wait_for_change() in the same process listens.
 LOCAL_COMMITS: Final = threading.Condition()
 _local_commit_count = 0
+_SAVEPOINTS: Final = itertools.count(1)
 
 
 def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
@@ -86,12 +88,14 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A short write transaction: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on error.
 
-    Inside an open transaction it joins it, so store functions compose into one caller's
-    transaction (timed fires a task message and its run row atomically this way).
+    Inside an open transaction it is a SAVEPOINT of it, so store functions compose into one
+    caller's transaction (timed fires a task message and its run row atomically this way) and
+    an inner failure undoes only the inner part: the caller may catch it and go on.
     """
     global _local_commit_count
     if conn.in_transaction:
-        yield conn
+        with _savepoint(conn):
+            yield conn
         return
     _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
@@ -104,6 +108,20 @@ def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     with LOCAL_COMMITS:
         _local_commit_count += 1
         LOCAL_COMMITS.notify_all()
+
+
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    name = f"sp{next(_SAVEPOINTS)}"
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:  # an error such as SQLITE_FULL may have ended it already
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 def local_commit_count() -> int:
