@@ -111,12 +111,15 @@ class GatedService:
         if create_app is not None:
             import uvicorn
 
+            from gated.http_limits import server_options
+
             self.server = uvicorn.Server(
                 uvicorn.Config(
                     create_app(cfg),
                     host=cfg.listen_host,
                     port=cfg.listen_port,
                     log_level="warning",
+                    **server_options(),
                 )
             )
             self._thread("channel-api", self.server.run)
