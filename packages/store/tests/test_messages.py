@@ -216,3 +216,55 @@ def test_page_readers_reject_a_limit_below_one(db: sqlite3.Connection, limit: in
 def test_pages_are_capped(db: sqlite3.Connection) -> None:
     store.put_messages(db, [msg(i) for i in range(1005)])
     assert len(store.new_messages(db, 0, limit=5000)) == 1000
+
+
+def test_timestamps_are_stored_normalised_so_the_chat_order_is_time_order(
+    db: sqlite3.Connection,
+) -> None:
+    store.put_message(db, msg(1, timestamp="2026-11-23T10:30:00+01:00"))
+    store.put_message(db, msg(2, timestamp="20261123T090000Z"))  # basic format, earlier
+    stored = [m.timestamp for m in store.new_messages(db, 0)]
+    assert stored == ["2026-11-23T09:30:00.000Z", "2026-11-23T09:00:00.000Z"]
+    chat = store.get_chat(db, "web:demo")
+    assert chat is not None
+    assert chat.last_message_at == "2026-11-23T09:30:00.000Z"
+
+
+@pytest.mark.parametrize(
+    "stamp", ["9999-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "2026-W01-1T00:00", "yesterday"]
+)
+def test_absurd_timestamps_are_refused_and_nothing_is_stored(
+    db: sqlite3.Connection, stamp: str
+) -> None:
+    with pytest.raises(store.InvalidInput, match="timestamp"):
+        store.put_message(db, msg(1, timestamp=stamp))
+    assert count(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("chat_name", "x" * 200_000),
+        ("chat_name", "room\x1b[2J"),
+        ("chat_name", "room\n"),
+        ("sender_name", "Ann\u202e"),
+        ("sender", "ann\u200b"),
+        ("sender", "ann\x85"),
+        ("reply_to_id", "m0\u2060"),
+    ],
+)
+def test_names_and_ids_with_controls_invisibles_or_huge_lengths_are_refused(
+    db: sqlite3.Connection, field: str, value: str
+) -> None:
+    with pytest.raises(store.InvalidInput) as err:
+        store.put_message(db, msg(1, **{field: value}))
+    assert err.value.field == field
+    assert count(db) == 0
+    assert count(db, "chats") == 0
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_infinity_in_attachments_is_refused(db: sqlite3.Connection, number: float) -> None:
+    with pytest.raises(store.InvalidInput, match="attachments"):
+        store.put_message(db, msg(1, attachments=[{"size": number}]))
+    assert count(db) == 0

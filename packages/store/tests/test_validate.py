@@ -3,7 +3,10 @@ malformed one rejected with InvalidInput naming the field."""
 
 from __future__ import annotations
 
+import re
 import string
+import sys
+import unicodedata
 
 import pytest
 import store
@@ -19,10 +22,11 @@ CONTROL = [chr(c) for c in range(32)] + ["\x7f"]
 channels = st.builds(
     lambda a, b: a + b, st.sampled_from(CHANNEL_FIRST), st.text(CHANNEL_REST, max_size=31)
 )
-# The id part: any printable character except whitespace (colons and @ included).
+# The id part: any printable character except whitespace (colons and @ included) and the
+# invisible format characters (Cf: zero-width, bidi controls), refused since issue 13.
 jid_ids = st.text(
     st.characters(
-        blacklist_categories=["Cs", "Cc", "Zs", "Zl", "Zp"], blacklist_characters="\x85\xa0"
+        blacklist_categories=["Cs", "Cc", "Cf", "Zs", "Zl", "Zp"], blacklist_characters="\x85\xa0"
     ),
     min_size=1,
     max_size=255,
@@ -164,3 +168,61 @@ def test_pattern_route_with_a_bad_regex_is_rejected(pattern: str) -> None:
 @given(st.from_regex(r"[a-z]{1,5}(\|[a-z]{1,5}){0,3}", fullmatch=True))
 def test_pattern_route_with_a_good_regex_is_accepted(pattern: str) -> None:
     assert validate.route_match("pattern", pattern) == pattern
+
+
+# C1 controls (terminal escapes such as U+009B CSI), bidi overrides/isolates, line separators.
+UNSAFE_IN_TEXT = ["\x85", "\x9b", "\x80", "\x9f", "\u202e", "\u202a", "\u2066", "\u2069"]
+UNSAFE_IN_TEXT += ["\u2028", "\u2029", "\x1b", "\x00", "\n"]
+# Invisible format characters: zero-width space/joiners, word joiner, BOM, soft hyphen, a tag.
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\xad", "\U000e0041"]
+
+
+def test_the_unsafe_character_lists_match_unicodedata() -> None:
+    """Every Cc and Cf code point of this Python's Unicode is refused in identifiers, and
+    nothing else is besides the line/paragraph separators."""
+    refused = re.compile(f"[{validate.UNSAFE_TEXT_CHARS}{validate.FORMAT_CHARS}]")
+    for cp in range(sys.maxunicode + 1):
+        char = chr(cp)
+        category = unicodedata.category(char)
+        expected = category in ("Cc", "Cf", "Zl", "Zp")
+        assert bool(refused.fullmatch(char)) == expected, (hex(cp), category)
+
+
+@given(channels, jid_ids, st.sampled_from(UNSAFE_IN_TEXT + INVISIBLE))
+def test_jid_with_c1_bidi_or_zero_width_characters_is_rejected(
+    channel: str, ident: str, bad: str
+) -> None:
+    for value in (f"{channel}:{bad}{ident}", f"{channel}:{ident}{bad}", f"{channel}:{bad}"):
+        with pytest.raises(store.InvalidInput, match="malformed jid"):
+            validate.jid(value)
+
+
+@pytest.mark.parametrize("bad", UNSAFE_IN_TEXT)
+def test_short_text_refuses_c1_controls_bidi_overrides_and_separators(bad: str) -> None:
+    with pytest.raises(store.InvalidInput, match="name: must not contain control"):
+        validate.short_text(f"Ann{bad}ie", "name")
+
+
+@pytest.mark.parametrize("bad", INVISIBLE)
+def test_identifiers_refuse_invisible_characters_but_names_keep_them(bad: str) -> None:
+    with pytest.raises(store.InvalidInput, match="sender: must not contain invisible"):
+        validate.identifier(f"ann{bad}", "sender")
+    assert validate.short_text(f"Ann{bad}", "sender_name") == f"Ann{bad}"
+
+
+def test_a_family_emoji_is_a_fine_display_name() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert validate.short_text(family, "sender_name") == family
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (validate.jid, "web:demo\n"),
+        (validate.folder, "demo\n"),
+        (lambda v: validate.identifier(v, "id"), "m1\n"),
+    ],
+)
+def test_a_trailing_newline_never_passes(check: object, value: str) -> None:
+    with pytest.raises(store.InvalidInput):
+        check(value)  # type: ignore[operator]

@@ -2,7 +2,7 @@
 writes through these typed functions. See DESIGN.md section 3."""
 
 from store import validate
-from store.clock import iso, now_iso, parse_iso, utcnow
+from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
 from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError
@@ -24,6 +24,7 @@ from store.groups import (
     routes_for,
     unregister_group,
 )
+from store.logsafe import log_safe
 from store.messages import (
     find_message,
     get_message,
@@ -132,6 +133,7 @@ __all__ = [
     "list_chats",
     "list_daemons",
     "list_sessions",
+    "log_safe",
     "log_session_end",
     "log_session_start",
     "mark_failed",
@@ -142,6 +144,7 @@ __all__ = [
     "new_messages",
     "new_outbound_id",
     "next_due_at",
+    "normalise_iso",
     "note_run_failure",
     "note_run_success",
     "now_iso",

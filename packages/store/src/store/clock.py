@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
+
+# Timestamps from outside must fall in [2000-01-01, 2100-01-01) UTC: earlier or later ones are
+# typos or clock bugs, and one of them would pin a chat's `last_message_at` forever.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -24,6 +30,20 @@ def parse_iso(text: str) -> datetime:
     if dt.tzinfo is None:
         raise ValueError(f"timestamp without timezone: {text!r}")
     return dt.astimezone(UTC)
+
+
+def normalise_iso(text: str) -> str:
+    """An outside ISO-8601 time with a zone, re-rendered as stored text (UTC, `...Z`, ms), so
+    that text order is time order. ValueError when it is not one, or outside EARLIEST..LATEST."""
+    if not text.isascii() or len(text) > 64:
+        raise ValueError(f"not an ISO-8601 time: {text[:64]!r}")
+    try:
+        dt = parse_iso(text)
+    except OverflowError:
+        raise ValueError(f"time out of range: {text!r}") from None
+    if not EARLIEST <= dt < LATEST:
+        raise ValueError(f"{text!r} is outside {EARLIEST.year}..{LATEST.year - 1}")
+    return iso(dt)
 
 
 def now_iso() -> str:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 
 from store import validate
-from store.clock import now_iso, parse_iso
+from store.clock import EARLIEST, LATEST, normalise_iso, now_iso
 from store.connection import tx
 from store.errors import InvalidInput
 from store.models import Message, NewMessage, PutResult
@@ -43,27 +43,36 @@ def page_size(limit: int) -> int:
 def message_params(msg: NewMessage) -> tuple[object, ...]:
     """Validate a NewMessage and return its INSERT parameters."""
     validate.jid(msg.chat_jid)
-    validate.short_text(msg.id, "id", allow_empty=False)
+    validate.identifier(msg.id, "id", allow_empty=False)
     validate.content(msg.content)
-    validate.short_text(msg.sender, "sender")
+    validate.identifier(msg.sender, "sender")
     validate.short_text(msg.sender_name, "sender_name")
+    validate.short_text(msg.chat_name, "chat_name")
     validate.short_text(msg.verb, "verb", allow_empty=False)
     validate.short_text(msg.source, "source")
     validate.short_text(msg.topic, "topic")
     if msg.group_folder is not None:
         validate.folder(msg.group_folder, "group_folder")
     if msg.reply_to_id is not None:
-        validate.short_text(msg.reply_to_id, "reply_to_id")
-    timestamp = msg.timestamp or now_iso()
-    try:
-        parse_iso(timestamp)
-    except ValueError as exc:
-        raise InvalidInput("timestamp", f"not an ISO-8601 time with zone: {timestamp!r}") from exc
+        validate.identifier(msg.reply_to_id, "reply_to_id")
+    timestamp = now_iso()
+    if msg.timestamp:
+        try:
+            timestamp = normalise_iso(msg.timestamp)
+        except ValueError as exc:
+            raise InvalidInput(
+                "timestamp",
+                f"{msg.timestamp[:64]!r} is not an ISO-8601 time with a zone in "
+                f"{EARLIEST.year}..{LATEST.year - 1} (e.g. 2026-11-23T09:00:00Z)",
+            ) from exc
     attachments = None
     if msg.attachments:
         if not isinstance(msg.attachments, list):
             raise InvalidInput("attachments", "must be a list of objects")
-        attachments = json.dumps(msg.attachments)
+        try:
+            attachments = json.dumps(msg.attachments, allow_nan=False)
+        except ValueError:
+            raise InvalidInput("attachments", "NaN and Infinity are not JSON numbers") from None
         if len(attachments) > 64_000:
             raise InvalidInput("attachments", "too large (over 64000 bytes of JSON)")
     return (

@@ -7,13 +7,30 @@ from typing import Final, Literal, get_args
 
 from store.errors import InvalidInput
 
-# Used with fullmatch(): `$` alone would let a trailing newline through.
-JID_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[^\s\x00-\x1f\x7f]{1,255}$")
-FOLDER_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Characters no single-line text may hold (ids, names, topics): every control character
+# (category Cc: C0, DEL and C1, which terminals read as escapes), the line and paragraph
+# separators, and the bidi embeddings, overrides and isolates (text that displays reversed).
+UNSAFE_TEXT_CHARS: Final = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+# Every other format character (category Cf, Unicode 14: soft hyphen, zero-width spaces and
+# joiners, word joiner, BOM, tags...): invisible, so two identifiers that look alike could differ.
+# Identifiers (jids, message ids, senders) refuse them too; display names keep them (emoji
+# sequences need U+200D). test_validate checks this list against `unicodedata`.
+FORMAT_CHARS: Final = (
+    r"\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    r"\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    r"\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    r"\U000e0020-\U000e007f"
+)
+# Whole values are checked with fullmatch(): `$` would let a trailing newline through.
+JID_RE: Final = re.compile(
+    rf"[a-z][a-z0-9_-]{{0,31}}:[^\s{UNSAFE_TEXT_CHARS}{FORMAT_CHARS}]{{1,255}}"
+)
+FOLDER_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MAX_CONTENT_BYTES: Final = 200_000
 MAX_SHORT_TEXT: Final = 512
-# C0 controls and DEL: never allowed in ids, names, topics (one regex scan, not a Python loop).
-CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+# One regex scan each, not a Python loop over the characters.
+CONTROL_RE: Final = re.compile(f"[{UNSAFE_TEXT_CHARS}]")
+INVISIBLE_RE: Final = re.compile(f"[{UNSAFE_TEXT_CHARS}{FORMAT_CHARS}]")
 
 RouteType = Literal["command", "verb", "pattern", "keyword", "sender", "default"]
 ROUTE_TYPES: Final[tuple[str, ...]] = get_args(RouteType)
@@ -24,7 +41,11 @@ def jid(value: object, field: str = "chat_jid") -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(field, "must be a non-empty string like 'web:demo'")
     if not JID_RE.fullmatch(value):
-        raise InvalidInput(field, f"malformed jid {value[:80]!r}; expected '<channel>:<id>'")
+        raise InvalidInput(
+            field,
+            f"malformed jid {value[:80]!r}; expected '<channel>:<id>' (the id without spaces, "
+            "control or invisible characters)",
+        )
     return value
 
 
@@ -66,9 +87,24 @@ def short_text(value: object, field: str, *, allow_empty: bool = True) -> str:
         raise InvalidInput(field, "must not be empty")
     if len(value) > MAX_SHORT_TEXT:
         raise InvalidInput(field, f"is {len(value)} characters; the limit is {MAX_SHORT_TEXT}")
-    if CONTROL_RE.search(value):
-        raise InvalidInput(field, "must not contain control characters")
+    bad = CONTROL_RE.search(value)
+    if bad:
+        raise InvalidInput(
+            field, f"must not contain control characters (U+{ord(bad.group()):04X} found)"
+        )
     return value
+
+
+def identifier(value: object, field: str, *, allow_empty: bool = True) -> str:
+    """A short text that identifies something (message id, sender): `short_text` without
+    invisible format characters either."""
+    text = short_text(value, field, allow_empty=allow_empty)
+    bad = INVISIBLE_RE.search(text)
+    if bad:
+        raise InvalidInput(
+            field, f"must not contain invisible format characters (U+{ord(bad.group()):04X} found)"
+        )
+    return text
 
 
 def route_type(value: object) -> RouteType:

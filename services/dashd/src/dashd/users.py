@@ -15,7 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from store import validate
 
-USERNAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+# Checked with fullmatch(): `$` would let a trailing newline through.
+USERNAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 MIN_PASSWORD_LEN: Final = 8
 MAX_PASSWORD_LEN: Final = 1024
 # argon2-cffi's defaults are argon2id (RFC 9106 low-memory profile).
@@ -43,7 +44,7 @@ class User:
 
 
 def check_username(username: object) -> str:
-    if not isinstance(username, str) or not USERNAME_RE.match(username):
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
         raise store.InvalidInput(
             "username",
             f"{str(username)[:80]!r} is not a valid name (letters, digits, '_', '.', '@', '-'; "

@@ -6,85 +6,39 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import sqlite3
 import threading
 import time
 from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
 
 import store
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from store import log_safe
 
-from gated import __version__
+from gated import __version__, registration
 from gated.adapters import Channel, channel_by_token_hash, register_channel
+from gated.channel_models import ErrorOut, MessageAccepted, MessageIn, RegisterIn, RegisterOut
 from gated.config import GatedConfig
-from gated.split import DEFAULT_MAX_CHARS
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 256 * 1024
-CHANNEL_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-# Prefixes gated delivers itself (web: read by dashd, cli: by `switchboard chat`, email: SMTP).
-RESERVED_CHANNELS: Final = frozenset({"web", "cli", "email"})
-MAX_PREFIXES: Final = 16
-MIN_MESSAGE_CHARS: Final = 50
-MAX_MESSAGE_CHARS: Final = 100_000
-MAX_URL_CHARS: Final = 2000
 # A token's channel is remembered this long; registration through this API clears it at once.
 TOKEN_CACHE_S: Final = 5.0
+# Documents the bearer scheme in /openapi.json; the handlers check the header themselves.
+BEARER_SCHEME: Final = HTTPBearer(
+    auto_error=False,
+    description="register: the channel secret; messages: the channel's token",
+)
 
 M = TypeVar("M", bound="BaseModel")
-
-
-class RegisterIn(BaseModel):
-    """Body of POST /v1/channels/register."""
-
-    model_config = ConfigDict(strict=True)
-
-    name: str
-    url: str
-    jid_prefixes: list[str] = []
-    max_message_chars: int = DEFAULT_MAX_CHARS
-
-
-class RegisterOut(BaseModel):
-    name: str
-    token: str
-    jid_prefixes: list[str]
-    max_message_chars: int
-
-
-class MessageIn(BaseModel):
-    """Body of POST /v1/messages: one inbound chat message."""
-
-    model_config = ConfigDict(strict=True)
-
-    chat_jid: str
-    id: str
-    content: str
-    sender: str | None = None
-    sender_name: str | None = None
-    timestamp: str | None = None
-    reply_to_id: str | None = None
-    chat_name: str | None = None
-    is_group: bool = False
-    attachments: list[dict[str, Any]] | None = None
-
-
-class MessageAccepted(BaseModel):
-    seq: int
-    duplicate: bool
-
-
-class ErrorOut(BaseModel):
-    error: str
-    field: str | None
 
 
 class ApiError(Exception):
@@ -108,7 +62,7 @@ def _json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 409, 413, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 405, 408, 409, 413, 422, 503)
 }
 
 
@@ -130,11 +84,16 @@ def create_app(config: GatedConfig) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code)
+        # exc.headers carries e.g. the `Allow` of a 405.
+        return JSONResponse(
+            {"error": str(exc.detail), "field": None},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(sqlite3.Error)
     async def db_error(request: Request, exc: sqlite3.Error) -> JSONResponse:
-        log.error("database error path=%s error=%s", request.url.path, exc)
+        log.error("database error path=%s error=%s", log_safe(request.url.path), exc)
         return JSONResponse(
             {"error": "database unavailable, retry later", "field": None}, status_code=503
         )
@@ -149,10 +108,13 @@ def create_app(config: GatedConfig) -> FastAPI:
         response_model=RegisterOut,
         responses=ERROR_RESPONSES,
         openapi_extra=_json_body_doc(RegisterIn),
+        dependencies=[Security(BEARER_SCHEME)],
     )
     async def register(request: Request) -> JSONResponse:
+        # The secret is checked before a byte of the body is read.
+        api.check_secret(request.headers.get("authorization"))
         body = await read_capped(request)
-        out = await run_in_threadpool(api.register, request.headers.get("authorization"), body)
+        out = await run_in_threadpool(api.register, body)
         return JSONResponse(out.model_dump())
 
     @app.post(
@@ -162,10 +124,13 @@ def create_app(config: GatedConfig) -> FastAPI:
         response_model=MessageAccepted,
         responses=ERROR_RESPONSES,
         openapi_extra=_json_body_doc(MessageIn),
+        dependencies=[Security(BEARER_SCHEME)],
     )
     async def post_message(request: Request) -> JSONResponse:
+        # The token is checked before a byte of the body is read.
+        channel = await run_in_threadpool(api.channel, request.headers.get("authorization"))
         body = await read_capped(request)
-        out = await run_in_threadpool(api.post_message, request.headers.get("authorization"), body)
+        out = await run_in_threadpool(api.post_message, channel, body)
         # A ready Response skips FastAPI's response_model re-validation (which is only for docs).
         return JSONResponse({"seq": out.seq, "duplicate": out.duplicate}, status_code=202)
 
@@ -182,11 +147,24 @@ async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise ApiError(413, f"body is {declared} bytes; the limit is {limit}", "body")
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, f"body exceeds the limit of {limit} bytes", "body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise ApiError(413, f"body exceeds the limit of {limit} bytes", "body")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody is left to answer; one line, not a traceback (anyone can do this).
+        client = request.client.host if request.client else "?"
+        log.info(
+            "client went away mid-body path=%s client=%s read=%d bytes",
+            log_safe(request.url.path),
+            log_safe(client),
+            total,
+        )
+        raise ApiError(
+            400, "the client disconnected before the body was complete", "body"
+        ) from None
     return b"".join(chunks)
 
 
@@ -236,7 +214,8 @@ class ChannelApi:
             conn = self._local.conn = store.connect(self.config.db)
         return conn
 
-    def register(self, authorization: str | None, body: bytes) -> RegisterOut:
+    def check_secret(self, authorization: str | None) -> None:
+        """Registration is allowed: a secret is configured and the header carries it."""
         secret = self.config.channel_secret
         if not secret:
             raise ApiError(
@@ -247,23 +226,32 @@ class ChannelApi:
         given = bearer(authorization)
         if not hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode()):
             raise ApiError(401, "wrong channel secret", "Authorization")
+
+    def register(self, body: bytes) -> RegisterOut:
+        """Register the channel a body describes (the caller checked the secret)."""
         req = parse_body(RegisterIn, body)
         _check_encodable(req.model_dump())
-        _validate_registration(req)
+        try:
+            name = registration.channel_name(req.name)
+            prefixes = registration.jid_prefixes(req.jid_prefixes)
+            url = registration.adapter_url(req.url)
+            limit = registration.message_limit(req.max_message_chars)
+        except store.InvalidInput as exc:
+            raise ApiError(422, str(exc), exc.field) from None
         token = secrets.token_urlsafe(32)
         try:
             channel = register_channel(
                 self.conn,
-                req.name,
+                name,
                 token_hash(token),
-                req.url,
-                jid_prefixes=req.jid_prefixes,
-                max_message_chars=req.max_message_chars,
+                url,
+                jid_prefixes=prefixes,
+                max_message_chars=limit,
             )
         except store.InvalidInput as exc:
             raise ApiError(409, str(exc), exc.field) from None
         self._tokens.clear()  # the channel's old token stops working now
-        log.info("channel registered name=%s url=%s", channel.name, channel.url)
+        log.info("channel registered name=%s url=%s", log_safe(channel.name), log_safe(channel.url))
         return RegisterOut(
             name=channel.name,
             token=token,
@@ -271,8 +259,12 @@ class ChannelApi:
             max_message_chars=channel.max_message_chars,
         )
 
-    def post_message(self, authorization: str | None, body: bytes) -> MessageAccepted:
-        channel = self._channel(bearer(authorization))
+    def channel(self, authorization: str | None) -> Channel:
+        """The channel whose token the header carries, else 401."""
+        return self._channel(bearer(authorization))
+
+    def post_message(self, channel: Channel, body: bytes) -> MessageAccepted:
+        """Store one message posted by `channel` (already authenticated)."""
         req = parse_body(MessageIn, body)
         prefix = req.chat_jid.partition(":")[0]
         try:
@@ -286,15 +278,6 @@ class ChannelApi:
                 f"(its jid prefixes: {', '.join(channel.prefixes)})",
                 "chat_jid",
             )
-        if req.timestamp:
-            try:
-                store.parse_iso(req.timestamp)
-            except (ValueError, OverflowError):
-                raise ApiError(
-                    422,
-                    f"timestamp: not an ISO-8601 time with zone: {req.timestamp[:60]!r}",
-                    "timestamp",
-                ) from None
         msg = store.NewMessage(
             id=req.id,
             chat_jid=req.chat_jid,
@@ -326,33 +309,3 @@ class ChannelApi:
             raise ApiError(401, "unknown channel token; register first", "Authorization")
         self._tokens[digest] = (channel, time.monotonic() + TOKEN_CACHE_S)
         return channel
-
-
-def _validate_registration(req: RegisterIn) -> None:
-    if not CHANNEL_NAME_RE.match(req.name):
-        raise ApiError(
-            422, f"name: {req.name[:40]!r} is not a channel name (a-z, 0-9, '-', '_')", "name"
-        )
-    if req.name in RESERVED_CHANNELS:
-        raise ApiError(422, f"name: {req.name!r} is reserved for a built-in channel", "name")
-    if len(req.jid_prefixes) > MAX_PREFIXES:
-        raise ApiError(422, f"jid_prefixes: at most {MAX_PREFIXES} prefixes", "jid_prefixes")
-    for prefix in req.jid_prefixes:
-        if not CHANNEL_NAME_RE.match(prefix) or prefix in RESERVED_CHANNELS:
-            raise ApiError(
-                422, f"jid_prefixes: {prefix[:40]!r} is not an allowed jid prefix", "jid_prefixes"
-            )
-    try:
-        parts = urlsplit(req.url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if len(req.url) > MAX_URL_CHARS or not ok:
-        raise ApiError(422, f"url: {req.url[:80]!r} is not an http(s) URL", "url")
-    if not MIN_MESSAGE_CHARS <= req.max_message_chars <= MAX_MESSAGE_CHARS:
-        raise ApiError(
-            422,
-            f"max_message_chars: {req.max_message_chars} is outside "
-            f"{MIN_MESSAGE_CHARS}..{MAX_MESSAGE_CHARS}",
-            "max_message_chars",
-        )

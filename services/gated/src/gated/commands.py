@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 CommandName = Literal["new", "ping", "chatid", "stop", "approve", "reject"]
 COMMAND_NAMES: tuple[str, ...] = get_args(CommandName)
-TOPIC_RE = re.compile(r"^[\w.:-]{1,64}$")
+TOPIC_RE = re.compile(r"[\w.:-]{1,64}")  # fullmatch: a whole topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def parse_command(text: str) -> Command | None:
         if not rest:
             return Command(cmd)
         topic = rest.split()[0].removeprefix("#")
-        if len(rest.split()) > 1 or not TOPIC_RE.match(topic):
+        if len(rest.split()) > 1 or not TOPIC_RE.fullmatch(topic):
             return Command(cmd, error=f"bad topic {rest[:40]!r}; usage: {USAGE['new']}")
         return Command(cmd, topic=topic)
     if cmd in ("approve", "reject"):

@@ -20,6 +20,7 @@ from store.listener import HttpListener
 
 from gated import __version__, config
 from gated.config import GatedConfig
+from gated.http_limits import server_options
 from gated.loop import Gateway
 from gated.migrations import MIGRATIONS
 from gated.senders import ChannelSender
@@ -123,6 +124,7 @@ class GatedService:
                 cfg.listen_host,
                 cfg.listen_port,
                 log_level="warning",
+                **server_options(),
             )
             port = self.api.start()
             log.info("channel API listening url=http://%s:%d/", cfg.listen_host, port)

@@ -8,7 +8,8 @@ from typing import Final
 
 MIN_LEN: Final = 2
 MAX_LEN: Final = 32
-NAME_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# Whole values: always fullmatch() (`$` would let a trailing newline through).
+NAME_RE: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 RULES: Final = (
     f"{MIN_LEN}-{MAX_LEN} characters: lowercase letters, digits and dashes, "
     "starting and ending with a letter or digit (for example: my-world)"
@@ -24,11 +25,11 @@ def name_problem(answer: str) -> str | None:
         return f"it is shorter than {MIN_LEN} characters"
     if len(answer) > MAX_LEN:
         return f"it is longer than {MAX_LEN} characters"
-    if answer != answer.lower() and NAME_RE.match(answer.lower()):
+    if answer != answer.lower() and NAME_RE.fullmatch(answer.lower()):
         return "use lowercase letters only"
     if not re.fullmatch(r"[a-z0-9-]+", answer):
         return "only lowercase letters, digits and dashes are allowed"
-    if not NAME_RE.match(answer):
+    if not NAME_RE.fullmatch(answer):
         return "it must start and end with a letter or digit"
     return None
 

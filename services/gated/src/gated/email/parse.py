@@ -16,6 +16,8 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Final
 
+from store import validate
+
 from gated.email.htmltext import html_to_text
 
 MAX_ID_CHARS: Final = 250
@@ -23,8 +25,9 @@ MAX_SUBJECT_CHARS: Final = 500
 MAX_ATTACHMENTS: Final = 50
 MAX_REFERENCES: Final = 50
 MSGID_RE: Final = re.compile(r"<[^<>\s]{1,998}>")
+# A whole address: always fullmatch() (`$` would let a trailing newline through).
 ADDRESS_RE: Final = re.compile(
-    r"^[^@\s\x00-\x1f\x7f<>(),;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>(),;:\"]{1,190}$"
+    r"[^@\s\x00-\x1f\x7f<>(),;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>(),;:\"]{1,190}"
 )
 SYNTH_DOMAIN: Final = "synthesized.switchboard.invalid"
 # Headers the loop rules look at (lower-case names).
@@ -96,9 +99,10 @@ def valid_unicode(value: str) -> str:
 
 
 def single_line(value: str, limit: int = MAX_SUBJECT_CHARS) -> str:
-    """Collapse whitespace and drop control characters (header values are one line)."""
+    """Collapse whitespace and drop control characters, line separators and bidi overrides
+    (header values are one line, and the store refuses those in names)."""
     value = valid_unicode(value)
-    value = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value)
+    value = validate.CONTROL_RE.sub(" ", value)
     return re.sub(r"\s+", " ", value).strip()[:limit]
 
 
@@ -130,7 +134,7 @@ def _address(raw: str | None) -> tuple[str, str]:
         return "", ""
     for name, addr in pairs:
         addr = addr.strip().lower()
-        if ADDRESS_RE.match(addr):
+        if ADDRESS_RE.fullmatch(addr):
             return addr, single_line(decode_words(name), 200)
     return "", ""
 
@@ -142,7 +146,7 @@ def _addresses(raw: str | None) -> tuple[str, ...]:
         pairs = getaddresses([single_line(raw, 4000)])
     except (ValueError, IndexError, TypeError):
         return ()
-    return tuple(a.strip().lower() for _, a in pairs if ADDRESS_RE.match(a.strip().lower()))
+    return tuple(a.strip().lower() for _, a in pairs if ADDRESS_RE.fullmatch(a.strip().lower()))
 
 
 def message_ids(raw: str | None) -> list[str]:

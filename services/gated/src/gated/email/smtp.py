@@ -101,7 +101,7 @@ class SmtpSender:
         """The reply mail for an item, its recipient and its thread id (no network)."""
         channel, _, to_addr = item.chat_jid.partition(":")
         to_addr = to_addr.lower()
-        if channel != "email" or not ADDRESS_RE.match(to_addr):
+        if channel != "email" or not ADDRESS_RE.fullmatch(to_addr):
             raise DeliveryError(
                 f"chat_jid {item.chat_jid!r} is not an email address", permanent=True
             )
