@@ -218,16 +218,20 @@ def dead_letters(conn: sqlite3.Connection, limit: int = 50) -> list[OutboxItem]:
 
 def release_gone_claims(conn: sqlite3.Connection, *, now: datetime | None = None) -> list[Released]:
     """Make the 'sending' rows of every owner that is gone (`liveness.owner_gone`: dead, a
-    zombie, a reused pid, replaced, silent) claimable at once, in one transaction; live owners
-    and owners that cannot be judged keep theirs (the latter until CLAIM_LEASE_S)."""
+    zombie, a reused pid, replaced, silent) claimable at once; live owners and owners that
+    cannot be judged keep theirs (the latter until CLAIM_LEASE_S). Writes only when an owner
+    is gone (a gone owner claims nothing new, and the release is a compare-and-set on it)."""
     now = now or utcnow()
-    released = []
+    gone = []
+    for owner, since in conn.execute(CLAIM_OWNERS_SQL).fetchall():
+        held_since = parse_iso(since) if since else None
+        reason = owner_gone(conn, owner, held_since=held_since, now=now)
+        if reason is not None:
+            gone.append((owner, reason))
+    if not gone:
+        return []
     with tx(conn):
-        for owner, since in conn.execute(CLAIM_OWNERS_SQL).fetchall():
-            held_since = parse_iso(since) if since else None
-            reason = owner_gone(conn, owner, held_since=held_since, now=now)
-            if reason is None:
-                continue
-            rows = conn.execute(RELEASE_SQL, (iso(now), owner)).rowcount
-            released.append(Released(owner, reason, rows))
-    return released
+        return [
+            Released(owner, reason, conn.execute(RELEASE_SQL, (iso(now), owner)).rowcount)
+            for owner, reason in gone
+        ]
