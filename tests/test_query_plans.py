@@ -12,7 +12,7 @@ import pytest
 import store
 from dashd.auth import SESSION_ALIVE_SQL
 from store.agent_inputs import PENDING_TASKS_SQL
-from store.outbox import CLAIM_SQL, ITEM_SQL
+from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
 from switchboard.schemas import migrate_all
 from timed.firing import DUE_SQL
@@ -59,6 +59,9 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("store.agent_inputs.PENDING_TASKS_SQL", PENDING_TASKS_SQL, (0, 10, "demo", "", 50)),
     ("store.outbox.CLAIM_SQL", CLAIM_SQL, (NOW, "gated:1:x", NOW, NOW, 20)),
     ("store.outbox.ITEM_SQL", ITEM_SQL, (1,)),
+    # the delivery worker's look for claims of gone owners (every 2 s) and its release
+    ("store.outbox.CLAIM_OWNERS_SQL", CLAIM_OWNERS_SQL, ()),
+    ("store.outbox.RELEASE_SQL", RELEASE_SQL, (NOW, "vm:1:2:x")),
     # store/outbox.py: next_attempt_due (the delivery worker's sleep bound)
     (
         "store.outbox.next_due",

@@ -41,6 +41,7 @@ CORE_TABLES: dict[str, list[str]] = {
     "router_state": ["key", "value"],
     "daemons": [
         "name", "pid", "host", "version", "started_at", "heartbeat_at", "stopped_at", "info",
+        "pid_start", "instance",
     ],
 }  # fmt: skip
 
@@ -93,15 +94,18 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
     rows = db.execute(
         "SELECT service, version, name FROM migrations ORDER BY service, version"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [("store", 1, "m001_core")]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 1
-    assert store.service_version(db, "store") == 1
+    assert [tuple(r) for r in rows] == [
+        ("store", 1, "m001_core"),
+        ("store", 2, "m002_daemon_identity"),
+    ]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 2
+    assert store.service_version(db, "store") == 2
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 2
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -127,6 +131,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
     ).fetchall()
     assert rows == [
         ("store", 1, "m001_core"),
+        ("store", 2, "m002_daemon_identity"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]

@@ -64,6 +64,7 @@ from store.outbox import (
 )
 from store.sessions import (
     add_system_message,
+    close_abandoned_run,
     close_abandoned_runs,
     delete_session,
     flush_sys_msgs,
@@ -112,6 +113,7 @@ __all__ = [
     "backoff_delay",
     "cas_state",
     "claim_outbound",
+    "close_abandoned_run",
     "close_abandoned_runs",
     "connect",
     "daemon_stopped",

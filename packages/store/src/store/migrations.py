@@ -159,3 +159,16 @@ def m001_core(conn: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m002_daemon_identity(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Who a daemon's process is, beyond its pid (store.liveness): a lease names the same
+        -- identity, and owner_gone() looks a lease's instance up here.
+        ALTER TABLE daemons ADD COLUMN pid_start TEXT;  -- /proc/<pid>/stat field 22 of pid
+        ALTER TABLE daemons ADD COLUMN instance TEXT;   -- random id of that process
+        """,
+    )

@@ -202,3 +202,5 @@ class Daemon:
     heartbeat_at: str | None
     stopped_at: str | None
     info: dict[str, Any] = field(default_factory=dict)
+    pid_start: str | None = None  # with host and pid, the process (store.liveness)
+    instance: str | None = None  # the random id its leases name

@@ -4,20 +4,46 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from store import validate
-from store.clock import iso, now_iso, utcnow
+from store.clock import iso, now_iso, parse_iso, utcnow
 from store.connection import tx
 from store.errors import InvalidInput
+from store.liveness import owner_gone
 from store.messages import insert_message, message_params, new_outbound_id
 from store.models import NewMessage, OutboxItem, OutboxStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Claims taken back from an owner that is gone."""
+
+    owner: str  # the claimed_by token
+    reason: str  # store.liveness.gone_reason: dead, zombie, pid reused, silent, ...
+    rows: int
+
 
 DEFAULT_MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 600.0
-# A 'sending' claim older than this is taken to belong to a dead worker and is claimable again.
+# A 'sending' claim older than this is claimable again whoever holds it: the last resort for an
+# owner release_gone_claims() cannot judge (another host without a heartbeat row, an old token).
 CLAIM_LEASE_S = 120.0
+
+# Who holds 'sending' claims, and since when (the oldest claim of each). Served by outbox_due.
+CLAIM_OWNERS_SQL = """
+SELECT claimed_by, MIN(claimed_at) FROM outbox
+WHERE status = 'sending' AND claimed_by IS NOT NULL
+GROUP BY claimed_by
+"""
+
+# Parameters: now (next_attempt_at), the owner. Compare-and-set: only rows it still holds.
+RELEASE_SQL = """
+UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = ?
+WHERE status = 'sending' AND claimed_by = ?
+"""
 
 # Parameters: now (claimed_at), claimer, now (due), stale claim bound, limit.
 CLAIM_SQL = """
@@ -190,22 +216,22 @@ def dead_letters(conn: sqlite3.Connection, limit: int = 50) -> list[OutboxItem]:
     return [_item(conn, s) for s in seqs]
 
 
-def sending_claimers(conn: sqlite3.Connection) -> list[str]:
-    """Who holds the current 'sending' claims (workers write `host:pid:...`)."""
-    rows = conn.execute(
-        "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL"
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def release_claims(conn: sqlite3.Connection, claimer: str, *, now: datetime | None = None) -> int:
-    """Make a dead worker's 'sending' rows claimable at once (compare-and-set on the claimer);
-    returns how many. Without this they wait out CLAIM_LEASE_S."""
+def release_gone_claims(conn: sqlite3.Connection, *, now: datetime | None = None) -> list[Released]:
+    """Make the 'sending' rows of every owner that is gone (`liveness.owner_gone`: dead, a
+    zombie, a reused pid, replaced, silent) claimable at once; live owners and owners that
+    cannot be judged keep theirs (the latter until CLAIM_LEASE_S). Writes only when an owner
+    is gone (a gone owner claims nothing new, and the release is a compare-and-set on it)."""
     now = now or utcnow()
+    gone = []
+    for owner, since in conn.execute(CLAIM_OWNERS_SQL).fetchall():
+        held_since = parse_iso(since) if since else None
+        reason = owner_gone(conn, owner, held_since=held_since, now=now)
+        if reason is not None:
+            gone.append((owner, reason))
+    if not gone:
+        return []
     with tx(conn):
-        cur = conn.execute(
-            "UPDATE outbox SET status = 'pending', claimed_by = NULL, next_attempt_at = ? "
-            "WHERE status = 'sending' AND claimed_by = ?",
-            (iso(now), claimer),
-        )
-        return cur.rowcount
+        return [
+            Released(owner, reason, conn.execute(RELEASE_SQL, (iso(now), owner)).rowcount)
+            for owner, reason in gone
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 from store import validate
 from store.clock import now_iso
@@ -90,15 +91,30 @@ def log_session_end(
         )
 
 
-def close_abandoned_runs(conn: sqlite3.Connection, reason: str = "gateway restarted") -> int:
-    """Mark runs left open by a dead gateway as killed; returns how many."""
+def close_abandoned_runs(
+    conn: sqlite3.Connection, reason: str = "gateway restarted", *, keep: Collection[int] = ()
+) -> int:
+    """Mark runs left open by a dead gateway as killed, except the `keep` ids (runs a live
+    gateway still owns); returns how many."""
+    kept = sorted(keep)
     with tx(conn):
         cur = conn.execute(
             "UPDATE session_log SET ended_at = ?, result = 'killed', error = ? "
-            "WHERE ended_at IS NULL",
-            (now_iso(), reason),
+            f"WHERE ended_at IS NULL AND id NOT IN ({','.join('?' * len(kept))})",
+            (now_iso(), reason, *kept),
         )
         return cur.rowcount
+
+
+def close_abandoned_run(conn: sqlite3.Connection, run_id: int, reason: str) -> bool:
+    """Mark one run as killed if it is still open (its gateway is gone); True when it was."""
+    with tx(conn):
+        cur = conn.execute(
+            "UPDATE session_log SET ended_at = ?, result = 'killed', error = ? "
+            "WHERE id = ? AND ended_at IS NULL",
+            (now_iso(), reason, run_id),
+        )
+        return cur.rowcount == 1
 
 
 def session_runs(

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 from typing import Any
 
 from store import validate
 from store.clock import now_iso
 from store.connection import tx
+from store.liveness import me
 from store.models import Daemon
+
+# Parameters: name, pid, host, pid_start, instance, version, started_at, heartbeat_at, info.
+HEARTBEAT_SQL = """
+INSERT INTO daemons (name, pid, host, pid_start, instance, version, started_at, heartbeat_at,
+                     stopped_at, info)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)
+ON CONFLICT (name) DO UPDATE SET
+    pid = excluded.pid, host = excluded.host, pid_start = excluded.pid_start,
+    instance = excluded.instance, version = excluded.version, started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at, stopped_at = NULL, info = excluded.info
+"""
 
 
 def get_state(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
@@ -62,20 +72,19 @@ def heartbeat(
     started_at: str | None = None,
     info: dict[str, Any] | None = None,
 ) -> None:
-    """Record that daemon `name` (this process) is alive now."""
+    """Record that daemon `name` (this process, by its `liveness.me()` identity) is alive now."""
     validate.short_text(name, "name", allow_empty=False)
     now = now_iso()
+    owner = me()
     with tx(conn):
         conn.execute(
-            "INSERT INTO daemons (name, pid, host, version, started_at, heartbeat_at, stopped_at, "
-            "info) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (name) DO UPDATE SET "
-            "pid = excluded.pid, host = excluded.host, version = excluded.version, "
-            "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
-            "stopped_at = NULL, info = excluded.info",
+            HEARTBEAT_SQL,
             (
                 name,
-                os.getpid(),
-                socket.gethostname(),
+                owner.pid,
+                owner.host,
+                owner.start,
+                owner.instance,
                 version,
                 started_at or now,
                 now,
@@ -85,11 +94,11 @@ def heartbeat(
 
 
 def daemon_stopped(conn: sqlite3.Connection, name: str) -> None:
-    """Record a clean stop of daemon `name` by this process."""
+    """Record a clean stop of daemon `name` by this process (not by a newer instance)."""
     with tx(conn):
         conn.execute(
-            "UPDATE daemons SET stopped_at = ? WHERE name = ? AND pid = ?",
-            (now_iso(), name, os.getpid()),
+            "UPDATE daemons SET stopped_at = ? WHERE name = ? AND instance = ?",
+            (now_iso(), name, me().instance),
         )
 
 
@@ -104,6 +113,8 @@ def list_daemons(conn: sqlite3.Connection) -> list[Daemon]:
             heartbeat_at=r["heartbeat_at"],
             stopped_at=r["stopped_at"],
             info=json.loads(r["info"] or "{}"),
+            pid_start=r["pid_start"],
+            instance=r["instance"],
         )
         for r in conn.execute("SELECT * FROM daemons ORDER BY name")
     ]

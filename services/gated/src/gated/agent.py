@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import store
+from store.liveness import process_start
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +85,6 @@ def agent_argv(command: str | list[str]) -> list[str]:
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
     """Deterministic id of output n of the run whose batch ends at last_seq (re-runs dedupe)."""
     return f"reply:{folder}:{topic}:{last_seq}:{n}"
-
-
-def process_start(pid: int) -> str | None:
-    """The start time of a process (/proc/<pid>/stat field 22): with the pid, its identity."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
 
 
 def kill_orphan(pid: int, start: str | None) -> bool:

@@ -5,8 +5,6 @@ retrying with back-off; after the last attempt the row is dead and the group is 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sqlite3
 import threading
 import time
@@ -15,7 +13,7 @@ from typing import Any, Final
 
 import httpx
 import store
-from store import outbox
+from store import liveness, outbox
 from store.delivery_parts import clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
@@ -30,22 +28,12 @@ log = logging.getLogger(__name__)
 LOCAL_CHANNELS: Final = frozenset({"web", "cli"})
 CLAIM_BATCH: Final = 20
 SEND_TIMEOUT_S: Final = 10.0
-IDLE_WAKE_S: Final = 5.0
 ERROR_PAUSE_S: Final = 1.0
-# Claims abandoned by a dead worker are not visible to next_due_at; look for them this often.
+# Claims whose lease ran out are not visible to next_due_at; look for them this often.
 STALE_CLAIM_CHECK_S: Final = 30.0
+# Claims of an owner that is gone (store.liveness) are taken back this often.
+GONE_OWNER_CHECK_S: Final = 2.0
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class DeliveryWorker:
@@ -54,10 +42,12 @@ class DeliveryWorker:
     def __init__(self, config: GatedConfig, senders: dict[str, ChannelSender] | None = None):
         self.config = config
         self.senders = dict(senders or {})
-        self.claimer = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # The process's identity: a worker that finds it gone takes its claims back.
+        self.claimer = liveness.me().token
         self._conn: sqlite3.Connection | None = None
         self._client = httpx.Client(timeout=SEND_TIMEOUT_S)
         self._last_claim = 0.0
+        self._last_gone_check = float("-inf")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -68,6 +58,9 @@ class DeliveryWorker:
 
     def step(self, now: datetime) -> float | None:
         """Deliver everything due at `now`; returns seconds until the next retry is due."""
+        if time.monotonic() - self._last_gone_check >= GONE_OWNER_CHECK_S:
+            self._last_gone_check = time.monotonic()
+            self.release_gone_claims(now)
         if self._due(now) or time.monotonic() - self._last_claim >= STALE_CLAIM_CHECK_S:
             self._last_claim = time.monotonic()
             while True:
@@ -83,35 +76,28 @@ class DeliveryWorker:
         due = store.next_due_at(self.conn)
         return due is not None and store.parse_iso(due) <= now
 
-    def release_dead_claims(self) -> int:
-        """Take back claims held by workers of this host whose process is gone (a gated killed
-        with -9), so their replies go out now rather than after the claim lease."""
-        host = socket.gethostname()
-        released = 0
-        for claimer in outbox.sending_claimers(self.conn):
-            claim_host, _, rest = claimer.partition(":")
-            pid_text = rest.partition(":")[0]
-            if claim_host != host or not pid_text.isdigit() or process_alive(int(pid_text)):
-                continue
-            released += outbox.release_claims(self.conn, claimer)
-        if released:
-            log.info("released %d delivery claims of dead workers", released)
-        return released
+    def release_gone_claims(self, now: datetime) -> int:
+        """Take back the claims of workers that are gone (a gated killed with -9, even while it
+        is an unreaped zombie; a pid now used by another process; a silent or replaced instance
+        of another host), so their replies go out now rather than after the claim lease."""
+        released = outbox.release_gone_claims(self.conn, now=now)
+        for r in released:
+            log.warning(
+                "took back delivery claims rows=%d owner=%s reason=%s", r.rows, r.owner, r.reason
+            )
+        return sum(r.rows for r in released)
 
     def run(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set: wake on every db change and when a retry falls due."""
+        """Deliver until `stop` is set: wake on every db change, when a retry falls due, and
+        every GONE_OWNER_CHECK_S to take back the claims of workers that are gone."""
         try:
-            try:
-                self.release_dead_claims()
-            except sqlite3.Error:
-                log.exception("could not release dead workers' claims; they expire by lease")
             while not stop.is_set():
                 try:
                     wait = self.step(store.utcnow())
                 except Exception:
                     log.exception("delivery pass failed; continuing")
                     wait = ERROR_PAUSE_S
-                timeout = IDLE_WAKE_S if wait is None else min(wait, IDLE_WAKE_S)
+                timeout = GONE_OWNER_CHECK_S if wait is None else min(wait, GONE_OWNER_CHECK_S)
                 if timeout > 0:
                     store.wait_for_change(self.conn, timeout, stop)
         finally:

@@ -3,7 +3,6 @@ registered chat's (or task's) pending messages into agent runs with persisted cu
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -15,7 +14,8 @@ from store import Group, Message
 from store.clock import utcnow
 from store.paths import group_path
 
-from gated.agent import RunSpec, kill_orphan
+from gated import inflight
+from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import GatedConfig
 from gated.planning import (
@@ -57,12 +57,10 @@ class Gateway:
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        for prefix in (CHAT_INFLIGHT, TASK_INFLIGHT):
-            for raw in store.states_with_prefix(self.conn, prefix).values():
-                data = json.loads(raw)
-                if "pid" in data:
-                    kill_orphan(int(data["pid"]), data.get("pid_start"))
-        closed = store.close_abandoned_runs(self.conn)
+        # Runs of a gated that is gone are taken over (agent killed, run closed) and run again;
+        # a live gated's are left to it.
+        live_runs = inflight.take_over_all(self.conn, (CHAT_INFLIGHT, TASK_INFLIGHT))
+        closed = store.close_abandoned_runs(self.conn, keep=live_runs)
         if closed:
             log.warning("closed %d agent runs left open by a previous gated", closed)
         self.cursor = int(store.get_state(self.conn, GATEWAY_CURSOR) or 0)
@@ -174,6 +172,10 @@ class Gateway:
                 if self.pool.full():
                     break
                 try:
+                    if inflight.held_elsewhere(self.conn, key.inflight_key):
+                        wait = inflight.RECHECK_S
+                        wake = wait if wake is None else min(wake, wait)
+                        continue
                     ready = next_plan(self.conn, key, self.cursor)
                     if ready is None:
                         self.dirty.discard(key)
@@ -202,8 +204,8 @@ class Gateway:
             run_id = store.log_session_start(
                 self.conn, plan.folder, plan.topic, plan.chat_jid, session_id
             )
-            inflight = {"last_seq": last.seq, "system_messages": sysmsgs}
-            store.set_state(self.conn, plan.key.inflight_key, json.dumps(inflight))
+            record = inflight.new_record(last.seq, sysmsgs, run_id)
+            store.set_state(self.conn, plan.key.inflight_key, record)
         payload = {
             "group_folder": plan.folder,
             "chat_jid": plan.chat_jid,

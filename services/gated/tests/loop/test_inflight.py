@@ -1,0 +1,86 @@
+"""An agent run's in-flight record names the gated that owns it: a running gated leaves a live
+owner's record, agent and run alone, and takes the record over within seconds once that owner
+is gone (here: killed and not yet reaped, a zombie) — its agent killed, its run closed, the
+batch answered here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import store
+from gated_loop_support import put, reply_texts, runs, start_gated, stop_gated, wait_for
+from store import liveness
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+LEFT_ALONE_S = 3.0  # longer than gated.inflight.RECHECK_S: several looks at the record
+
+
+@pytest.fixture
+def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def alive(pid: int) -> bool:
+    state = liveness.read_process(pid)
+    return state is not None and state.state not in liveness.EXITED_STATES
+
+
+def test_a_live_owners_run_is_left_alone_and_a_gone_owners_is_taken_over(
+    tmp_path: Path, sleepers: list[subprocess.Popen[bytes]]
+) -> None:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    store.register_group(conn, "web:held", "held")
+    seq = put(conn, "web:held", "hello")
+    store.set_state(conn, "agent_cursor:web:held", str(seq - 1))
+    # Another gated (a stand-in process with a real identity) runs this batch right now.
+    owner = subprocess.Popen(SLEEPER)
+    agent = subprocess.Popen(SLEEPER, start_new_session=True)
+    sleepers.extend([owner, agent])
+    token = liveness.Owner(
+        liveness.me().host, owner.pid, liveness.process_start(owner.pid), "other-gated"
+    ).token
+    run_id = store.log_session_start(conn, "held", "", "web:held", None)
+    record = {
+        "last_seq": seq,
+        "system_messages": [],
+        "run_id": run_id,
+        "owner": token,
+        "since": store.now_iso(),
+        "pid": agent.pid,
+        "pid_start": liveness.process_start(agent.pid),
+    }
+    store.set_state(conn, "agent_inflight:web:held", json.dumps(record))
+
+    gated = start_gated(db)
+    try:
+        deadline = time.monotonic() + LEFT_ALONE_S
+        while time.monotonic() < deadline:
+            assert alive(agent.pid), "the live owner's agent was killed"
+            assert reply_texts(conn, "web:held") == []
+            assert runs(conn, "held")[0]["ended_at"] is None
+            time.sleep(0.1)
+        assert store.get_state(conn, "agent_inflight:web:held") == json.dumps(record)
+
+        owner.kill()  # not reaped: a zombie, as a killed gated is until its parent waits
+        killed_at = time.monotonic()
+        wait_for(lambda: reply_texts(conn, "web:held") == ["echo: hello"], 10, "the batch rerun")
+        assert time.monotonic() - killed_at < 10
+        wait_for(lambda: not alive(agent.pid), 5, "the gone owner's agent killed")
+        first = runs(conn, "held")[0]
+        assert (first["result"], first["error"]) == ("killed", "gated gone (zombie)")
+        wait_for(lambda: store.get_state(conn, "agent_inflight:web:held") is None, 10, "run done")
+    finally:
+        assert stop_gated(gated) == 0, gated.log_text()
+        conn.close()
