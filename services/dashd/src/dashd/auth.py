@@ -135,25 +135,22 @@ def rotate(
             raise SessionInvalid(f"refresh token: session {row['family']} is revoked")
         if row["expires_at"] <= store.iso(now):
             raise SessionInvalid(f"refresh token: expired at {row['expires_at']}")
-        if row["used_at"] is not None:
-            if now - store.parse_iso(row["used_at"]) <= reuse_grace:
-                return Tokens("", "", row["family"], row["sub"])
-            reused = True
-        else:
-            reused = False
+        reused = row["used_at"] is not None
+        if reused and now - store.parse_iso(row["used_at"]) <= reuse_grace:
+            return Tokens("", "", row["family"], row["sub"])
+        if not reused:
+            # Checked and used in one BEGIN IMMEDIATE transaction: a concurrent rotation of the
+            # same token waits for this one and then sees it used (the grace case above).
+            conn.execute(
+                "UPDATE auth_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                (store.iso(now), row["id"]),
+            )
+            new = _insert_refresh(conn, row["family"], row["sub"], now, refresh_ttl, ip, user_agent)
     if reused:
         # Outside the transaction above: raising inside it would roll the revocation back.
         revoke_family(conn, row["family"], now)
         log.warning("refresh token reuse: revoked session family=%s", row["family"])
         raise SessionInvalid(f"refresh token: reused; session {row['family']} revoked")
-    with store.tx(conn):
-        cur = conn.execute(
-            "UPDATE auth_sessions SET used_at = ? WHERE id = ? AND used_at IS NULL",
-            (store.iso(now), row["id"]),
-        )
-        if cur.rowcount != 1:
-            raise SessionInvalid("refresh token: rotated concurrently")
-        new = _insert_refresh(conn, row["family"], row["sub"], now, refresh_ttl, ip, user_agent)
     access = access_token(key, row["sub"], row["family"], now, access_ttl)
     return Tokens(access, new, row["family"], row["sub"])
 
