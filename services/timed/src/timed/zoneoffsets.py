@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 # Offsets are sampled this far apart, then bisected to the second. Two changes that cancel out
 # within one step would be missed; no zone in the tz database has such a pair.
-SAMPLE_S: Final = 6 * 3600
+SAMPLE_S: Final = 12 * 3600
 FIRST_YEAR: Final = 1
 LAST_YEAR: Final = 9998
 
