@@ -204,3 +204,34 @@ def test_task_added_by_cli_fires_within_a_second_without_restart(
     assert msg is not None
     assert (msg.content, msg.sender, msg.source) == ("ping", "scheduler", "timed")
     assert timed.poll() is None
+
+
+def test_add_shows_the_next_three_runs_in_the_task_zone(db: Path) -> None:
+    # `9-9` is 9 (crontab(5)): three runs on three days at 09:00 Prague time, not every hour.
+    args = ["task", "add", "--chat", "web:demo", "--cron", "0 9-9 * * *", "--tz", "Europe/Prague"]
+    out = ok(db, *args, "--prompt", "standup")
+    first, second = out.strip().splitlines()
+    assert first.startswith("task 1 added: cron 0 9-9 * * * (Europe/Prague); next run ")
+    assert second.startswith("next 3 runs (Europe/Prague): ")
+    shown = second.split(": ", 1)[1].split(", ")
+    assert len(shown) == 3
+    days = set()
+    for run in shown:
+        day, clock, name = run.split(" ")
+        assert (clock, name in ("CET", "CEST")) == ("09:00:00", True)
+        days.add(day)
+    assert len(days) == 3
+
+    added = json.loads(ok(db, *args, "--prompt", "standup", "--json"))
+    assert len(added["next_runs"]) == 3
+    assert added["next_runs"] == sorted(added["next_runs"])
+    listed = {t["id"]: t for t in json.loads(ok(db, "task", "list", "--json"))}
+    assert listed[2]["next_run"] == added["next_runs"][0]
+
+
+def test_add_of_an_interval_task_shows_no_cron_preview(db: Path) -> None:
+    out = ok(db, "task", "add", "--chat", "web:demo", "--every", "1h", "--prompt", "p")
+    assert len(out.strip().splitlines()) == 1
+    assert "next_runs" not in json.loads(
+        ok(db, "task", "add", "--chat", "web:demo", "--every", "1h", "--prompt", "p", "--json")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from timed.slots import (
     Schedule,
     latest_slot,
     next_slot,
+    next_slots,
     parse_every,
     validate_cron,
     zone,
@@ -42,7 +44,7 @@ def test_prague_spring_forward_missing_0230_fires_once_at_0300() -> None:
     got = slots(daily, datetime(2026, 3, 27, 12, tzinfo=UTC), datetime(2026, 3, 31, 12, tzinfo=UTC))
     assert [local(s, PRAGUE) for s in got] == [
         "03-28 02:30 CET",
-        "03-29 03:00 CEST",  # croniter's documented choice: first instant after the gap
+        "03-29 03:00 CEST",  # a fixed-time job runs once, right after the gap
         "03-30 02:30 CEST",
         "03-31 02:30 CEST",
     ]
@@ -229,3 +231,131 @@ def test_validate_cron_accepts_or_names_a_reason(value: list[str] | str) -> None
         return
     schedule = Schedule("cron", cron=text)
     assert next_slot(schedule, datetime(2026, 1, 1, tzinfo=UTC)) is not None
+
+
+# The four departures from cron of issue 21, one example each.
+
+
+@pytest.mark.parametrize(
+    ("expr", "start", "expected"),
+    [
+        ("0 9-9 * * *", datetime(2026, 1, 1, tzinfo=UTC), ["01-01 09:00", "01-02 09:00"]),
+        ("0 9 * * 1-1", datetime(2026, 1, 1, tzinfo=UTC), ["01-05 09:00", "01-12 09:00"]),
+        ("30 9 * jan-jan *", datetime(2026, 1, 31, 10, tzinfo=UTC), ["01-01 09:30"]),
+    ],
+)
+def test_single_value_range_is_that_value(expr: str, start: datetime, expected: list[str]) -> None:
+    schedule = Schedule("cron", cron=validate_cron(expr))
+    got = [s.strftime("%m-%d %H:%M") for s in next_slots(schedule, start, len(expected))]
+    assert got == expected
+    if expr.endswith("jan-jan *"):
+        assert next_slots(schedule, start, 1)[0].year == 2027
+
+
+def test_real_time_job_runs_in_both_passes_of_a_half_hour_repeat() -> None:
+    # Australia/Lord_Howe 2025-04-06 02:00 (+11) goes back to 01:30 (+10:30) at 15:00Z, so
+    # 01:40 happens at 14:40Z and again at 15:10Z.
+    every_20 = Schedule("cron", cron="*/20 * * * *", tz="Australia/Lord_Howe")
+    assert next_slot(every_20, datetime(2025, 4, 5, 14, 45, tzinfo=UTC)) == datetime(
+        2025, 4, 5, 15, 10, tzinfo=UTC
+    )
+
+
+def test_real_time_job_runs_in_both_passes_of_a_45_minute_offset_repeat() -> None:
+    # Pacific/Chatham 2025-04-06 03:45 (+13:45) goes back to 02:45 (+12:45) at 14:00Z; 02:50
+    # (an even hour) happens at 13:05Z and again at 14:05Z.
+    job = Schedule("cron", cron="40,50 */2 * * *", tz="Pacific/Chatham")
+    got = slots(
+        job, datetime(2025, 4, 5, 12, 30, tzinfo=UTC), datetime(2025, 4, 5, 14, 30, tzinfo=UTC)
+    )
+    assert [s.strftime("%H:%M") for s in got] == ["12:55", "13:05", "14:05"]
+
+
+def test_gap_run_depends_on_a_star_in_minute_or_hour_not_on_the_values() -> None:
+    # Europe/Prague 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00Z); 02:15 does not exist.
+    start, end = datetime(2026, 3, 29, 0, tzinfo=UTC), datetime(2026, 3, 29, 2, 30, tzinfo=UTC)
+
+    def runs(expr: str) -> list[str]:
+        job = Schedule("cron", cron=expr, tz="Europe/Prague")
+        return [local(s, PRAGUE) for s in slots(job, start, end)]
+
+    # Every hour named, no '*': a fixed-time job, so the skipped 02:15 runs at 03:00.
+    assert runs("15 0-23 * * *") == [
+        "03-29 01:15 CET",
+        "03-29 03:00 CEST",
+        "03-29 03:15 CEST",
+        "03-29 04:15 CEST",
+    ]
+    # '*' in the hour field: real time, nothing caught up, whatever the step.
+    assert runs("15 * * * *") == ["03-29 01:15 CET", "03-29 03:15 CEST", "03-29 04:15 CEST"]
+    assert runs("15 */2 * * *") == ["03-29 04:15 CEST"]
+    # ... and in autumn the fixed-time job drops the second pass of 02:15.
+    autumn = slots(
+        Schedule("cron", cron="15 0-23 * * *", tz="Europe/Prague"),
+        datetime(2026, 10, 24, 23, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+    )
+    assert [local(s, PRAGUE) for s in autumn] == ["10-25 02:15 CEST", "10-25 03:15 CET"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        # Day-of-week starts with '*': both fields must match, so day-of-week alone decides.
+        ("0 0 1-31 * */2", ["01-03 Sat", "01-04 Sun", "01-06 Tue", "01-08 Thu"]),
+        # Day-of-month starts with '*': both must match (odd days that are weekdays).
+        ("0 0 */2 * 1-5", ["01-05 Mon", "01-07 Wed", "01-09 Fri", "01-13 Tue"]),
+        # Neither starts with '*': either may match, and 1-31 matches every day.
+        ("0 0 1-31 * 1-5", ["01-02 Fri", "01-03 Sat", "01-04 Sun", "01-05 Mon"]),
+        ("0 0 13 * 5", ["01-02 Fri", "01-09 Fri", "01-13 Tue", "01-16 Fri"]),
+    ],
+)
+def test_day_fields_combine_by_their_leading_star(expr: str, expected: list[str]) -> None:
+    schedule = Schedule("cron", cron=expr)
+    got = next_slots(schedule, datetime(2026, 1, 1, tzinfo=UTC), 4)
+    assert [s.strftime("%m-%d %a") for s in got] == expected
+
+
+def test_fixed_time_job_with_several_times_in_a_gap_runs_once_after_it() -> None:
+    # Antarctica/Troll 2025-03-30 01:00Z: +00 becomes +02, so 01:00-02:59 local never happen.
+    job = Schedule("cron", cron="0,30 1,2 * * *", tz="Antarctica/Troll")
+    got = slots(job, datetime(2025, 3, 29, 12, tzinfo=UTC), datetime(2025, 3, 30, 12, tzinfo=UTC))
+    assert got == [datetime(2025, 3, 30, 1, tzinfo=UTC)]
+
+
+def test_apia_missing_day_costs_no_minute_by_minute_walk() -> None:
+    # Pacific/Apia skipped 2011-12-30: 23:59:59 -10 on the 29th was followed by 00:00 +14 on
+    # the 31st (10:00Z). Every-minute jobs go straight on; a daily job runs once for the day.
+    minutely = Schedule("cron", cron="* * * * *", tz="Pacific/Apia")
+    before = datetime(2011, 12, 30, 9, 59, 30, tzinfo=UTC)
+    assert next_slot(minutely, before) == datetime(2011, 12, 30, 10, tzinfo=UTC)
+    assert latest_slot(minutely, datetime(2011, 12, 30, 9, tzinfo=UTC), before) == datetime(
+        2011, 12, 30, 9, 59, tzinfo=UTC
+    )
+    friday = Schedule("cron", cron="0 9 * * fri", tz="Pacific/Apia")  # the 30th was a Friday
+    assert next_slot(friday, datetime(2011, 12, 28, tzinfo=UTC)) == datetime(
+        2011, 12, 30, 10, tzinfo=UTC
+    )
+
+
+def test_seconds_job_in_a_gap_runs_once_after_it() -> None:
+    job = Schedule("cron", cron="30 2 * * * */20", tz="Europe/Prague")
+    got = slots(job, datetime(2026, 3, 28, 12, tzinfo=UTC), datetime(2026, 3, 29, 12, tzinfo=UTC))
+    assert got == [datetime(2026, 3, 29, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("5/10 * * * *", "a step follows a range or '*'"),
+        ("0 5-2 * * *", "runs backwards"),
+        ("0 0 L * *", "is not a number"),
+        ("0 0 ? * *", "is not a number"),
+        ("0 0 * * mon#2", "is not a number"),
+        ("0 0 30 2 *", "never matches"),
+        ("@reboot", "unknown cron alias"),
+    ],
+)
+def test_cron_outside_crontab5_is_rejected_with_the_reason(expr: str, reason: str) -> None:
+    with pytest.raises(store.InvalidInput, match=re.escape(reason)):
+        validate_cron(expr)

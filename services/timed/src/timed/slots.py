@@ -1,8 +1,11 @@
-"""Pure schedule arithmetic: validating cron/zone/interval input and computing a task's slots
-(croniter in the task's IANA zone). No I/O; every function takes the time it reasons about."""
+"""Pure schedule arithmetic: validating zone/interval input and computing a task's slots (cron in
+the task's IANA zone, with Vixie cron's daylight-saving rules). No I/O; every function takes the
+time it reasons about."""
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -11,13 +14,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from store import InvalidInput
 
+from timed.cronexpr import CRON_FIELDS, CronSpec, parse_cron, validate_cron
+from timed.zoneoffsets import next_transition, offset_at, prev_transition
+
 MIN_INTERVAL_S: Final = 10
 MAX_INTERVAL_S: Final = 366 * 86400
-# croniter's order; an optional sixth field is seconds (croniter's convention, seconds last).
-CRON_FIELDS: Final = ("minute", "hour", "day-of-month", "month", "day-of-week", "second")
+# Expressions with a croniter kept per thread before the cache starts over.
+MAX_CACHED_ITERS: Final = 4096
 EVERY_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 Kind = Literal["cron", "interval", "once"]
+
+__all__ = [
+    "CRON_FIELDS",
+    "HasSchedule",
+    "Kind",
+    "Schedule",
+    "check_interval",
+    "latest_slot",
+    "next_slot",
+    "next_slots",
+    "parse_every",
+    "validate_cron",
+    "zone",
+]
 
 
 class HasSchedule(Protocol):
@@ -54,35 +74,6 @@ def zone(name: str) -> ZoneInfo:
         raise InvalidInput("tz", f"unknown timezone {name!r} (use an IANA name)") from exc
 
 
-def validate_cron(expr: str) -> str:
-    """A 5-field cron expression (optional 6th = seconds) or an @alias; InvalidInput names the
-    offending field."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise InvalidInput("cron", "must be a cron expression like '30 2 * * *'")
-    text = " ".join(expr.split())
-    if text.startswith("@"):
-        if not croniter.is_valid(text):
-            raise InvalidInput("cron", f"unknown cron alias {text!r}")
-        return text
-    parts = text.split(" ")
-    if len(parts) not in (5, 6):
-        raise InvalidInput(
-            "cron", f"{text!r} has {len(parts)} fields; expected 5 (m h dom mon dow) or 6 (+sec)"
-        )
-    for i, part in enumerate(parts):
-        probe = ["*"] * len(parts)
-        probe[i] = part
-        if not croniter.is_valid(" ".join(probe)):
-            raise InvalidInput("cron", f"bad {CRON_FIELDS[i]} field {part!r} in {text!r}")
-    if not croniter.is_valid(text):
-        raise InvalidInput("cron", f"{text!r} is not a valid cron expression")
-    try:
-        croniter(text, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
-    except Exception as exc:  # croniter raises several types for unsatisfiable expressions
-        raise InvalidInput("cron", f"{text!r} never matches: {exc}") from exc
-    return text
-
-
 def parse_every(text: str) -> int:
     """`15m`, `90s`, `2h`, `1d` or plain seconds -> seconds (at least MIN_INTERVAL_S)."""
     raw = text.strip().lower() if isinstance(text, str) else ""
@@ -101,43 +92,120 @@ def check_interval(seconds: int) -> int:
     return seconds
 
 
-def _fixed_hour(expr: str) -> bool:
-    """True when the hour field names hours (`2`, `9-17`) rather than `*` or `*/n`.
+class _WallClock(threading.local):
+    """croniter instances per expression, per thread (croniter keeps its position in itself)."""
 
-    Such a job fires once per local day-hour, so the second pass of a repeated (fall-back)
-    hour is skipped; an hour-wildcard job follows real time through the repeated hour.
+    def __init__(self) -> None:
+        self.iters: dict[str, croniter] = {}
+
+    def next_after(self, spec: CronSpec, wall: int) -> int:
+        """The first wall time (local seconds, as if UTC) after `wall` matching `spec`."""
+        return int(self._iter(spec).get_next(float, start_time=float(wall), update_current=False))
+
+    def prev_before(self, spec: CronSpec, wall: int) -> int:
+        """The last wall time before `wall` matching `spec`."""
+        return int(self._iter(spec).get_prev(float, start_time=float(wall), update_current=False))
+
+    def _iter(self, spec: CronSpec) -> croniter:
+        it = self.iters.get(spec.text)
+        if it is None:
+            if len(self.iters) >= MAX_CACHED_ITERS:
+                self.iters.clear()
+            expr, day_or = spec.croniter_expr()
+            # In UTC croniter does plain wall-clock arithmetic: no offset ever changes.
+            it = croniter(expr, datetime(2000, 1, 1, tzinfo=UTC), day_or=day_or)
+            self.iters[spec.text] = it
+        return it
+
+
+_WALL = _WallClock()
+
+
+def _second_pass_start(tz: ZoneInfo, t: int) -> tuple[int, int]:
+    """For `t` in the second pass of a repeated interval: the transition that began it, and the
+    offset before it."""
+    start = prev_transition(tz, t, t - 2 * 86400)
+    assert start is not None
+    return start, offset_at(tz, start - 1)
+
+
+def _is_second_pass(tz: ZoneInfo, t: int) -> bool:
+    # zoneinfo sets fold=1 on the second occurrence of a repeated wall-clock time.
+    return datetime.fromtimestamp(t, tz).fold == 1
+
+
+def cron_next(spec: CronSpec, tz: ZoneInfo, after: int) -> int:
+    """The first slot of `spec` in `tz` after POSIX second `after` (see docs/timed.md).
+
+    The UTC line is cut at the zone's offset changes; inside a piece wall time is UTC plus one
+    offset, so croniter finds the next matching wall time there. At a change, a fixed-time job
+    whose times fell into a gap fires once, at the change; a fixed-time job skips the second
+    pass of a repeated interval; a real-time job does neither.
     """
-    if expr.startswith("@"):
-        return expr not in ("@hourly",)
-    return not expr.split(" ")[1].startswith("*")
+    lo, off = after, offset_at(tz, after + 1)  # searching (lo, ...) where the offset is `off`
+    searched_from, wall = lo + off, _WALL.next_after(spec, lo + off)
+    while True:
+        start = lo + off
+        if not searched_from <= start < wall:
+            # `wall` is only known to be the next match after `searched_from`.
+            searched_from, wall = start, _WALL.next_after(spec, start)
+        slot = wall - off
+        change = next_transition(tz, lo + 1, slot)
+        if change is None:
+            if not spec.real_time and _is_second_pass(tz, slot):
+                began, before = _second_pass_start(tz, slot)
+                lo = began + (before - off) - 1
+                continue
+            return slot
+        new_off = offset_at(tz, change)
+        # No match in walls (start, wall), so one in the gap [change+off, change+new_off) is
+        # `wall` itself.
+        if not spec.real_time and new_off > off and wall < change + new_off:
+            return change
+        lo, off = change - 1, new_off
+
+
+def cron_prev(spec: CronSpec, tz: ZoneInfo, until: int) -> int:
+    """The last slot of `spec` in `tz` at or before POSIX second `until` (mirror of cron_next)."""
+    hi, off = until, offset_at(tz, until)  # searching (..., hi] where the offset is `off`
+    searched_to, wall = hi + off, _WALL.prev_before(spec, hi + off + 1)
+    while True:
+        end = hi + off
+        if not wall <= end <= searched_to:
+            searched_to, wall = end, _WALL.prev_before(spec, end + 1)
+        slot = wall - off
+        change = prev_transition(tz, hi, slot)
+        if change is None:
+            if not spec.real_time and _is_second_pass(tz, slot):
+                began, before = _second_pass_start(tz, slot)
+                hi, off = began - 1, before
+                continue
+            return slot
+        old_off = offset_at(tz, change - 1)
+        # No match in walls (wall, end], so the last one before the change's wall is `wall`.
+        if not spec.real_time and off > old_off and wall >= change + old_off:
+            return change
+        hi, off = change - 1, old_off
 
 
 def _cron_next(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
-    it = croniter(expr, after.astimezone(tz))
-    fixed = _fixed_hour(expr)
-    while True:
-        local = it.get_next(datetime).astimezone(UTC).astimezone(tz)
-        # zoneinfo sets fold=1 on the second occurrence of a repeated wall-clock time.
-        if not (fixed and local.fold == 1):
-            return local.astimezone(UTC)
+    t = cron_next(parse_cron(expr), tz, math.floor(after.timestamp()))
+    return datetime.fromtimestamp(t, UTC)
 
 
-def _cron_prev(expr: str, tz: ZoneInfo, before: datetime) -> datetime:
-    it = croniter(expr, before.astimezone(tz))
-    fixed = _fixed_hour(expr)
-    while True:
-        local = it.get_prev(datetime).astimezone(UTC).astimezone(tz)
-        if not (fixed and local.fold == 1):
-            return local.astimezone(UTC)
+def _cron_prev(expr: str, tz: ZoneInfo, until: datetime) -> datetime:
+    t = cron_prev(parse_cron(expr), tz, math.floor(until.timestamp()))
+    return datetime.fromtimestamp(t, UTC)
 
 
 def next_slot(task: HasSchedule, after: datetime) -> datetime | None:
     """The first slot strictly after `after` (aware UTC), or None when a one-shot is spent.
 
-    cron: croniter in the task's zone. A wall time missing in a spring-forward gap fires at the
-    first instant after the gap (croniter's behaviour: `30 2 * * *` in Europe/Prague fires at
-    03:00 CEST on the transition day); a fixed-hour job fires once in a repeated fall-back hour
-    (the first pass). interval: `after + interval_s` (slots are anchored on the previous slot).
+    cron: Vixie cron's rules in the task's zone (docs/timed.md). A job with `*` in its minute or
+    hour field runs on real time: nothing for a spring-forward gap, both passes of a repeated
+    interval. Any other job runs once at the end of a gap that swallowed any of its times
+    (`30 2 * * *` in Europe/Prague: 03:00 CEST on 2026-03-29), and only in the first pass of a
+    repeated interval. interval: `after + interval_s` (slots are anchored on the previous slot).
     """
     if after.tzinfo is None:
         raise ValueError("naive datetime given to next_slot")
@@ -152,11 +220,22 @@ def next_slot(task: HasSchedule, after: datetime) -> datetime | None:
     return run_at if run_at > after else None
 
 
+def next_slots(task: HasSchedule, after: datetime, count: int) -> list[datetime]:
+    """Up to `count` slots after `after`, in order (fewer when a one-shot is spent)."""
+    out: list[datetime] = []
+    current: datetime | None = after
+    while len(out) < count and current is not None:
+        current = next_slot(task, current)
+        if current is not None:
+            out.append(current)
+    return out
+
+
 def latest_slot(task: HasSchedule, first: datetime, bound: datetime) -> datetime:
     """The latest slot in [first, bound], given that `first` is a slot and first <= bound."""
     if task.kind == "cron":
         assert task.cron is not None
-        prev = _cron_prev(task.cron, zone(task.tz), bound + timedelta(microseconds=1))
+        prev = _cron_prev(task.cron, zone(task.tz), bound)
         return max(prev, first)
     if task.kind == "interval":
         assert task.interval_s is not None

@@ -9,13 +9,15 @@ from typing import Annotated, Any
 import store
 import typer
 from timed import api
-from timed.slots import parse_every, zone
+from timed.slots import next_slots, parse_every, zone
 
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 task_app = typer.Typer(help="Scheduled prompts (cron, interval, one-shot).", no_args_is_help=True)
 
 IdArg = Annotated[int, typer.Argument(help="Task id (see task list).")]
+# Runs `task add` shows for a new cron task, so its meaning is visible before it fires.
+PREVIEW_RUNS = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +57,14 @@ def task_json(task: api.Task) -> dict[str, Any]:
     data = asdict(task)
     data["next_run_local"] = local_and_utc(task.next_run, task.tz)[0] or None
     return data
+
+
+def upcoming_runs(task: api.Task) -> list[str]:
+    """The next PREVIEW_RUNS slots of a cron task (its `next_run` first), as UTC text."""
+    if task.kind != "cron" or not task.next_run:
+        return []
+    first = store.parse_iso(task.next_run)
+    return [store.iso(s) for s in [first, *next_slots(task, first, PREVIEW_RUNS - 1)]]
 
 
 @task_app.command("add")
@@ -97,11 +107,15 @@ def task_add(
             misfire_grace_s=grace,
             isolated=isolated,
         )
+    upcoming = upcoming_runs(task)
     if as_json:
-        print_json(task_json(task))
+        print_json({**task_json(task), **({"next_runs": upcoming} if upcoming else {})})
         return
     local, utc = local_and_utc(task.next_run, task.tz)
     typer.echo(f"task {task.id} added: {schedule_text(task)}; next run {local} ({utc})")
+    if upcoming:
+        shown = ", ".join(local_and_utc(s, task.tz)[0] for s in upcoming)
+        typer.echo(f"next {len(upcoming)} runs ({task.tz}): {shown}")
 
 
 @task_app.command("list")
