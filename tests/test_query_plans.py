@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import store
 from dashd.auth import SESSION_ALIVE_SQL
-from store.agent_inputs import PENDING_TASKS_SQL
+from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
 from switchboard.schemas import migrate_all
@@ -56,7 +56,7 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ),
     ("store.get_message", "SELECT * FROM messages WHERE seq = ?", (1,)),
     ("store.latest_seq", "SELECT COALESCE(MAX(seq), 0) FROM messages", ()),
-    ("store.agent_inputs.PENDING_TASKS_SQL", PENDING_TASKS_SQL, (0, 10, "demo", "", 50)),
+    ("store.messages.PENDING_TASKS_SQL", PENDING_TASKS_SQL, (0, 10, "demo", "", 50)),
     ("store.outbox.CLAIM_SQL", CLAIM_SQL, (NOW, "gated:1:x", NOW, NOW, 20)),
     ("store.outbox.ITEM_SQL", ITEM_SQL, (1,)),
     # the delivery worker's look for claims of gone owners (every 2 s) and its release
@@ -114,23 +114,23 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         "SELECT COUNT(*) FROM login_failures WHERE username = ? AND ip = ? AND at > ?",
         ("u", "127.0.0.1", NOW),
     ),
-    # store/dashboard.py: search within one chat (bounded by the chat+seq index)
+    # store/search.py, store/outbox.py: search within one chat (bounded by the chat+seq index)
     (
-        "store.dashboard.chat_search",
+        "store.search.chat_search",
         "SELECT * FROM (SELECT * FROM messages WHERE chat_jid = ? AND seq < ? "
         "ORDER BY seq DESC LIMIT ?) WHERE content LIKE ? ESCAPE '\\' LIMIT ?",
         ("web:a", 2**62, 50_000, "%x%", 50),
     ),
-    # store/dashboard.py: global search over a seq window
+    # store/search.py, store/outbox.py: global search over a seq window
     (
-        "store.dashboard.global_search",
+        "store.search.global_search",
         "SELECT * FROM messages WHERE seq >= ? AND seq < ? AND content LIKE ? ESCAPE '\\'",
         (0, 50_000, "%x%"),
     ),
-    # store/dashboard.py: backlog counts and the chats' backlog for a user's groups
-    ("store.dashboard.backlog", "SELECT COUNT(*) FROM outbox WHERE status = ?", ("pending",)),
+    # store/search.py, store/outbox.py: backlog counts and the chats' backlog for a user's groups
+    ("store.search.backlog", "SELECT COUNT(*) FROM outbox WHERE status = ?", ("pending",)),
     (
-        "store.dashboard.dead",
+        "store.search.dead",
         "SELECT o.seq, m.chat_jid, m.content, o.attempts, o.last_error, o.next_attempt_at "
         "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'",
         (),

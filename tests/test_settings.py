@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from daemonkit import settings
 from dashd.main import build_parser as dashd_parser
 from dashd.main import main as dashd_main
 from gated.config import build_parser as gated_parser
 from gated.main import main as gated_main
 from onbod.main import build_parser as onbod_parser
 from onbod.main import main as onbod_main
-from store import settings
 from timed.main import build_parser as timed_parser
 from timed.main import main as timed_main
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "--strict", "packages", "services"],
+        ["mypy", "--strict", "packages", "services", "apps"],
     ],
     ids=["ruff-check", "ruff-format", "mypy-strict"],
 )

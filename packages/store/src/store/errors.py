@@ -22,8 +22,3 @@ class SchemaTooNew(StoreError):
 
 class NotFound(StoreError):
     """A row the caller named does not exist."""
-
-
-class Fatal(Exception):
-    """A daemon cannot go on (a listener that cannot bind or died): the Runner logs the message
-    as its last line and exits 1, so systemd or `switchboard up` restarts it."""

@@ -11,6 +11,7 @@ from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
 from store.models import Chat, Group, Route
+from store.sqlparts import and_in
 
 ROUTE_SEQ_STEP = 10
 
@@ -211,3 +212,13 @@ def active_web_jids(conn: sqlite3.Connection, since: str) -> list[str]:
         (since,),
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def jids_of_folders(conn: sqlite3.Connection, folders: list[str]) -> list[str]:
+    """Chats registered to these folders, plus each folder's web chat `web:<folder>`."""
+    if not folders:
+        return []
+    rows = conn.execute(
+        "SELECT jid FROM registered_groups WHERE 1 = 1" + and_in("folder", folders), folders
+    ).fetchall()
+    return sorted({r[0] for r in rows} | {f"web:{f}" for f in folders})

@@ -15,7 +15,7 @@ from typing import Final
 
 from store.clock import parse_iso, utcnow
 
-# A heartbeat older than this (three of store.daemon.HEARTBEAT_S) means its process is silent.
+# A heartbeat older than this (three of daemonkit.runner.HEARTBEAT_S) means its process is silent.
 SILENT_AFTER_S: Final = 15.0
 # /proc/<pid>/stat states of a process that has exited: zombie (not reaped yet), dead.
 EXITED_STATES: Final = frozenset({"Z", "X"})

@@ -1,4 +1,5 @@
-"""Outbound messages and their delivery state (`outbox`): store, claim, mark sent / failed."""
+"""Outbound messages and their delivery state (`outbox`): store, claim, mark sent / failed,
+take back claims of gone owners, the progress of multi-part deliveries, backlog figures."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from store.errors import InvalidInput
 from store.liveness import owner_gone
 from store.messages import insert_message, message_params, new_outbound_id
 from store.models import NewMessage, OutboxItem, OutboxStatus
+from store.sqlparts import and_in
+from store.state import get_state, set_state
+
+BACKLOG_STATUSES = ("pending", "sending", "failed", "dead")
+# Progress of a multi-part delivery in `router_state` (`delivery_parts:<seq>` = parts sent), so
+# a retry after a failure mid-way resumes at the first part not yet delivered.
+PARTS_KEY_PREFIX = "delivery_parts:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,3 +243,82 @@ def release_gone_claims(conn: sqlite3.Connection, *, now: datetime | None = None
             Released(owner, reason, conn.execute(RELEASE_SQL, (iso(now), owner)).rowcount)
             for owner, reason in gone
         ]
+
+
+def backlog_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Outbox rows per unfinished status (pending, sending, failed, dead), via the status index;
+    sent rows are never counted, so the cost stays with the backlog, not the history."""
+    counts = {s: 0 for s in BACKLOG_STATUSES}
+    sql = "SELECT COUNT(*) FROM outbox WHERE status = ?"
+    for status in BACKLOG_STATUSES:
+        counts[status] = int(conn.execute(sql, (status,)).fetchone()[0])
+    return counts
+
+
+def outbox_counts_for(conn: sqlite3.Connection, jids: list[str]) -> dict[str, int]:
+    """Outbox rows per unfinished status, only for messages of these chats."""
+    counts = {s: 0 for s in BACKLOG_STATUSES}
+    if not jids:
+        return counts
+    sql = (
+        # CROSS JOIN keeps outbox first: its few unfinished rows via the status index, rather
+        # than every message of these chats.
+        "SELECT o.status, COUNT(*) FROM outbox o CROSS JOIN messages m ON m.seq = o.seq "
+        "WHERE o.status IN ('pending', 'sending', 'failed', 'dead')"
+        + and_in("m.chat_jid", jids)
+        + " GROUP BY o.status"
+    )
+    for status, n in conn.execute(sql, jids):
+        counts[status] = n
+    return counts
+
+
+def dead_letters_for(
+    conn: sqlite3.Connection, jids: list[str] | None, limit: int = 20
+) -> list[sqlite3.Row]:
+    """The latest dead outbox rows with their message (seq, chat_jid, content, last_error)."""
+    sql = (
+        "SELECT o.seq, m.chat_jid, m.content, o.attempts, o.last_error, o.next_attempt_at "
+        "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'"
+    )
+    params: list[object] = []
+    if jids is not None:
+        if not jids:
+            return []
+        sql += and_in("m.chat_jid", jids)
+        params += jids
+    # `+o.seq`: sort the few dead rows found by the status index instead of walking the whole
+    # outbox backwards by primary key.
+    sql += " ORDER BY +o.seq DESC LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+def outbox_states(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, str]:
+    """Delivery status of those outbound messages that have an outbox row (by seq)."""
+    if not seqs:
+        return {}
+    rows = conn.execute(
+        f"SELECT seq, status FROM outbox WHERE seq IN ({','.join('?' * len(seqs))})", seqs
+    )
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def _parts_key(seq: int) -> str:
+    return f"{PARTS_KEY_PREFIX}{seq}"
+
+
+def parts_done(conn: sqlite3.Connection, seq: int) -> int:
+    """How many leading parts of outbound message `seq` were already delivered."""
+    value = get_state(conn, _parts_key(seq))
+    return int(value) if value and value.isdigit() else 0
+
+
+def record_parts_done(conn: sqlite3.Connection, seq: int, done: int) -> None:
+    set_state(conn, _parts_key(seq), str(done))
+
+
+def clear_parts(conn: sqlite3.Connection, seq: int) -> None:
+    """Forget the progress of `seq` (joins the caller's transaction, e.g. with mark_sent)."""
+    with tx(conn):
+        conn.execute("DELETE FROM router_state WHERE key = ?", (_parts_key(seq),))

@@ -56,6 +56,12 @@ def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: s
         return cur.rowcount == 1
 
 
+def clear_state(conn: sqlite3.Connection, key: str) -> bool:
+    """Delete a router_state key; True when it existed."""
+    with tx(conn):
+        return conn.execute("DELETE FROM router_state WHERE key = ?", (key,)).rowcount > 0
+
+
 def states_with_prefix(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from store.dashboard import jids_of_folders
+from store.groups import jids_of_folders
 
 
 @dataclass(slots=True)

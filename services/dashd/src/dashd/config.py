@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
-from store import settings
+from daemonkit import settings
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -57,7 +57,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace, db_path: str) -> Config:
-    """The Config of settings already resolved by `store.settings.parse_settings`."""
+    """The Config of settings already resolved by `daemonkit.settings.parse_settings`."""
     host, port = args.listen
     return Config(
         db_path=db_path,

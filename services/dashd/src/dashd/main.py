@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import store
-from store import settings
-from store.daemon import Runner, add_common_args, db_path_from, setup_logging
-from store.listener import HttpListener
+from daemonkit import settings
+from daemonkit.flags import add_common_args, db_path_from
+from daemonkit.listener import HttpListener
+from daemonkit.logs import setup_logging
+from daemonkit.runner import Runner
 
 from dashd import __version__, auth
 from dashd.app import create_app

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from store import settings
-from store.daemon import add_common_args, db_path_from
+from daemonkit import settings
+from daemonkit.flags import add_common_args, db_path_from
 
 from gated.email.parse import ADDRESS_RE
 
@@ -249,7 +249,7 @@ def _tls_checked(prog: str, kind: str, tls: str, host: str) -> TlsMode:
 
 
 def from_args(args: argparse.Namespace) -> GatedConfig:
-    """The config of settings already resolved by `store.settings.parse_settings`."""
+    """The config of settings already resolved by `daemonkit.settings.parse_settings`."""
     host, port = args.listen
     email = None
     if args.imap_host and args.email_address:

@@ -14,7 +14,7 @@ from typing import Any, Final
 import httpx
 import store
 from store import liveness, outbox
-from store.delivery_parts import clear_parts, parts_done, record_parts_done
+from store.outbox import clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
 from gated.config import GatedConfig

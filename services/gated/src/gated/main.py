@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import store
-from store.daemon import Runner, setup_logging
-from store.errors import Fatal
-from store.listener import HttpListener
+from daemonkit.errors import Fatal
+from daemonkit.listener import HttpListener
+from daemonkit.logs import setup_logging
+from daemonkit.runner import Runner
 
 from gated import __version__, config
 from gated.config import GatedConfig

@@ -11,7 +11,7 @@ from typing import Any
 
 import store
 from store import Group, Message
-from store.agent_inputs import pending_task_messages
+from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
 from gated.commands import parse_command

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import store
-from store.agent_inputs import clear_state
+from store.state import clear_state
 
 from gated.agent import KILL_GRACE_S, AgentRun, RunOutcome, RunSpec, StopReason
 

@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from store import settings
+from daemonkit import settings
 
 Policy = Literal["approval", "open", "closed"]
 POLICIES: Final[tuple[str, ...]] = get_args(Policy)
@@ -72,7 +72,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def from_args(args: argparse.Namespace) -> Config:
-    """The Config of settings already resolved by `store.settings.parse_settings`."""
+    """The Config of settings already resolved by `daemonkit.settings.parse_settings`."""
     return Config(
         policy=args.policy,
         prompt_interval_s=args.prompt_interval,

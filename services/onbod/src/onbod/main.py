@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import store
-from store.daemon import Runner, add_common_args, db_path_from, setup_logging
-from store.settings import parse_settings
+from daemonkit.flags import add_common_args, db_path_from
+from daemonkit.logs import setup_logging
+from daemonkit.runner import Runner
+from daemonkit.settings import parse_settings
 
 from onbod import __version__, config, records
 from onbod.intake import Intake

@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import store
-from store import settings
-from store.daemon import Runner, add_common_args, db_path_from, setup_logging
+from daemonkit import settings
+from daemonkit.flags import add_common_args, db_path_from
+from daemonkit.logs import setup_logging
+from daemonkit.runner import Runner
 
 from timed import __version__
 from timed.alarm import Alarm

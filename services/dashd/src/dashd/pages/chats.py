@@ -9,7 +9,8 @@ import store
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
-from store.dashboard import outbox_states, search_messages
+from store.outbox import outbox_states
+from store.search import search_messages
 
 from dashd.web import Ctx, page
 

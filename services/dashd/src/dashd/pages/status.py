@@ -9,7 +9,7 @@ from typing import Any, Final
 import store
 from starlette.responses import Response
 from starlette.routing import Route
-from store.dashboard import backlog_counts, dead_letters_for, outbox_counts_for
+from store.outbox import backlog_counts, dead_letters_for, outbox_counts_for
 
 from dashd.web import Ctx, page
 

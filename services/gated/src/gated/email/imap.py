@@ -16,8 +16,8 @@ from datetime import date, timedelta
 from typing import Any, Final
 
 import store
+from daemonkit import settings
 from imapclient import IMAPClient
-from store import settings
 
 from gated.config import EmailConfig
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import store
-from store.daemon import Runner
-from store.errors import Fatal
-from store.listener import HttpListener, bind
+from daemonkit.errors import Fatal
+from daemonkit.listener import HttpListener, bind
+from daemonkit.runner import Runner
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,35 +1,29 @@
-"""The life cycle every daemon shares: common flags, logging, signals, heartbeat, sd_notify,
-and the `wait_for_change -> step(now)` main loop that logs an unexpected error and goes on."""
+"""The life cycle every daemon shares: signals, heartbeat, sd_notify, and the
+`wait_for_change -> step(now)` main loop that logs an unexpected error and goes on."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import signal
-import socket
 import sqlite3
-import sys
 import threading
 import time
 from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol
 
-from store import settings
 from store.clock import now_iso, utcnow
-from store.connection import resolve_db_path
-from store.errors import Fatal
 from store.notify import wait_for_change
 from store.state import daemon_stopped, heartbeat
+
+from daemonkit.errors import Fatal
+from daemonkit.sdnotify import sd_notify
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
 IDLE_WAKE_S = 1.0
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-LOG_FORMATS = ("text", "json")
 
 
 class Service(Protocol):
@@ -45,81 +39,6 @@ class Service(Protocol):
 
     def stop(self) -> None: ...
     def info(self) -> dict[str, Any]: ...
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """--db, --log-level, --log-format, each with its SWITCHBOARD_* variable."""
-    settings.add_setting(
-        parser,
-        "--db",
-        env="SWITCHBOARD_DB",
-        parse=settings.optional_text,
-        default=None,
-        metavar="PATH",
-        help="database file; default ./data/messages.db",
-    )
-    settings.add_setting(
-        parser,
-        "--log-level",
-        env="SWITCHBOARD_LOG_LEVEL",
-        parse=settings.choice(*LOG_LEVELS, fold=True),
-        default="INFO",
-        help="default INFO",
-    )
-    settings.add_setting(
-        parser,
-        "--log-format",
-        env="SWITCHBOARD_LOG_FORMAT",
-        parse=settings.choice(*LOG_FORMATS),
-        default="text",
-        help="default text",
-    )
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": now_iso(),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data)
-
-
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger once for a daemon or the CLI (stderr)."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-def sd_notify(state: str) -> bool:
-    """Send a systemd notification (READY=1, WATCHDOG=1, STOPPING=1); False outside systemd."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(addr)
-            sock.sendall(state.encode())
-        return True
-    except OSError as exc:
-        log.warning("sd_notify failed: %s", exc)
-        return False
 
 
 class Runner:
@@ -193,8 +112,3 @@ class Runner:
             log.exception("stopping %s after a fatal error failed", self.service.name)
         log.error("%s cannot go on, exiting: %s", self.service.name, exc)
         return 1
-
-
-def db_path_from(args: argparse.Namespace) -> str:
-    """The db path a daemon was given (flag > env > default), as text."""
-    return str(resolve_db_path(args.db))

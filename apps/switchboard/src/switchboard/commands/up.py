@@ -17,8 +17,8 @@ from typing import Annotated, Final
 
 import store
 import typer
-from store import settings
-from store.daemon import LOG_LEVELS
+from daemonkit import settings
+from daemonkit.flags import LOG_LEVELS
 from store.paths import group_path
 
 from switchboard.options import DbOption

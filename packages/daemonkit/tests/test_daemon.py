@@ -1,4 +1,4 @@
-"""The daemon life cycle every service shares (store.daemon): flags with env defaults, JSON
+"""The daemon life cycle every service shares (daemonkit): flags with env defaults, JSON
 logs, sd_notify, heartbeat, a step on every change, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 import store
-from store.daemon import JsonFormatter, add_common_args, sd_notify
-from store.settings import parse_settings
+from daemonkit.flags import add_common_args
+from daemonkit.logs import JsonFormatter
+from daemonkit.sdnotify import sd_notify
+from daemonkit.settings import parse_settings
 
-WORKER = Path(__file__).with_name("store_worker.py")
+WORKER = Path(__file__).with_name("daemon_worker.py")
 
 
 def poll(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
@@ -73,7 +75,7 @@ def test_daemon_runs_steps_heartbeats_and_stops_cleanly_on_sigterm(
     listener.bind(str(notify_path))
     listener.settimeout(20)
     proc = subprocess.Popen(
-        [sys.executable, str(WORKER), "daemon", str(db_path)],
+        [sys.executable, str(WORKER), str(db_path)],
         env={**os.environ, "NOTIFY_SOCKET": str(notify_path)},
         stderr=subprocess.PIPE,
         text=True,
@@ -104,3 +106,10 @@ def test_daemon_runs_steps_heartbeats_and_stops_cleanly_on_sigterm(
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("ready" in rec["msg"] for rec in logs), err
     assert any(rec["msg"] == "testd stopped" for rec in logs), err
+
+
+def test_a_lease_owner_is_silent_only_after_several_missed_heartbeats() -> None:
+    from daemonkit.runner import HEARTBEAT_S
+    from store import liveness
+
+    assert liveness.SILENT_AFTER_S >= 3 * HEARTBEAT_S

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from store.errors import Fatal
+from daemonkit.errors import Fatal
 
 if TYPE_CHECKING:
     import uvicorn

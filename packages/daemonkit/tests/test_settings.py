@@ -1,11 +1,11 @@
-"""store.settings: the parsers every daemon's flags and SWITCHBOARD_* variables go through."""
+"""daemonkit.settings: the parsers every daemon's flags and SWITCHBOARD_* variables go through."""
 
 from __future__ import annotations
 
 import argparse
 
 import pytest
-from store import settings
+from daemonkit import settings
 
 
 @pytest.mark.parametrize(
