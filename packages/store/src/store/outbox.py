@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from store import validate
+from store import bus, validate
 from store.clock import iso, now_iso, parse_iso, utcnow
 from store.connection import tx
 from store.errors import InvalidInput
@@ -19,9 +19,6 @@ from store.sqlparts import and_in
 from store.state import get_state, set_state
 
 BACKLOG_STATUSES = ("pending", "sending", "failed", "dead")
-# Progress of a multi-part delivery in `router_state` (`delivery_parts:<seq>` = parts sent), so
-# a retry after a failure mid-way resumes at the first part not yet delivered.
-PARTS_KEY_PREFIX = "delivery_parts:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,21 +301,17 @@ def outbox_states(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, str]:
     return {int(r[0]): str(r[1]) for r in rows}
 
 
-def _parts_key(seq: int) -> str:
-    return f"{PARTS_KEY_PREFIX}{seq}"
-
-
 def parts_done(conn: sqlite3.Connection, seq: int) -> int:
     """How many leading parts of outbound message `seq` were already delivered."""
-    value = get_state(conn, _parts_key(seq))
+    value = get_state(conn, bus.delivery_parts(seq))
     return int(value) if value and value.isdigit() else 0
 
 
 def record_parts_done(conn: sqlite3.Connection, seq: int, done: int) -> None:
-    set_state(conn, _parts_key(seq), str(done))
+    set_state(conn, bus.delivery_parts(seq), str(done))
 
 
 def clear_parts(conn: sqlite3.Connection, seq: int) -> None:
     """Forget the progress of `seq` (joins the caller's transaction, e.g. with mark_sent)."""
     with tx(conn):
-        conn.execute("DELETE FROM router_state WHERE key = ?", (_parts_key(seq),))
+        conn.execute("DELETE FROM router_state WHERE key = ?", (bus.delivery_parts(seq),))

@@ -1,4 +1,4 @@
-"""In-flight records of agent runs (`agent_inflight:` / `task_inflight:` keys in router_state):
+"""In-flight records of agent runs (router_state keys `bus.agent_inflight` / `task_inflight`):
 the gated that owns each, and taking over one whose owner is gone (store.liveness) — its agent
 killed, its run closed — so the batch runs again here; a live owner's record is left alone."""
 

@@ -1,4 +1,4 @@
-"""The gateway step: follow new messages past `gated:cursor`, answer commands, and turn each
+"""The gateway step: follow new messages past `bus.GATEWAY_CURSOR`, answer commands, and turn each
 registered chat's (or task's) pending messages into agent runs with persisted cursors."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import store
-from store import Group, Message
+from store import Group, Message, bus
 from store.clock import utcnow
 from store.paths import group_path
 
@@ -19,11 +19,6 @@ from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import GatedConfig
 from gated.planning import (
-    CHAT_CURSOR,
-    CHAT_INFLIGHT,
-    SKIPPED_VERBS,
-    TASK_CURSOR,
-    TASK_INFLIGHT,
     Plan,
     WorkKey,
     agent_settings,
@@ -33,7 +28,6 @@ from gated.queue import AgentPool, Finished
 
 log = logging.getLogger(__name__)
 
-GATEWAY_CURSOR = "gated:cursor"
 SCAN_PAGE = 500
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 300.0
@@ -59,18 +53,20 @@ class Gateway:
     def start(self) -> None:
         # Runs of a gated that is gone are taken over (agent killed, run closed) and run again;
         # a live gated's are left to it.
-        live_runs = inflight.take_over_all(self.conn, (CHAT_INFLIGHT, TASK_INFLIGHT))
+        live_runs = inflight.take_over_all(
+            self.conn, (bus.AGENT_INFLIGHT_PREFIX, bus.TASK_INFLIGHT_PREFIX)
+        )
         closed = store.close_abandoned_runs(self.conn, keep=live_runs)
         if closed:
             log.warning("closed %d agent runs left open by a previous gated", closed)
-        self.cursor = int(store.get_state(self.conn, GATEWAY_CURSOR) or 0)
+        self.cursor = int(store.get_state(self.conn, bus.GATEWAY_CURSOR) or 0)
         self._persisted = self.cursor
-        for key in store.states_with_prefix(self.conn, CHAT_CURSOR):
+        for key in store.states_with_prefix(self.conn, bus.AGENT_CURSOR_PREFIX):
             self._known_cursors.add(key)
-            self.dirty.add(WorkKey("chat", key[len(CHAT_CURSOR) :]))
-        for key in store.states_with_prefix(self.conn, TASK_CURSOR):
+            self.dirty.add(WorkKey("chat", key.removeprefix(bus.AGENT_CURSOR_PREFIX)))
+        for key in store.states_with_prefix(self.conn, bus.TASK_CURSOR_PREFIX):
             self._known_cursors.add(key)
-            self.dirty.add(WorkKey("task", key[len(TASK_CURSOR) :]))
+            self.dirty.add(WorkKey("task", key.removeprefix(bus.TASK_CURSOR_PREFIX)))
         log.info("gateway cursor=%d pending_keys=%d", self.cursor, len(self.dirty))
 
     def step(self, now: datetime) -> float | None:
@@ -115,7 +111,7 @@ class Gateway:
                 if key is not None:
                     touched.setdefault(key, msg.seq - 1)
                 elif groups.get(msg.chat_jid, True) is None:
-                    unregistered[CHAT_CURSOR + msg.chat_jid] = msg.seq
+                    unregistered[bus.agent_cursor(msg.chat_jid)] = msg.seq
             # What a chat said while it was not registered is never fed to an agent later.
             skipped = {k: v for k, v in unregistered.items() if k in self._known_cursors}
             last = msgs[-1].seq
@@ -126,7 +122,7 @@ class Gateway:
                             store.cas_state(self.conn, key.cursor_key, None, str(start))
                     for cursor_key, seq in skipped.items():
                         store.set_state(self.conn, cursor_key, str(seq))
-                    store.set_state(self.conn, GATEWAY_CURSOR, str(last))
+                    store.set_state(self.conn, bus.GATEWAY_CURSOR, str(last))
                 self._persisted = last
             self._known_cursors.update(k.cursor_key for k in touched)
             self.cursor = last
@@ -136,9 +132,9 @@ class Gateway:
                     self.retry_at.pop(key, None)  # a new message earns an immediate retry
 
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
-        if msg.is_from_me or msg.verb in SKIPPED_VERBS:
+        if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
-        if msg.verb == "task" and msg.sender == "scheduler" and msg.group_folder:
+        if bus.is_scheduled_task(msg) and msg.group_folder:
             return WorkKey("task", f"{msg.group_folder}:{msg.topic}")
         if msg.chat_jid not in groups:
             groups[msg.chat_jid] = store.get_group(self.conn, msg.chat_jid)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import store
-from store import Group, Message
+from store import Group, Message, bus
 from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
@@ -18,16 +18,10 @@ from gated.commands import parse_command
 from gated.config import GatedConfig
 from gated.routing import contains_word, route
 
-CHAT_CURSOR = "agent_cursor:"
-CHAT_INFLIGHT = "agent_inflight:"
-TASK_CURSOR = "task_cursor:"
-TASK_INFLIGHT = "task_inflight:"
 BATCH_LIMIT = 200  # input messages handed to one run (older context beyond it is skipped)
 PAGE = 1000
 
 Target = tuple[str, str]  # (group folder, topic)
-# Stored for the record but kept from agents and commands (e.g. mail a loop rule stopped).
-SKIPPED_VERBS = frozenset({"ignored"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +36,19 @@ class WorkKey:
 
     @property
     def cursor_key(self) -> str:
-        return (CHAT_CURSOR if self.kind == "chat" else TASK_CURSOR) + self.name
+        if self.kind == "chat":
+            return bus.agent_cursor(self.name)
+        return bus.task_cursor(*self._folder_topic())
 
     @property
     def inflight_key(self) -> str:
-        return (CHAT_INFLIGHT if self.kind == "chat" else TASK_INFLIGHT) + self.name
+        if self.kind == "chat":
+            return bus.agent_inflight(self.name)
+        return bus.task_inflight(*self._folder_topic())
+
+    def _folder_topic(self) -> tuple[str, str]:
+        folder, _, topic = self.name.partition(":")
+        return folder, topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ def plan_chat(
     items: list[tuple[Message, Target | None]] = []
     target: Target | None = None
     for m in chat_messages(conn, key.name, cursor, upper):
-        if m.is_from_me or m.verb == "task" or m.verb in SKIPPED_VERBS:
+        if m.is_from_me or m.verb == bus.TASK or m.verb in bus.UNANSWERED_VERBS:
             continue
         if parse_command(m.content) is not None:
             continue

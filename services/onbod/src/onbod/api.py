@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime
 
 import store
+from store import bus
 
 from onbod import handoff, records, texts
 from onbod.migrations import MIGRATIONS
@@ -27,7 +28,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SENDER = "onbod"
 REJECTABLE: tuple[OnboardingStatus, ...] = ("pending", "awaiting_name")
 
 
@@ -111,7 +111,13 @@ def _approve_in_tx(
             conn, jid, "pending", status="approved", decided_by=by, decided_at=now
         ):
             return Decision(False, _already(records.get(conn, jid) or current), current)
-        store.store_outbound(conn, jid, texts.approved(name), source=SENDER, sender=SENDER)
+        store.store_outbound(
+            conn,
+            jid,
+            texts.approved(name),
+            source=bus.ONBOARDING_SENDER,
+            sender=bus.ONBOARDING_SENDER,
+        )
         handoff.register_world(conn, jid, name, current.first_seq)
         result = records.get(conn, jid)
     log.info("approved jid=%s world=%s by=%s", jid, name, by)
@@ -149,7 +155,11 @@ def reject(
         ):
             return Decision(False, _already(records.get(conn, jid) or current), current)
         store.store_outbound(
-            conn, jid, texts.rejected(current.world_name, reason), source=SENDER, sender=SENDER
+            conn,
+            jid,
+            texts.rejected(current.world_name, reason),
+            source=bus.ONBOARDING_SENDER,
+            sender=bus.ONBOARDING_SENDER,
         )
         result = records.get(conn, jid)
     log.info("rejected jid=%s by=%s reason=%r", jid, by, reason)

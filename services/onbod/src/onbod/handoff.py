@@ -9,6 +9,7 @@ import logging
 import sqlite3
 
 import store
+from store import bus
 from store.paths import group_path
 
 from onbod import names, records
@@ -16,7 +17,6 @@ from onbod import names, records
 log = logging.getLogger(__name__)
 
 HANDOFF_PREFIX = "onboard:"
-SOURCE = "onbod"
 
 
 def handoff_id(original_id: str) -> str:
@@ -57,10 +57,6 @@ def generated_name(conn: sqlite3.Connection, jid: str) -> str:
     return f"{names.FALLBACK}-{hashlib.sha256(jid.encode()).hexdigest()[:12]}"
 
 
-# gated's per-chat agent cursor key (gated/planning.py CHAT_CURSOR).
-AGENT_CURSOR = "agent_cursor:"
-
-
 def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int | None) -> bool:
     """Inside the caller's transaction: register the group with its default route and re-post
     the original request (message `first_seq`) for gated. True when a request was re-posted."""
@@ -73,7 +69,7 @@ def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int
     # Hand-off contract with gated: the chat's agent cursor starts just below the re-post, so
     # whatever the stranger said before (the original included) is never fed to the agent a
     # second time, however gated's scan interleaves with this transaction.
-    store.set_state(conn, AGENT_CURSOR + jid, str(store.latest_seq(conn)))
+    store.set_state(conn, bus.agent_cursor(jid), str(store.latest_seq(conn)))
     store.put_message(
         conn,
         store.NewMessage(
@@ -83,7 +79,7 @@ def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int
             sender=original.sender,
             sender_name=original.sender_name,
             verb=original.verb,
-            source=SOURCE,
+            source=bus.ONBOARDING_SENDER,
             topic=original.topic,
             reply_to_id=original.id,
             attachments=original.attachments or None,

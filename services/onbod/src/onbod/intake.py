@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import store
+from store import bus
 
 from onbod import handoff, names, records, texts
 from onbod.config import Config
@@ -16,7 +17,6 @@ from onbod.models import Onboarding
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
-SENDER = "onbod"
 OPEN_DECIDER = "policy:open"
 
 
@@ -45,7 +45,12 @@ class Intake:
 
     def _say(self, jid: str, text: str, *, folder: str | None = None) -> None:
         store.store_outbound(
-            self.conn, jid, text, group_folder=folder, source=SENDER, sender=SENDER
+            self.conn,
+            jid,
+            text,
+            group_folder=folder,
+            source=bus.ONBOARDING_SENDER,
+            sender=bus.ONBOARDING_SENDER,
         )
 
     def _may_greet(self, now: datetime) -> bool:

@@ -15,6 +15,7 @@ from daemonkit.flags import add_common_args, db_path_from
 from daemonkit.logs import setup_logging
 from daemonkit.runner import Runner
 from daemonkit.settings import parse_settings
+from store import bus
 
 from onbod import __version__, config, records
 from onbod.intake import Intake
@@ -22,16 +23,12 @@ from onbod.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-# Stored but never answered: mail the email channel's loop rules stopped (auto-replies, bulk,
-# bounces). Greeting such a sender would only feed a loop.
-SKIPPED_VERBS = frozenset({"ignored"})
 
-CURSOR_KEY = "onbod:cursor"
 BATCH = 500
 
 
 def read_cursor(conn: sqlite3.Connection) -> int:
-    return int(store.get_state(conn, CURSOR_KEY, "0") or "0")
+    return int(store.get_state(conn, bus.ONBOARDING_CURSOR, "0") or "0")
 
 
 class Daemon:
@@ -55,7 +52,7 @@ class Daemon:
         passed = 0
         wait: float | None = 0.0 if len(batch) == BATCH else None
         for msg in batch:
-            if msg.is_from_me or msg.verb in SKIPPED_VERBS or self._registered(msg.chat_jid):
+            if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS or self._registered(msg.chat_jid):
                 passed = msg.seq
                 continue
             self._handle(msg, now)
@@ -73,7 +70,7 @@ class Daemon:
         with store.tx(self.conn):
             if read_cursor(self.conn) >= seq:
                 return False
-            store.set_state(self.conn, CURSOR_KEY, str(seq))
+            store.set_state(self.conn, bus.ONBOARDING_CURSOR, str(seq))
             return True
 
     def _handle(self, msg: store.Message, now: datetime) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import store
-from store import NewMessage, iso, parse_iso
+from store import NewMessage, bus, iso, parse_iso
 
 from timed.models import RunStatus, Task
 from timed.slots import latest_slot, next_slot
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 # Late slots itemised one row each per catch-up; beyond that one row notes the gap.
 CATCHUP_LIMIT: Final = 1000
 DEFAULT_BATCH: Final = 200
-SENDER: Final = "scheduler"
 
 # Parameters: now (UTC text), batch size. Served by the partial index scheduled_tasks_due.
 DUE_SQL: Final = """
@@ -111,11 +110,11 @@ def task_message(task: Task, slot: str, now: datetime) -> NewMessage:
         id=f"task:{task.id}:{slot}",
         chat_jid=task.chat_jid,
         content=task.prompt,
-        sender=SENDER,
-        sender_name=SENDER,
+        sender=bus.SCHEDULER_SENDER,
+        sender_name=bus.SCHEDULER_SENDER,
         timestamp=iso(now),
-        verb="task",
-        source="timed",
+        verb=bus.TASK,
+        source=bus.SCHEDULER_SOURCE,
         group_folder=task.group_folder,
         topic=f"task:{task.id}" if task.context == "isolated" else "",
     )

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from store import bus
+
 CLAUDE_BIN_ENV = "SWITCHBOARD_CLAUDE_BIN"
 EXTRA_ARGS_ENV = "SWITCHBOARD_CLAUDE_ARGS"  # extra flags, e.g. "--model sonnet"
 
@@ -21,7 +23,7 @@ def build_prompt(request: dict[str, Any]) -> str:
         parts.append(f"[system event {sm.get('event', '')}] {sm.get('body', '')}")
     for msg in request.get("messages") or []:
         who = msg.get("sender_name") or msg.get("sender") or "user"
-        if msg.get("verb") == "task":
+        if msg.get("verb") == bus.TASK:
             parts.append(f"[scheduled task] {msg.get('content', '')}")
         else:
             parts.append(f"{who}: {msg.get('content', '')}")

@@ -18,6 +18,7 @@ from typing import Any, Final
 import store
 from daemonkit import settings
 from imapclient import IMAPClient
+from store import bus
 
 from gated.config import EmailConfig
 
@@ -105,7 +106,7 @@ class Cursor:
 
 
 def cursor_key(cfg: EmailConfig) -> str:
-    return f"email:imap:{cfg.imap_user}@{cfg.imap_host}:{cfg.imap_port}/{cfg.imap_folder}"
+    return bus.email_cursor(cfg.imap_user, cfg.imap_host, cfg.imap_port, cfg.imap_folder)
 
 
 class Mailbox:

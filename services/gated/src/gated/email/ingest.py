@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import store
+from store import bus
 from store.rates import received_since
 
 from gated.config import EmailConfig
-from gated.email.loops import IGNORED_VERB, ignore_reason, over_rate
+from gated.email.loops import ignore_reason, over_rate
 from gated.email.parse import ParsedMail
 from gated.email.threading import base_subject, thread_root
 from gated.email.threads import note_message
@@ -119,7 +120,7 @@ def ingest_mail(
                 sender=mail.from_addr,
                 sender_name=mail.from_name,
                 timestamp=store.iso(now),
-                verb=IGNORED_VERB if reason else "message",
+                verb=bus.IGNORED if reason else bus.MESSAGE,
                 source=SOURCE,
                 reply_to_id=mail.in_reply_to,
                 attachments=attachments_json(mail, meta),

@@ -8,7 +8,6 @@ from typing import Final
 from gated.email.parse import ParsedMail
 from gated.email.threading import is_our_message_id
 
-IGNORED_VERB: Final = "ignored"
 BULK_PRECEDENCE: Final = frozenset({"bulk", "list", "junk"})
 BOUNCE_SENDERS: Final = frozenset({"mailer-daemon", "postmaster"})
 BOUNCE_TYPES: Final = frozenset({"multipart/report", "message/delivery-status"})

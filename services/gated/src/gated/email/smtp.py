@@ -14,12 +14,13 @@ from email.message import EmailMessage
 from typing import Final
 
 import store
+from store import bus
 from store.rates import has_received, sent_since
 
 from gated.config import EmailConfig, GatedConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
 from gated.email.ingest import find_meta
-from gated.email.loops import BOUNCE_SENDERS, IGNORED_VERB, over_rate
+from gated.email.loops import BOUNCE_SENDERS, over_rate
 from gated.email.parse import ADDRESS_RE
 from gated.email.threading import (
     base_subject,
@@ -111,16 +112,14 @@ class SmtpSender:
         parent = (
             store.find_message(conn, item.chat_jid, item.reply_to_id) if item.reply_to_id else None
         )
-        if parent is not None and parent.verb == IGNORED_VERB:
+        if parent is not None and parent.verb == bus.IGNORED:
             raise DeliveryError(
                 f"reply_to_id {item.reply_to_id!r} is auto-submitted/bulk mail; never answered",
                 permanent=True,
             )
         if to_addr.partition("@")[0] in BOUNCE_SENDERS:
             raise DeliveryError(f"chat_jid {item.chat_jid!r} is a bounce address", permanent=True)
-        if not has_received(conn, item.chat_jid) and has_received(
-            conn, item.chat_jid, IGNORED_VERB
-        ):
+        if not has_received(conn, item.chat_jid) and has_received(conn, item.chat_jid, bus.IGNORED):
             # Everything this address sent us was automatic: whatever answers it would loop.
             raise DeliveryError(
                 f"chat_jid {item.chat_jid!r} only ever sent auto-submitted/bulk mail",
