@@ -80,12 +80,12 @@ def serve(db: str, port: int) -> None:
     """Server process of (a): gated's channel API plus the bare endpoint, one uvicorn server."""
     import uvicorn
     from gated.channels import create_app
-    from gated.config import GatedConfig
+    from gated.config import Config
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    cfg = GatedConfig(
+    cfg = Config(
         db=db,
         listen_host="127.0.0.1",
         listen_port=port,

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import store
 from dashd.auth import SESSION_ALIVE_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
-from switchboard.schemas import migrate_all
+from switchboard.schemas import open_all
 from timed.firing import DUE_SQL
 
 # Tables whose row count grows with traffic or time; a full scan of one is a bug.
@@ -141,8 +140,7 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path: Path = tmp_path_factory.mktemp("plans") / "messages.db"
-    c = store.open(path)
-    migrate_all(c)
+    c = open_all(path)
     yield c
     c.close()
 

@@ -15,15 +15,14 @@ from store.rates import (
     received_since,
     sent_since,
 )
-from switchboard.schemas import migrate_all
+from switchboard.schemas import open_all
 
 NOW = "2026-11-23T10:00:00.000Z"
 JID = "email:a@b.example"
 
 
 def test_rate_queries_use_the_chat_index(tmp_path: Path) -> None:
-    conn = store.open(tmp_path / "m.db")
-    migrate_all(conn)
+    conn = open_all(tmp_path / "m.db")
     for sql, params in (
         (RECEIVED_SINCE_SQL, (JID, WINDOW_ROWS, "message", NOW)),
         (SENT_SINCE_SQL, (JID, WINDOW_ROWS, NOW)),
@@ -35,8 +34,7 @@ def test_rate_queries_use_the_chat_index(tmp_path: Path) -> None:
 
 
 def test_rate_count_cost_does_not_grow_with_history(tmp_path: Path) -> None:
-    conn = store.open(tmp_path / "m.db")
-    migrate_all(conn)
+    conn = open_all(tmp_path / "m.db")
     rows = [(f"m{i}", JID, "x", f"2026-11-2{i % 3}T00:00:00.000Z") for i in range(60_000)]
     with store.tx(conn):
         conn.executemany(

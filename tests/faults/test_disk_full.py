@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import store
-from switchboard.schemas import migrate_all
+from switchboard.schemas import open_all
 
 BIN = Path(sys.executable).parent
 STANDIN = Path(__file__).parents[1] / "adapter_standin.py"
@@ -43,8 +43,7 @@ def test_full_disk_is_a_clear_error_and_service_recovers(
     small_disk: Path, tmp_path: Path, free_port: Any, post_until_accepted: Any
 ) -> None:
     db = small_disk / "messages.db"
-    conn = store.open(db)
-    migrate_all(conn)
+    conn = open_all(db)
     store.register_group(conn, "fake:room", "room")
     conn.close()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import store
-from switchboard.schemas import migrate_all
+from switchboard.schemas import open_all
 
 SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
 SERVICES = ["dashd", "gated", "onbod", "store", "timed"]
@@ -86,8 +86,7 @@ def db(tmp_path: Path) -> Path:
     """A database with every service's schema (what `init` makes; `init` itself is tested
     below -- done in-process here to keep the suite fast)."""
     path = tmp_path / "messages.db"
-    conn = store.open(path)
-    migrate_all(conn)
+    conn = open_all(path)
     conn.close()
     return path
 

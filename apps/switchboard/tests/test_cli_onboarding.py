@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import store
 from onbod import api
+from onbod.migrations import MIGRATIONS
 
 CLI = str(Path(sys.executable).parent / "switchboard")
 
@@ -40,8 +41,7 @@ def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def world(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
     """A database with a running onbod, one pending chat (tg:1, 'blue-sky') and one naming."""
     db = tmp_path / "messages.db"
-    conn = store.open(db)
-    api.ensure_schema(conn)
+    conn = store.open(db, {"onbod": MIGRATIONS})
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "onbod.main", "--db", str(db)],

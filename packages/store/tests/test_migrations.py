@@ -196,3 +196,31 @@ def test_service_schema_newer_than_code_is_refused_and_untouched(db_path: Path) 
         store.migrate_service(conn, "svc", [lambda c: None, lambda c: None])
     conn.close()
     assert file_bytes(db_path) == before
+
+
+def test_open_applies_the_named_services_schemas_in_order(tmp_path: Path) -> None:
+    def a_m001(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE a (x)")
+
+    def b_m001(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE b (x)")
+
+    path = tmp_path / "m.db"
+    store.open(path, schemas={"a": [a_m001], "b": [b_m001]}).close()
+    conn = store.open(path, schemas={"a": [a_m001], "b": [b_m001]})  # again: applies nothing
+    rows = conn.execute(
+        "SELECT service, version, name FROM migrations WHERE service != 'store' ORDER BY rowid"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [("a", 1, "a_m001"), ("b", 1, "b_m001")]
+    conn.close()
+
+
+def test_a_read_only_connection_never_migrates(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    sqlite3.connect(path).close()  # an empty file: no core schema yet
+    before = path.read_bytes()
+    ro = store.connect(path, readonly=True)
+    assert ro.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert ro.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    ro.close()
+    assert path.read_bytes() == before

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import store
-from onbod import api
+from onbod.main import SCHEMAS
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -19,9 +19,7 @@ from onbod_harness import Onbod
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "messages.db"
-    conn = store.open(path)
-    api.ensure_schema(conn)
-    conn.close()
+    store.open(path, SCHEMAS).close()
     return path
 
 

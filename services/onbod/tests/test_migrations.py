@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import store
 from onbod import api
+from onbod.main import SCHEMAS
 from onbod.migrations import MIGRATIONS
 
 
 def test_onboarding_schema_and_migration_rows(tmp_path: Path) -> None:
-    conn = store.open(tmp_path / "m.db")
-    api.ensure_schema(conn)
-    api.ensure_schema(conn)  # idempotent
+    store.open(tmp_path / "m.db", SCHEMAS).close()
+    conn = store.open(tmp_path / "m.db", SCHEMAS)  # idempotent
     columns = [r["name"] for r in conn.execute("PRAGMA table_info(onboarding)")]
     assert columns == [
         "jid",
@@ -48,8 +48,7 @@ def test_onboarding_schema_and_migration_rows(tmp_path: Path) -> None:
 
 
 def test_a_status_outside_the_list_is_refused_by_the_table(tmp_path: Path) -> None:
-    conn = store.open(tmp_path / "m.db")
-    api.ensure_schema(conn)
+    conn = store.open(tmp_path / "m.db", SCHEMAS)
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.tx(conn):
         conn.execute(
             "INSERT INTO onboarding (jid, status, created_at) VALUES ('tg:1', 'maybe', 'x')"
@@ -63,8 +62,7 @@ def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
     assert api.pending(ro) == []  # onbod's schema not applied yet: nothing to show
     assert api.list_onboarding(ro) == []
     assert api.get(ro, "tg:1") is None
-    writer = store.open(path)
-    api.ensure_schema(writer)
+    writer = store.open(path, SCHEMAS)
     with store.tx(writer):
         writer.execute(
             "INSERT INTO onboarding (jid, status, world_name, created_at) "

@@ -255,7 +255,7 @@ def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
     assert api.list_tasks(readonly) == []
     assert api.get_task(readonly, 1) is None
     assert api.runs(readonly, 1) == []
-    writer = store.open(path)
+    writer = store.open(path, {"timed": MIGRATIONS})  # as timed, dashd or the CLI open it
     store.register_group(writer, "web:demo", "demo")
     task = api.add_task(writer, chat_jid="web:demo", prompt="p", every_s=60, now=T0)
     api.run_now(writer, task.id, now=T0)

@@ -3,14 +3,14 @@ errors into one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sqlite3
 import sys
 
 import store
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from switchboard.commands import chat, core, groups, onboarding, tasks, up, users
 
 app = typer.Typer(
     name="switchboard",
@@ -20,10 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
-COMMAND_MODULES = ("core", "groups", "chat", "tasks", "onboarding", "users", "up")
-for _name in COMMAND_MODULES:
-    if importlib.util.find_spec(f"switchboard.commands.{_name}") is not None:
-        importlib.import_module(f"switchboard.commands.{_name}").register(app)
+COMMAND_MODULES = (core, groups, chat, tasks, onboarding, users, up)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1

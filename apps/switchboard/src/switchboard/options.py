@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import store
 import typer
 
+from switchboard.schemas import open_all
+
 DbOption = Annotated[
     Path | None,
     typer.Option(
@@ -25,15 +27,18 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 @contextmanager
-def opened(db: Path | None, *, must_exist: bool = False) -> Iterator[sqlite3.Connection]:
-    """Open (and migrate) the store for one command.
+def opened(
+    db: Path | None, *, must_exist: bool = False, services: bool = True
+) -> Iterator[sqlite3.Connection]:
+    """Open the store for one command, with the core schema and every service's up to date
+    (only the core one without `services`: `doctor` reports the rest, it does not fix it).
 
     With `must_exist`, a missing file is an error instead of a new empty database.
     """
     path = store.resolve_db_path(db)
     if must_exist and not path.exists():
         raise store.InvalidInput("db", f"no database at {path} (create it: switchboard init)")
-    conn = store.open(path)
+    conn = open_all(path) if services else store.open(path)
     try:
         yield conn
     finally:

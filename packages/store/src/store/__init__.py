@@ -3,7 +3,7 @@ writes through these typed functions. See DESIGN.md section 3."""
 
 from store import validate
 from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
-from store.connection import connect, execute_script, resolve_db_path, tx
+from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
 from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError
 from store.groups import (
@@ -36,7 +36,7 @@ from store.messages import (
     put_message,
     put_messages,
 )
-from store.migrator import migrate_service, service_version
+from store.migrator import Migration, Schemas, migrate_service, migrate_services, service_version
 from store.models import (
     Chat,
     Daemon,
@@ -95,6 +95,7 @@ __all__ = [
     "Group",
     "InvalidInput",
     "Message",
+    "Migration",
     "NewMessage",
     "NotFound",
     "OutboxItem",
@@ -102,9 +103,11 @@ __all__ = [
     "PutResult",
     "Route",
     "SchemaTooNew",
+    "Schemas",
     "SessionRun",
     "StoreError",
     "SystemMessage",
+    "ThreadConnections",
     "__version__",
     "active_web_jids",
     "add_route",
@@ -143,6 +146,7 @@ __all__ = [
     "messages_before",
     "messages_since",
     "migrate_service",
+    "migrate_services",
     "new_messages",
     "new_outbound_id",
     "next_due_at",

@@ -1,4 +1,5 @@
-"""Opening the shared database with the project's pragmas, and the one write-transaction helper."""
+"""Opening the shared database with the project's pragmas, one connection per thread, and the one
+write-transaction helper."""
 
 from __future__ import annotations
 
@@ -62,6 +63,41 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+class ThreadConnections:
+    """Each thread its own connection to one database file (sqlite3's rule), opened with
+    `connect` on the thread's first `get()`; `close()` closes them all (a later `get()` opens
+    a new one). A connection whose thread has ended is closed when another thread opens one."""
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[tuple[threading.Thread, sqlite3.Connection]] = []
+
+    def get(self) -> sqlite3.Connection:
+        """The calling thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=self.readonly)
+            self._local.conn = conn
+            with self._lock:
+                ended = [c for t, c in self._opened if not t.is_alive()]
+                self._opened = [(t, c) for t, c in self._opened if t.is_alive()]
+                self._opened.append((threading.current_thread(), conn))
+            for old in ended:
+                old.close()
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for _, conn in opened:
+            conn.close()
 
 
 def _retry_locked(fn: object) -> None:

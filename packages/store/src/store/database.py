@@ -1,4 +1,6 @@
-"""`open()`: connect to messages.db and bring the core schema up to date."""
+"""`open()`: the one way a process opens messages.db for writing and brings the schemas it
+uses up to date (the core one, then each service's it names). A read-only `connect` never
+migrates."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from store.connection import connect
 from store.errors import SchemaTooNew
 from store.migrations import MIGRATIONS
-from store.migrator import migrate_core
+from store.migrator import Schemas, migrate_core, migrate_services
 
 
 def _refuse_newer_schema(path: Path) -> None:
@@ -32,8 +34,9 @@ def _refuse_newer_schema(path: Path) -> None:
         )
 
 
-def open(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Connect with the project's pragmas and apply pending core migrations.
+def open(path: str | os.PathLike[str], schemas: Schemas | None = None) -> sqlite3.Connection:
+    """Connect with the project's pragmas and apply pending core migrations, then those of
+    each service in `schemas` (`{"gated": gated.migrations.MIGRATIONS, ...}`, in order).
 
     A database migrated by newer code raises SchemaTooNew and is not written to.
     """
@@ -41,6 +44,7 @@ def open(path: str | os.PathLike[str]) -> sqlite3.Connection:
     conn = connect(path)
     try:
         migrate_core(conn, MIGRATIONS)
+        migrate_services(conn, schemas or {})
     except BaseException:
         conn.close()
         raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from store.clock import now_iso
 from store.connection import tx
@@ -17,6 +17,8 @@ from store.errors import SchemaTooNew
 log = logging.getLogger(__name__)
 
 Migration = Callable[[sqlite3.Connection], None]
+# Service name -> its migration list, as each service's `migrations.MIGRATIONS`.
+Schemas = Mapping[str, Sequence[Migration]]
 CORE_SERVICE = "store"
 
 
@@ -83,3 +85,8 @@ def migrate_service(conn: sqlite3.Connection, service: str, migrations: Sequence
                 (service, version, fn.__name__, now_iso()),
             )
     return known
+
+
+def migrate_services(conn: sqlite3.Connection, schemas: Schemas) -> dict[str, int]:
+    """Apply each service's pending migrations, in the mapping's order; their versions."""
+    return {service: migrate_service(conn, service, m) for service, m in schemas.items()}

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from daemonkit import settings
+from daemonkit.flags import add_common_args, db_path_from
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """Everything dashd reads at start, passed to the app and its pages."""
+
     db_path: str
     host: str = "127.0.0.1"
     port: int = 8080
@@ -24,6 +28,17 @@ class Config:
     reuse_grace: timedelta = timedelta(seconds=10)
     stale_after_s: float = 15.0
     live_poll_s: float = 1.0
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dashd", description="Switchboard's operator dashboard (web UI on --listen)."
+    )
+    add_common_args(parser)
+    add_args(parser)
+    return parser
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -56,13 +71,20 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from(args: argparse.Namespace, db_path: str) -> Config:
+def from_args(args: argparse.Namespace) -> Config:
     """The Config of settings already resolved by `daemonkit.settings.parse_settings`."""
     host, port = args.listen
     return Config(
-        db_path=db_path,
+        db_path=db_path_from(args),
         host=host,
         port=port,
         secure_cookies=args.secure_cookies,
         reuse_grace=timedelta(seconds=args.refresh_reuse_grace),
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
+
+
+def load(argv: Sequence[str] | None = None) -> Config:
+    """dashd's config from argv and the environment; a bad value exits 2 with one line."""
+    return from_args(settings.parse_settings(build_parser(), argv))

@@ -1,9 +1,8 @@
-"""Entry point of the dashd daemon: migrates dashd's tables, serves the dashboard with uvicorn
-in a thread, and heartbeats through the shared `Runner` life cycle."""
+"""Entry point of the dashd daemon: start-up applies the schemas dashd writes once, it serves
+the dashboard with uvicorn in a thread and heartbeats through the shared `Runner` life cycle."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sqlite3
 import sys
@@ -11,24 +10,33 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import store
-from daemonkit import settings
-from daemonkit.flags import add_common_args, db_path_from
 from daemonkit.listener import HttpListener
 from daemonkit.logs import setup_logging
 from daemonkit.runner import Runner
+from onbod import migrations as onbod_migrations
+from timed import migrations as timed_migrations
 
-from dashd import __version__, auth
+from dashd import __version__, auth, config, migrations
 from dashd.app import create_app
-from dashd.config import Config, add_args, config_from
+from dashd.config import Config, build_parser
 from dashd.errors import DashdError
-from dashd.migrations import MIGRATIONS
+
+__all__ = ["Daemon", "build_parser", "main"]
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY: Final = timedelta(hours=1)
+# The schemas dashd writes: its own, and timed's and onbod's (the task and onboarding buttons).
+SCHEMAS: Final[store.Schemas] = {
+    "dashd": migrations.MIGRATIONS,
+    "timed": timed_migrations.MIGRATIONS,
+    "onbod": onbod_migrations.MIGRATIONS,
+}
 
 
 class Daemon:
+    """The Service the Runner drives: the dashboard on a thread, hourly pruning in `step`."""
+
     name = "dashd"
     version = __version__
 
@@ -40,7 +48,6 @@ class Daemon:
         self._last_prune: datetime | None = None
 
     def start(self) -> None:
-        store.migrate_service(self.conn, self.name, MIGRATIONS)
         app = create_app(self.config)
         self.app = app
         self.listener = HttpListener(
@@ -74,22 +81,12 @@ class Daemon:
         return {"listen": f"{self.config.host}:{self.port}", "requests": requests}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dashd", description="Switchboard's operator dashboard (web UI on --listen)."
-    )
-    add_common_args(parser)
-    add_args(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = settings.parse_settings(build_parser(), argv)
-    setup_logging(args.log_level, args.log_format)
+    cfg = config.load(argv)
+    setup_logging(cfg.log_level, cfg.log_format)
     try:
-        config = config_from(args, db_path_from(args))
-        conn = store.open(config.db_path)
-        return Runner(Daemon(conn, config), conn).run()
+        conn = store.open(cfg.db_path, SCHEMAS)
+        return Runner(Daemon(conn, cfg), conn).run()
     except (DashdError, store.StoreError) as exc:
         log.error("%s", exc)
         return 2

@@ -1,5 +1,6 @@
 """Schema owned by dashd (`auth_users`, `user_groups`, `auth_sessions`, `login_failures`,
-`dashd_secrets`), applied with `store.migrate_service(conn, "dashd", MIGRATIONS)`."""
+`dashd_secrets`), applied once at the start of each process that uses it:
+`store.open(path, {"dashd": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 

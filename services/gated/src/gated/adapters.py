@@ -13,8 +13,9 @@ from typing import Any, Final, Literal
 
 import httpx
 import store
+from daemonkit.worker import run_steps
 
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.split import DEFAULT_MAX_CHARS
 
 log = logging.getLogger(__name__)
@@ -155,16 +156,15 @@ def check_health(client: httpx.Client, channel: Channel) -> str | None:
 class HealthMonitor:
     """Pings every registered adapter each `config.health_interval_s` seconds."""
 
-    def __init__(self, config: GatedConfig) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self._conn: sqlite3.Connection | None = None
+        self._conns = store.ThreadConnections(config.db)
         self._client = httpx.Client()
 
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = store.connect(self.config.db)
-        return self._conn
+        """The calling thread's connection."""
+        return self._conns.get()
 
     def step(self, now: datetime) -> float:
         """Ping each adapter once and record the result; returns seconds until the next round."""
@@ -181,18 +181,10 @@ class HealthMonitor:
     def run(self, stop: threading.Event) -> None:
         """Ping until `stop` is set; an unexpected error is logged and the next round goes on."""
         try:
-            while not stop.is_set():
-                wait = self.config.health_interval_s
-                try:
-                    wait = self.step(store.utcnow())
-                except Exception:
-                    log.exception("health check round failed; continuing")
-                stop.wait(wait)
+            run_steps("health check round", self.step, stop, idle_s=self.config.health_interval_s)
         finally:
             self.close()
 
     def close(self) -> None:
         self._client.close()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conns.close()

@@ -8,7 +8,6 @@ import hmac
 import logging
 import secrets
 import sqlite3
-import threading
 import time
 from typing import Any, Final, TypeVar
 
@@ -25,7 +24,7 @@ from store import log_safe
 from gated import __version__, registration
 from gated.adapters import Channel, channel_by_token_hash, register_channel
 from gated.channel_models import ErrorOut, MessageAccepted, MessageIn, RegisterIn, RegisterOut
-from gated.config import GatedConfig
+from gated.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def create_app(config: GatedConfig) -> FastAPI:
+def create_app(config: Config) -> FastAPI:
     """The channel API bound to `config.db` (already migrated by the daemon)."""
     api = ChannelApi(config)
     app = FastAPI(
@@ -202,17 +201,15 @@ def _check_encodable(values: dict[str, Any]) -> None:
 class ChannelApi:
     """The request handlers' work, run in the thread pool with one connection per thread."""
 
-    def __init__(self, config: GatedConfig) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self._local = threading.local()
+        self._conns = store.ThreadConnections(config.db)
         self._tokens: dict[str, tuple[Channel, float]] = {}
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = store.connect(self.config.db)
-        return conn
+        """The calling thread's connection (handlers run on a thread pool)."""
+        return self._conns.get()
 
     def check_secret(self, authorization: str | None) -> None:
         """Registration is allowed: a secret is configured and the header carries it."""

@@ -38,7 +38,9 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class GatedConfig:
+class Config:
+    """Everything gated reads at start, passed down to each component."""
+
     db: str
     listen_host: str
     listen_port: int
@@ -52,6 +54,9 @@ class GatedConfig:
     log_level: str = "INFO"
     log_format: str = "text"
 
+
+# The old name, still used by gated.email.smtp and the tests (issue 14: every daemon says Config).
+GatedConfig = Config
 
 TLS_MODES = ("ssl", "starttls", "plain")
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}
@@ -248,7 +253,7 @@ def _tls_checked(prog: str, kind: str, tls: str, host: str) -> TlsMode:
     return cast(TlsMode, tls)
 
 
-def from_args(args: argparse.Namespace) -> GatedConfig:
+def from_args(args: argparse.Namespace) -> Config:
     """The config of settings already resolved by `daemonkit.settings.parse_settings`."""
     host, port = args.listen
     email = None
@@ -270,7 +275,7 @@ def from_args(args: argparse.Namespace) -> GatedConfig:
             poll_s=args.email_poll,
             replies_per_hour=args.email_replies_per_hour,
         )
-    return GatedConfig(
+    return Config(
         db=db_path_from(args),
         listen_host=host,
         listen_port=port,
@@ -286,6 +291,6 @@ def from_args(args: argparse.Namespace) -> GatedConfig:
     )
 
 
-def load(argv: Sequence[str] | None = None) -> GatedConfig:
+def load(argv: Sequence[str] | None = None) -> Config:
     """gated's config from argv and the environment; a bad value exits 2 with one line."""
     return from_args(settings.parse_settings(build_parser(), argv))

@@ -13,11 +13,12 @@ from typing import Any, Final
 
 import httpx
 import store
+from daemonkit.worker import run_steps
 from store import liveness, outbox
 from store.outbox import clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.errors import DeliveryError
 from gated.senders import ChannelSender
 from gated.split import split_message
@@ -39,22 +40,20 @@ RETRY_STATUSES: Final = frozenset({408, 425, 429})
 class DeliveryWorker:
     """Sends outbound messages; several workers (threads or processes) never send one twice."""
 
-    def __init__(self, config: GatedConfig, senders: dict[str, ChannelSender] | None = None):
+    def __init__(self, config: Config, senders: dict[str, ChannelSender] | None = None):
         self.config = config
         self.senders = dict(senders or {})
         # The process's identity: a worker that finds it gone takes its claims back.
         self.claimer = liveness.me().token
-        self._conn: sqlite3.Connection | None = None
+        self._conns = store.ThreadConnections(config.db)
         self._client = httpx.Client(timeout=SEND_TIMEOUT_S)
         self._last_claim = 0.0
         self._last_gone_check = float("-inf")
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """This worker's own connection, opened by the thread that first uses it."""
-        if self._conn is None:
-            self._conn = store.connect(self.config.db)
-        return self._conn
+        """The calling thread's connection (the worker thread's, or a test's)."""
+        return self._conns.get()
 
     def step(self, now: datetime) -> float | None:
         """Deliver everything due at `now`; returns seconds until the next retry is due."""
@@ -91,23 +90,20 @@ class DeliveryWorker:
         """Deliver until `stop` is set: wake on every db change, when a retry falls due, and
         every GONE_OWNER_CHECK_S to take back the claims of workers that are gone."""
         try:
-            while not stop.is_set():
-                try:
-                    wait = self.step(store.utcnow())
-                except Exception:
-                    log.exception("delivery pass failed; continuing")
-                    wait = ERROR_PAUSE_S
-                timeout = GONE_OWNER_CHECK_S if wait is None else min(wait, GONE_OWNER_CHECK_S)
-                if timeout > 0:
-                    store.wait_for_change(self.conn, timeout, stop)
+            run_steps(
+                "delivery pass",
+                self.step,
+                stop,
+                idle_s=GONE_OWNER_CHECK_S,
+                error_wait_s=ERROR_PAUSE_S,
+                changes=self.conn,
+            )
         finally:
             self.close()
 
     def close(self) -> None:
         self._client.close()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._conns.close()
 
     def deliver(self, item: store.OutboxItem, now: datetime) -> None:
         """Send one claimed item and settle its outbox row (sent, retry later, or dead)."""

@@ -17,7 +17,7 @@ from store.paths import group_path
 from gated import inflight
 from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.planning import (
     Plan,
     WorkKey,
@@ -36,7 +36,7 @@ RETRY_CAP_S = 300.0
 class Gateway:
     """start/step/stop of the routing loop; the agent pool runs the work it plans."""
 
-    def __init__(self, cfg: GatedConfig, conn: sqlite3.Connection) -> None:
+    def __init__(self, cfg: Config, conn: sqlite3.Connection) -> None:
         self.cfg = cfg
         self.conn = conn
         self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished)

@@ -1,4 +1,5 @@
-"""Schema owned by gated, applied with `store.migrate_service(conn, "gated", MIGRATIONS)`."""
+"""Schema owned by gated (`channels`, `email_threads`), applied once at the start of each
+process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
 from gated.commands import parse_command
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.routing import contains_word, route
 
 BATCH_LIMIT = 200  # input messages handed to one run (older context beyond it is skipped)
@@ -80,9 +80,7 @@ def select_batch(items: list[tuple[Message, Target | None]]) -> tuple[int, Targe
     return None if target is None else (end, target)
 
 
-def agent_settings(
-    cfg: GatedConfig, group: Group | None
-) -> tuple[list[str], float, dict[str, str]]:
+def agent_settings(cfg: Config, group: Group | None) -> tuple[list[str], float, dict[str, str]]:
     """argv, timeout and extra env of a group's agent (`agent_config`, else the defaults)."""
     conf = group.agent_config if group else {}
     command = conf.get("command") or cfg.default_agent

@@ -16,6 +16,7 @@ import store
 from email_testkit import Dovecot, SmtpServer, email_config, mail, wait_until
 from gated.email.service import EmailChannel
 from gated.email.threads import threads_for_chat
+from gated.migrations import MIGRATIONS
 
 
 @contextmanager
@@ -43,7 +44,7 @@ def email_rows(db: Path) -> list[sqlite3.Row]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "messages.db"
-    store.open(path).close()
+    store.open(path, {"gated": MIGRATIONS}).close()  # what gated's start-up does
     return path
 
 

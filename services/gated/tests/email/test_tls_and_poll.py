@@ -141,6 +141,7 @@ def test_implicit_ssl_logins_and_inbound_over_ssl(
     db = tmp_path / "messages.db"
     cfg = email_config(db, tls_dovecot, ssl_smtp, *tls_args("ssl", tls_dovecot.imaps_port, "ssl"))
     assert check_login(cfg) == []
+    store.open(db, {"gated": MIGRATIONS}).close()  # what gated's start-up does
     channel = EmailChannel(cfg)
     stop = threading.Event()
     thread = threading.Thread(target=channel.run, args=(stop,), daemon=True)
@@ -174,6 +175,7 @@ def test_server_without_idle_is_polled(tmp_path: Path, smtp_server: SmtpServer) 
     dovecot = next(dovecots)
     try:
         cfg = email_config(tmp_path / "messages.db", dovecot, smtp_server, "--email-poll", "0.2")
+        store.open(tmp_path / "messages.db", {"gated": MIGRATIONS}).close()
         channel = EmailChannel(cfg)
         stop = threading.Event()
         thread = threading.Thread(target=channel.run, args=(stop,), daemon=True)

@@ -1,5 +1,7 @@
 """onbod's public functions for gated's /approve and /reject, dashd's buttons and the CLI.
-Signatures are the contract; see DESIGN.md section 6."""
+Signatures are the contract; see DESIGN.md section 6. The caller opened the store with onbod's
+schema (`store.open(path, {"onbod": MIGRATIONS})`); the read functions also work on a
+read-only connection before it was ever applied."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import store
 from store import bus
 
 from onbod import handoff, records, texts
-from onbod.migrations import MIGRATIONS
 from onbod.models import STATUSES, Decision, Onboarding, OnboardingStatus
 
 __all__ = [
@@ -19,7 +20,6 @@ __all__ = [
     "Onboarding",
     "OnboardingStatus",
     "approve",
-    "ensure_schema",
     "get",
     "list_onboarding",
     "pending",
@@ -31,22 +31,13 @@ log = logging.getLogger(__name__)
 REJECTABLE: tuple[OnboardingStatus, ...] = ("pending", "awaiting_name")
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Apply onbod's migrations (a no-op once applied), so callers work before onbod ran."""
-    store.migrate_service(conn, "onbod", MIGRATIONS)
-
-
 def _readable(conn: sqlite3.Connection) -> bool:
-    """Bring the schema up to date if this connection may write; False when a read-only
-    connection (dashd's pages) looks at a database onbod's schema was never applied to."""
-    try:
-        ensure_schema(conn)
-    except sqlite3.OperationalError:
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'onboarding'"
-        ).fetchone()
-        return row is not None
-    return True
+    """False when onbod's schema was never applied to this database (a read-only connection,
+    dashd's pages, may look before any process using onbod started)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'onboarding'"
+    ).fetchone()
+    return row is not None
 
 
 def _now(now: datetime | None) -> str:
@@ -76,7 +67,6 @@ def approve(
     """Compare-and-set pending -> approved; registers the group and hands over the first message."""
     store.validate.jid(jid, "jid")
     store.validate.short_text(by, "by")
-    ensure_schema(conn)
     seen = records.get(conn, jid)
     if seen is None:
         return Decision(False, f"no onboarding request for {jid}", None)
@@ -136,7 +126,6 @@ def reject(
     store.validate.jid(jid, "jid")
     store.validate.short_text(by, "by")
     store.validate.short_text(" ".join(reason.split()), "reason")
-    ensure_schema(conn)
     stamp = _now(now)
     with store.tx(conn):
         current = records.get(conn, jid)

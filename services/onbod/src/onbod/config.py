@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 from daemonkit import settings
+from daemonkit.flags import add_common_args, db_path_from
+from store.connection import DEFAULT_DB
 
 Policy = Literal["approval", "open", "closed"]
 POLICIES: Final[tuple[str, ...]] = get_args(Policy)
 ENV_PREFIX: Final = "SWITCHBOARD_ONBOARDING_"
+DESCRIPTION: Final = (
+    "onbod: onboarding of unknown chats. Follows new messages by its own cursor and, for chats\n"
+    "without a registered group, asks for a world name and queues the request for an operator."
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """Everything onbod reads at start (the defaults are its flags' defaults)."""
+
     policy: Policy = "approval"
     prompt_interval_s: float = 60.0  # at most one "ask again" per chat per this
     reminder_interval_s: float = 3600.0  # at most one pending reminder per chat per this
     max_pending_per_hour: int = 20  # new pending requests accepted per hour (all chats)
     max_greetings_per_hour: int = 200  # new chats greeted per hour (all chats)
+    db_path: str = str(DEFAULT_DB)
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onbod", description=DESCRIPTION)
+    add_common_args(parser)
+    add_args(parser)
+    return parser
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -79,4 +98,12 @@ def from_args(args: argparse.Namespace) -> Config:
         reminder_interval_s=args.reminder_interval,
         max_pending_per_hour=args.max_pending_per_hour,
         max_greetings_per_hour=args.max_greetings_per_hour,
+        db_path=db_path_from(args),
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
+
+
+def load(argv: Sequence[str] | None = None) -> Config:
+    """onbod's config from argv and the environment; a bad value exits 2 with one line."""
+    return from_args(settings.parse_settings(build_parser(), argv))

@@ -3,26 +3,26 @@ without a registered group, asks for a world name and queues the request for an 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sqlite3
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import store
-from daemonkit.flags import add_common_args, db_path_from
 from daemonkit.logs import setup_logging
 from daemonkit.runner import Runner
-from daemonkit.settings import parse_settings
 from store import bus
 
-from onbod import __version__, config, records
+from onbod import __version__, config, migrations, records
+from onbod.config import build_parser
 from onbod.intake import Intake
-from onbod.migrations import MIGRATIONS
+
+__all__ = ["Daemon", "build_parser", "main"]
 
 log = logging.getLogger(__name__)
 
+SCHEMAS: Final[store.Schemas] = {"onbod": migrations.MIGRATIONS}
 
 BATCH = 500
 
@@ -32,6 +32,8 @@ def read_cursor(conn: sqlite3.Connection) -> int:
 
 
 class Daemon:
+    """The Service the Runner drives: one pass over the new messages per step."""
+
     name = "onbod"
     version = __version__
 
@@ -42,7 +44,6 @@ class Daemon:
         self.handled = 0
 
     def start(self) -> None:
-        store.migrate_service(self.conn, self.name, MIGRATIONS)
         log.info("onbod policy=%s cursor=%d", self.config.policy, read_cursor(self.conn))
 
     def step(self, now: datetime) -> float | None:
@@ -100,19 +101,11 @@ class Daemon:
         }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="onbod", description=__doc__)
-    add_common_args(parser)
-    config.add_args(parser)
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_settings(build_parser(), argv)
-    setup_logging(args.log_level, args.log_format)
-    settings = config.from_args(args)
-    conn = store.open(db_path_from(args))
-    return Runner(Daemon(conn, settings), conn).run()
+    cfg = config.load(argv)
+    setup_logging(cfg.log_level, cfg.log_format)
+    conn = store.open(cfg.db_path, SCHEMAS)
+    return Runner(Daemon(conn, cfg), conn).run()
 
 
 if __name__ == "__main__":

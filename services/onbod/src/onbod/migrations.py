@@ -1,5 +1,5 @@
-"""Schema owned by onbod (the `onboarding` table), applied with
-`store.migrate_service(conn, "onbod", MIGRATIONS)`."""
+"""Schema owned by onbod (the `onboarding` table), applied once at the start of each process
+that uses it: `store.open(path, {"onbod": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 

@@ -51,8 +51,8 @@ class Alarm:
         self._firing = False
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        # The worker of APScheduler's pool (one thread) fires with its own connection.
+        self._conns = store.ThreadConnections(db_path)
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(max_workers=1)},
@@ -69,8 +69,7 @@ class Alarm:
         with self._lock:
             self._stopping.set()
         self._scheduler.shutdown(wait=True)
-        for conn in self._opened:
-            conn.close()
+        self._conns.close()
 
     @property
     def armed_for(self) -> datetime | None:
@@ -102,13 +101,6 @@ class Alarm:
         )
         log.debug("alarm armed for=%s job=%s", iso(when), self._job_id)
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = store.connect(self.db_path)
-            self._opened.append(conn)
-        return conn
-
     def _ring(self) -> None:
         with self._lock:
             self._firing = True
@@ -118,7 +110,7 @@ class Alarm:
         pause = MIN_GAP_S
         conn: sqlite3.Connection | None = None
         try:
-            conn = self._conn()
+            conn = self._conns.get()
             fired = fire_due(
                 conn,
                 rang_at,

@@ -1,5 +1,7 @@
 """timed's public functions for the CLI, dashd and gated (the only writers of scheduled_tasks
-and task_runs besides timed itself). Signatures are the contract; see DESIGN.md section 5."""
+and task_runs besides timed itself). Signatures are the contract; see DESIGN.md section 5.
+The caller opened the store with timed's schema (`store.open(path, {"timed": MIGRATIONS})`);
+the read functions also work on a read-only connection before it was ever applied."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from store import InvalidInput, iso, utcnow, validate
 
 from timed.errors import TaskNotFound
 from timed.firing import record_run
-from timed.migrations import MIGRATIONS
 from timed.models import Context, Misfire, RunStatus, Task, TaskKind, TaskRun, TaskStatus
 from timed.slots import Schedule, check_interval, next_slot, validate_cron, zone
 
@@ -49,11 +50,6 @@ INSERT INTO scheduled_tasks (owner, chat_jid, group_folder, prompt, kind, cron, 
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)
 RETURNING *
 """
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Apply timed's migrations (cheap when current), so callers in other processes work."""
-    store.migrate_service(conn, "timed", MIGRATIONS)
 
 
 def has_schema(conn: sqlite3.Connection) -> bool:
@@ -93,7 +89,6 @@ def add_task(
     A naive `at` is read in `tz`. `now` (default: the clock) is where the first slot is
     computed from.
     """
-    ensure_schema(conn)
     now = now or utcnow()
     validate.jid(chat_jid, "chat_jid")
     validate.content(prompt, "prompt")
@@ -190,7 +185,6 @@ def list_tasks(
 
 def pause(conn: sqlite3.Connection, task_id: int) -> Task:
     """Stop an active task from firing (its next_run is cleared); a paused task is unchanged."""
-    ensure_schema(conn)
     with store.tx(conn):
         task = _require(conn, task_id)
         if task.status == "completed":
@@ -205,7 +199,6 @@ def pause(conn: sqlite3.Connection, task_id: int) -> Task:
 
 def resume(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> Task:
     """Re-activate a paused task; next_run is recomputed from now."""
-    ensure_schema(conn)
     now = now or utcnow()
     with store.tx(conn):
         task = _require(conn, task_id)
@@ -224,7 +217,6 @@ def resume(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) 
 
 def remove(conn: sqlite3.Connection, task_id: int) -> None:
     """Delete a task and its run history (its posted messages stay)."""
-    ensure_schema(conn)
     with store.tx(conn):
         if conn.execute("DELETE FROM scheduled_tasks WHERE id = ?", (task_id,)).rowcount == 0:
             raise TaskNotFound(f"no task with id {task_id}")
@@ -232,7 +224,6 @@ def remove(conn: sqlite3.Connection, task_id: int) -> None:
 
 def run_now(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> TaskRun:
     """Fire an extra run now, with its own slot key."""
-    ensure_schema(conn)
     now = now or utcnow()
     with store.tx(conn):
         task = _require(conn, task_id)

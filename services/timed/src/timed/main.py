@@ -1,36 +1,32 @@
-"""Entry point of the timed daemon: the store's Runner heartbeats and re-arms the alarm on every
-database change; the APScheduler alarm fires due tasks (see timed.alarm and docs/timed.md)."""
+"""Entry point of the timed daemon: start-up applies timed's schema once, daemonkit's Runner
+heartbeats and re-arms the alarm on every database change; the APScheduler alarm fires due
+tasks (see timed.alarm and docs/timed.md)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import sys
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import store
-from daemonkit import settings
-from daemonkit.flags import add_common_args, db_path_from
 from daemonkit.logs import setup_logging
 from daemonkit.runner import Runner
 
-from timed import __version__
+from timed import __version__, config, migrations
 from timed.alarm import Alarm
 from timed.api import this_process
-from timed.firing import DEFAULT_BATCH
-from timed.migrations import MIGRATIONS
+from timed.config import Config, build_parser
 
+__all__ = ["Daemon", "build_parser", "main"]
 
-@dataclass(frozen=True, slots=True)
-class Config:
-    db_path: str
-    batch: int
+SCHEMAS: Final[store.Schemas] = {"timed": migrations.MIGRATIONS}
 
 
 class Daemon:
+    """The Service the Runner drives: re-arms the alarm after every change it sees."""
+
     name = "timed"
     version = __version__
 
@@ -40,7 +36,6 @@ class Daemon:
         self.alarm = Alarm(config.db_path, fired_by=this_process(), batch=config.batch)
 
     def start(self) -> None:
-        store.migrate_service(self.conn, self.name, MIGRATIONS)
         self.alarm.start()
         self.alarm.sync(self.conn)
 
@@ -56,30 +51,11 @@ class Daemon:
         return {"pid": os.getpid(), **self.alarm.info()}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="timed",
-        description="Switchboard scheduler: posts cron, interval and one-shot task prompts into "
-        "their chats, each slot exactly once (see docs/timed.md).",
-    )
-    add_common_args(parser)
-    settings.add_setting(
-        parser,
-        "--batch-size",
-        env="SWITCHBOARD_TIMED_BATCH",
-        parse=settings.integer(1, 100_000),
-        default=DEFAULT_BATCH,
-        help=f"due tasks handled per transaction; default {DEFAULT_BATCH}",
-    )
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = settings.parse_settings(build_parser(), argv)
-    setup_logging(args.log_level, args.log_format)
-    db_path = db_path_from(args)
-    conn = store.open(db_path)
-    return Runner(Daemon(conn, Config(db_path=db_path, batch=args.batch_size)), conn).run()
+    cfg = config.load(argv)
+    setup_logging(cfg.log_level, cfg.log_format)
+    conn = store.open(cfg.db_path, SCHEMAS)
+    return Runner(Daemon(conn, cfg), conn).run()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Schema owned by timed, applied with `store.migrate_service(conn, "timed", MIGRATIONS)`."""
+"""Schema owned by timed (`scheduled_tasks`, `task_runs`), applied once at the start of each
+process that uses it: `store.open(path, {"timed": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 

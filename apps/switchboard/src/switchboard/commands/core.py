@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import store
 import typer
 
+from switchboard import schemas
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 STALE_HEARTBEAT_S = 15.0
@@ -24,11 +25,9 @@ def register(app: typer.Typer) -> None:
 
 def init(db: DbOption = None) -> None:
     """Create the database (or bring an existing one up to date) and every service schema."""
-    from switchboard.schemas import migrate_all
-
     path = store.resolve_db_path(db)
     with opened(db) as conn:
-        versions = migrate_all(conn)
+        versions = schemas.versions(conn)
     typer.echo(f"database ready: {path}")
     for service, version in versions.items():
         typer.echo(f"  {service}: schema version {version}")
@@ -118,15 +117,13 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Check pragmas, schema versions, integrity and heartbeats; exit 1 when something is wrong."""
-    from switchboard.schemas import expected_versions
-
     problems: list[str] = []
     checks: list[tuple[str, str]] = []
     path = store.resolve_db_path(db)
     if not path.exists():
         typer.echo(f"error: no database at {path} (create it: switchboard init)", err=True)
         raise typer.Exit(1)
-    with opened(db) as conn:
+    with opened(db, services=False) as conn:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         checks.append(("journal_mode", mode))
         if mode != "wal":
@@ -137,7 +134,7 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
         checks.append(("integrity_check", integrity))
         if integrity != "ok":
             problems.append(f"integrity_check: {integrity}")
-        for service, known in expected_versions().items():
+        for service, known in schemas.expected_versions().items():
             have = store.service_version(conn, service)
             checks.append((f"schema {service}", f"{have} (code knows {known})"))
             if have < known:

@@ -22,6 +22,7 @@ from daemonkit.flags import LOG_LEVELS
 from store.paths import group_path
 
 from switchboard.options import DbOption
+from switchboard.schemas import open_all
 from switchboard.supervisor import (
     DAEMONS,
     ChildSpec,
@@ -58,11 +59,8 @@ def register(app: typer.Typer) -> None:
 
 def prepare(db: Path) -> Prepared:
     """Create the db and every schema; seed the demo group, operator chat and admin user."""
-    from switchboard.schemas import migrate_all
-
-    conn = store.open(db)
+    conn = open_all(db)
     try:
-        migrate_all(conn)
         created: list[str] = []
         if not store.registered_groups(conn):
             store.register_group(conn, DEMO_JID, DEMO_FOLDER, name="Demo (echo agent)")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import store
 import typer
 from dashd import users
-from dashd.migrations import MIGRATIONS
 
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
@@ -50,7 +48,6 @@ def user_add(
     """Add a dashboard user (operator unless --group is given)."""
     password = read_password(password_stdin)
     with opened(db) as conn:
-        store.migrate_service(conn, "dashd", MIGRATIONS)
         user = users.add_user(conn, name, password, group or [])
     scope = ", ".join(user.folders) if user.folders else "operator (all groups)"
     typer.echo(f"added user {user.username}: {scope}")
@@ -60,7 +57,6 @@ def user_add(
 def user_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List dashboard users and the groups they may see."""
     with opened(db) as conn:
-        store.migrate_service(conn, "dashd", MIGRATIONS)
         found = users.list_users(conn)
     if as_json:
         print_json(
@@ -86,7 +82,6 @@ def user_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 def user_rm(name: Annotated[str, typer.Argument(help="Login name.")], db: DbOption = None) -> None:
     """Remove a dashboard user and sign out all their sessions."""
     with opened(db) as conn:
-        store.migrate_service(conn, "dashd", MIGRATIONS)
         users.remove_user(conn, name)
     typer.echo(f"removed user {name}")
 
@@ -100,6 +95,5 @@ def user_passwd(
     """Set a user's password (signs out all their sessions)."""
     password = read_password(password_stdin)
     with opened(db) as conn:
-        store.migrate_service(conn, "dashd", MIGRATIONS)
         users.set_password(conn, name, password)
     typer.echo(f"password changed for {name}; their sessions were signed out")

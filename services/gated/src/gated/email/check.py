@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.email.imap import close_quietly, open_client
 from gated.email.smtp import open_smtp
 
 TIMEOUT_S = 10.0
 
 
-def check_login(cfg: GatedConfig) -> list[str]:
+def check_login(cfg: Config) -> list[str]:
     """Log in to IMAP (and select the folder) and to SMTP; one line per problem."""
     email = cfg.email
     if email is None:

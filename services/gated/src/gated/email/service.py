@@ -1,6 +1,6 @@
-"""`EmailChannel`: gated's email channel. `run(stop)` is the inbound thread (IMAP -> store, one
-transaction per mail, reconnecting with back-off on any error); `sender()` is the SMTP side
-for the delivery worker (`senders["email"]`)."""
+"""`EmailChannel`: gated's email channel. `run(stop)` is the inbound thread, one `step(now)` after
+another (IMAP -> store, one transaction per mail, reconnecting with back-off on any error);
+`sender()` is the SMTP side for the delivery worker (`senders["email"]`)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import imaplib
 import logging
 import sqlite3
 import threading
+from datetime import datetime
 from typing import Any, Final
 
 import store
+from daemonkit.worker import run_steps
 
-from gated.config import EmailConfig, GatedConfig
+from gated.config import Config, EmailConfig
 from gated.email.imap import Cursor, Mailbox, cursor_key, today_iso
 from gated.email.ingest import ingest_mail
 from gated.email.parse import parse_mail
 from gated.email.smtp import SmtpSender
-from gated.migrations import MIGRATIONS
 from gated.senders import ChannelSender
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ BACKOFF_MAX_S: Final = 30.0
 class EmailChannel:
     """The email channel of one gated process (enabled when `cfg.email` is set)."""
 
-    def __init__(self, cfg: GatedConfig) -> None:
+    def __init__(self, cfg: Config) -> None:
         if cfg.email is None:
             raise ValueError("email channel needs cfg.email (set --imap-host and --email-address)")
         self.cfg = cfg
@@ -37,6 +38,11 @@ class EmailChannel:
         self._sender = SmtpSender(cfg)
         self._status: dict[str, Any] = {"connected": False, "last_error": None, "stored": 0}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._conn: sqlite3.Connection | None = None
+        self._mailbox: Mailbox | None = None
+        self._first_pass = True
+        self._delay = BACKOFF_MIN_S
 
     def sender(self) -> ChannelSender:
         return self._sender
@@ -51,46 +57,60 @@ class EmailChannel:
             self._status.update(values)
 
     def run(self, stop: threading.Event) -> None:
-        """Read mail until `stop` is set; never raises (errors are logged, then reconnect)."""
-        conn = store.open(self.cfg.db)
+        """Read mail until `stop` is set; never raises (errors are logged, then reconnect).
+        The schema is gated's start-up's to apply: this thread only connects."""
+        self._stop = stop
+        self._conn = store.connect(self.cfg.db)
         try:
-            store.migrate_service(conn, "gated", MIGRATIONS)
-            delay = BACKOFF_MIN_S
-            while not stop.is_set():
-                mailbox = Mailbox(self.email)
-                try:
-                    mailbox.connect()
-                    self._set(
-                        connected=True,
-                        idle=mailbox.can_idle,
-                        uidvalidity=mailbox.uidvalidity,
-                        last_error=None,
-                    )
-                    delay = BACKOFF_MIN_S
-                    first = True
-                    while not stop.is_set():
-                        self.sync(conn, mailbox, first_pass=first)
-                        first = False
-                        mailbox.wait_for_mail(stop, self.email.poll_s)
-                except Exception as exc:  # any network or protocol error: reconnect later
-                    log.warning(
-                        "imap error host=%s retry_in=%.1fs error=%s: %s",
-                        self.email.imap_host,
-                        delay,
-                        type(exc).__name__,
-                        exc,
-                        exc_info=not isinstance(exc, OSError | imaplib.IMAP4.error),
-                    )
-                    self._set(connected=False, last_error=f"{type(exc).__name__}: {exc}")
-                finally:
-                    mailbox.close()
-                if stop.wait(delay):
-                    break
-                delay = min(BACKOFF_MAX_S, delay * 2)
+            run_steps("email inbound", self.step, stop, idle_s=BACKOFF_MAX_S)
         finally:
+            self._drop_mailbox()
             self._set(connected=False)
-            conn.close()
+            self._conn.close()
+            self._conn = None
             log.info("email channel stopped")
+
+    def step(self, now: datetime) -> float:
+        """Connect when not connected, store what is new, then wait for more mail (IDLE, or a
+        poll every `poll_s`); 0 to go on at once, or after any error the seconds to wait before
+        reconnecting (from 0.5 doubling to 30 while it keeps failing)."""
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("EmailChannel.step runs inside run(stop)")
+        try:
+            if self._mailbox is None:
+                self._mailbox = Mailbox(self.email)
+                self._mailbox.connect()
+                self._set(
+                    connected=True,
+                    idle=self._mailbox.can_idle,
+                    uidvalidity=self._mailbox.uidvalidity,
+                    last_error=None,
+                )
+                self._delay = BACKOFF_MIN_S
+                self._first_pass = True
+            self.sync(conn, self._mailbox, first_pass=self._first_pass)
+            self._first_pass = False
+            self._mailbox.wait_for_mail(self._stop, self.email.poll_s)
+            return 0.0
+        except Exception as exc:  # any network or protocol error: reconnect later
+            log.warning(
+                "imap error host=%s retry_in=%.1fs error=%s: %s",
+                self.email.imap_host,
+                self._delay,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, OSError | imaplib.IMAP4.error),
+            )
+            self._set(connected=False, last_error=f"{type(exc).__name__}: {exc}")
+            self._drop_mailbox()
+            delay, self._delay = self._delay, min(BACKOFF_MAX_S, self._delay * 2)
+            return delay
+
+    def _drop_mailbox(self) -> None:
+        if self._mailbox is not None:
+            self._mailbox.close()
+            self._mailbox = None
 
     def sync(self, conn: sqlite3.Connection, mailbox: Mailbox, *, first_pass: bool) -> int:
         """Store every mail not read yet; returns how many new messages were stored."""
