@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from store.clock import utcnow
-from store.notify import wait_for_change
+from store.notify import ChangeWatcher
 
 from daemonkit.errors import Fatal
 
@@ -33,7 +33,9 @@ def run_steps(
     """Call `step(now)` until `stop` is set. It returns the seconds until it wants to run again
     (None: `idle_s`; never longer than `idle_s`; 0: at once). An unexpected error is logged with
     its traceback and the next step comes after `error_wait_s` (default `idle_s`); `Fatal`
-    ends the loop. With `changes`, a commit seen on that connection ends the wait early."""
+    ends the loop. With `changes`, a commit seen on that connection ends the wait early —
+    one made while a step runs included (the watch starts before the first step)."""
+    watcher = ChangeWatcher(changes) if changes is not None else None
     while not stop.is_set():
         try:
             wanted = step(utcnow())
@@ -45,8 +47,8 @@ def run_steps(
         wait = idle_s if wanted is None else min(wanted, idle_s)
         if wait <= 0:
             continue
-        if changes is not None:
-            wait_for_change(changes, wait, stop)
+        if watcher is not None:
+            watcher.wait(wait, stop)
         else:
             stop.wait(wait)
 
