@@ -1,5 +1,5 @@
 """The onboarding queue (operators only): unknown chats waiting for approval, approve / reject
-through onbod's own functions (the page says "not installed" until onbod provides them)."""
+through onbod's own functions."""
 
 from __future__ import annotations
 

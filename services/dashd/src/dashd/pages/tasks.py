@@ -1,5 +1,4 @@
-"""Scheduled tasks and their runs; pause, resume and run-now through timed's own functions
-(the page says "not installed" until timed provides them)."""
+"""Scheduled tasks and their runs; pause, resume and run-now through timed's own functions."""
 
 from __future__ import annotations
 
