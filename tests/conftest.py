@@ -11,7 +11,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import store
+from testkit import StandinAdapter, wait_for
 
 DAEMONS = ("gated", "timed", "onbod", "dashd")
 BIN = Path(sys.executable).parent
@@ -39,18 +39,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def csrf(html: str) -> str:
     """The CSRF token of the first form on a dashd page."""
     found = re.search(r'name="csrf" value="([^"]+)"', html)
@@ -59,37 +47,27 @@ def csrf(html: str) -> str:
 
 
 class Adapter:
-    """A stand-in chat-platform adapter process registered with gated as channel `name`."""
+    """A stand-in chat-platform adapter process registered with gated as channel `name`; when
+    the registration fails the process is stopped before the error propagates."""
 
     def __init__(self, system: System, name: str, prefixes: list[str] | None = None) -> None:
         self.name = name
-        self.record = system.root / f"adapter-{name}.jsonl"
-        self.record.touch()
-        port_file = system.root / f"adapter-{name}.port"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).with_name("adapter_standin.py")),
-                "--record",
-                str(self.record),
-                "--port-file",
-                str(port_file),
-            ],
-            stdin=subprocess.DEVNULL,
-        )
-        port = wait_for(
-            lambda: port_file.exists() and port_file.read_text(), 10, "the adapter's port"
-        )
-        self.url = f"http://127.0.0.1:{port}"
+        self.standin = StandinAdapter(system.root / f"adapter-{name}.jsonl").start()
+        self.record = self.standin.record
+        self.url = self.standin.url
         self.gated = system.gated_url
-        resp = httpx.post(
-            f"{self.gated}/v1/channels/register",
-            headers={"Authorization": f"Bearer {CHANNEL_SECRET}"},
-            json={"name": name, "url": self.url, "jid_prefixes": prefixes or []},
-            timeout=10,
-        )
-        assert resp.status_code == 200, resp.text
-        self.token = resp.json()["token"]
+        try:
+            resp = httpx.post(
+                f"{self.gated}/v1/channels/register",
+                headers={"Authorization": f"Bearer {CHANNEL_SECRET}"},
+                json={"name": name, "url": self.url, "jid_prefixes": prefixes or []},
+                timeout=10,
+            )
+            assert resp.status_code == 200, resp.text
+            self.token = resp.json()["token"]
+        except BaseException:
+            self.standin.stop()
+            raise
 
     def post(self, chat_jid: str, msg_id: str, content: str, **extra: Any) -> dict[str, Any]:
         """POST /v1/messages as this channel; the 202 body ({seq, duplicate})."""
@@ -105,16 +83,13 @@ class Adapter:
 
     def sent(self, chat_jid: str | None = None) -> list[dict[str, Any]]:
         """Every /send body gated delivered so far (optionally for one chat)."""
-        lines = self.record.read_text().splitlines()
-        bodies = [json.loads(line) for line in lines if line.strip()]
-        return [b for b in bodies if chat_jid is None or b["chat_jid"] == chat_jid]
+        return self.standin.sends(chat_jid)
 
     def texts(self, chat_jid: str) -> list[str]:
         return [b["text"] for b in self.sent(chat_jid)]
 
     def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.standin.stop()
 
 
 class System:

@@ -87,7 +87,7 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         ("email:a",),
     ),
     ("timed.firing.DUE_SQL", DUE_SQL, (NOW, 200)),
-    # onbod/records.py: get, world-name lookup, rate counts; onbod/main.py: registered check
+    # onbod/records.py: get, world-name lookup, rate counts
     ("onbod.get", "SELECT * FROM onboarding WHERE jid = ?", ("tg:1",)),
     (
         "onbod.pending_world",
@@ -100,7 +100,13 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         (NOW,),
     ),
     ("onbod.greeted_since", "SELECT COUNT(*) FROM onboarding WHERE greeted_at >= ?", (NOW,)),
-    ("onbod.is_registered", "SELECT 1 FROM registered_groups WHERE jid = ?", ("tg:1",)),
+    # store/groups.py: onbod's per-message registered check, its folder uniqueness check
+    ("store.is_registered", "SELECT 1 FROM registered_groups WHERE jid = ?", ("tg:1",)),
+    (
+        "store.folder_owner",
+        "SELECT jid FROM registered_groups WHERE folder = ? ORDER BY jid LIMIT 1",
+        ("w",),
+    ),
     # dashd/auth.py: every page load checks its session family; login failure count
     ("dashd.auth.SESSION_ALIVE_SQL", SESSION_ALIVE_SQL, ("fam", NOW)),
     (

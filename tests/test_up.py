@@ -23,6 +23,7 @@ import httpx
 import pytest
 import store
 from switchboard.supervisor import ChildSpec, LogPrinter, Supervisor, use_colour
+from testkit import wait_for
 
 BIN = Path(sys.executable).parent
 DAEMONS = ("gated", "timed", "onbod", "dashd")
@@ -154,14 +155,6 @@ def parent_of(pid: int) -> int:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_DB"}
     return subprocess.run(
@@ -232,7 +225,7 @@ def test_up_prepares_runs_restarts_and_stops(
     assert chat.stdin is not None
     chat.stdin.write("hello demo\n")
     chat.stdin.flush()
-    wait_until(lambda: any("echo: hello demo" in x for x in heard), 30, "the echo in chat")
+    wait_for(lambda: any("echo: hello demo" in x for x in heard), 30, "the echo in chat")
     chat.stdin.close()  # Ctrl-D
     assert chat.wait(timeout=20) == 0
 
@@ -257,7 +250,7 @@ def test_up_prepares_runs_restarts_and_stops(
             token = re.search(r'name="csrf" value="([^"]+)"', page.text)
             assert token
             web.post("/web/demo", data={"csrf": token.group(1), "text": "hello web"})
-            wait_until(
+            wait_for(
                 lambda: "echo: hello web" in web.get("/web/demo/since?after=0").text,
                 30,
                 "the echo in the web chat",
@@ -270,7 +263,7 @@ def test_up_prepares_runs_restarts_and_stops(
 
     # kill -9 one child: it comes back with a new pid.
     os.kill(pids["timed"], signal.SIGKILL)
-    wait_until(
+    wait_for(
         lambda: fresh_pids(db).get("timed") not in (None, pids["timed"]),
         30,
         "timed to be restarted",
@@ -411,7 +404,7 @@ def test_children_stop_when_up_is_killed(
     assert sorted(pids) == ["onbod", "timed"]
     up.proc.kill()  # no chance to stop its children itself
     up.proc.wait()
-    wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 30, "the orphans to stop")
+    wait_for(lambda: not any(pid_alive(p) for p in pids.values()), 30, "the orphans to stop")
     conn = store.connect(db, readonly=True)
     try:  # they got SIGTERM, so they stopped cleanly
         assert all(d.stopped_at for d in store.list_daemons(conn))
@@ -429,7 +422,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() -> None:
         [ChildSpec("timed", (sys.executable, "-c", stubborn), {})], LogPrinter(out, False)
     )
     sup.start_all()
-    wait_until(lambda: "timed | ready" in out.getvalue(), 30, "the child to start")
+    wait_for(lambda: "timed | ready" in out.getvalue(), 30, "the child to start")
     pid = sup.pids()["timed"]
     began = time.monotonic()
     codes = sup.stop_all(timeout=0.5)

@@ -16,9 +16,9 @@ import httpx
 import pytest
 import store
 from switchboard.schemas import open_all
+from testkit import StandinAdapter, wait_for
 
 BIN = Path(sys.executable).parent
-STANDIN = Path(__file__).parents[1] / "adapter_standin.py"
 SECRET = "disk-full-secret"
 FILLER = "x" * 150_000
 
@@ -47,12 +47,8 @@ def test_full_disk_is_a_clear_error_and_service_recovers(
     store.register_group(conn, "fake:room", "room")
     conn.close()
 
-    port_file = tmp_path / "adapter.port"
-    record = tmp_path / "adapter.jsonl"
-    record.touch()
-    adapter = subprocess.Popen(
-        [sys.executable, str(STANDIN), "--record", str(record), "--port-file", str(port_file)]
-    )
+    adapter = StandinAdapter(tmp_path / "adapter.jsonl").start()
+    record = adapter.record
     gated_port = free_port()
     log_path = tmp_path / "gated.log"
     env = {
@@ -62,24 +58,27 @@ def test_full_disk_is_a_clear_error_and_service_recovers(
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.pop("NOTIFY_SOCKET", None)
-    with log_path.open("ab") as log:
-        gated = subprocess.Popen(
-            [str(BIN / "gated"), "--db", str(db)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    try:
+        with log_path.open("ab") as log:
+            gated = subprocess.Popen(
+                [str(BIN / "gated"), "--db", str(db)],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+    except BaseException:
+        adapter.stop()
+        raise
     base = f"http://127.0.0.1:{gated_port}"
     try:
         wait = _waiter(gated, log_path)
-        wait(lambda: port_file.exists() and port_file.read_text(), "the adapter's port")
         wait(lambda: _up(base), "gated's API")
         resp = httpx.post(
             f"{base}/v1/channels/register",
             headers={"Authorization": f"Bearer {SECRET}"},
-            json={"name": "fake", "url": f"http://127.0.0.1:{port_file.read_text()}"},
+            json={"name": "fake", "url": adapter.url},
             timeout=10,
         )
         assert resp.status_code == 200, resp.text
@@ -117,8 +116,7 @@ def test_full_disk_is_a_clear_error_and_service_recovers(
         assert len(texts) == 2, texts
         assert gated.poll() is None
     finally:
-        adapter.terminate()
-        adapter.wait(timeout=10)
+        adapter.stop()
         gated.send_signal(signal.SIGTERM)
         code = gated.wait(timeout=30)
     assert code == 0, log_path.read_text()[-3000:]
@@ -137,18 +135,14 @@ def _up(base: str) -> bool:
 
 
 def _waiter(proc: subprocess.Popen[bytes], log: Path) -> Any:
-    import time
+    """`wait_for` that fails at once, with gated's log, when gated has exited."""
 
     def wait(predicate: Any, what: str, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
+        def check() -> Any:
             if proc.poll() is not None:
                 pytest.fail(f"gated exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(0.05)
+            return predicate()
+
+        return wait_for(check, timeout, what, interval=0.05)
 
     return wait

@@ -5,24 +5,20 @@ id each, and is stored once (issue 13). Repeated SWITCHBOARD_FAULT_REPEATS times
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import store
+from testkit import StandinAdapter, wait_for
 
 from .conftest import REPEATS  # type: ignore[import-not-found]
 
@@ -41,68 +37,9 @@ PARENT = (
 )
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class SlowAdapter:
-    """A chat-platform stand-in on a thread: `POST /send` answers after SEND_DELAY_S and notes
-    when each body arrived; `GET /health` answers at once."""
-
-    received: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    def start(self) -> str:
-        adapter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                # gated may have been killed while waiting for this answer.
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self.answer(200, {"status": "ok"})
-
-            def do_POST(self) -> None:
-                try:
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                except (ValueError, ConnectionResetError):
-                    return  # a request cut short by the kill
-                with adapter.lock:
-                    adapter.received.append((time.monotonic(), body))
-                time.sleep(SEND_DELAY_S)  # the platform's round trip
-                self.answer(200, {"remote_id": f"r-{body['id']}"})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def bodies(self, chat_jid: str) -> list[tuple[float, dict[str, Any]]]:
-        with self.lock:
-            return [(t, b) for t, b in self.received if b["chat_jid"] == chat_jid]
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+def sends_to(adapter: StandinAdapter, chat_jid: str) -> list[tuple[float, dict[str, Any]]]:
+    """The /send bodies for one chat with the (monotonic) time each arrived."""
+    return [(at, b) for at, b in adapter.received() if b["chat_jid"] == chat_jid]
 
 
 class GatedUnderParent:
@@ -215,8 +152,9 @@ def stored_replies(db: Path, chat_jid: str) -> list[tuple[str, str]]:
 def test_replies_claimed_by_a_killed_gated_go_out_within_seconds_of_restart(
     gated: GatedUnderParent,
 ) -> None:
-    adapter = SlowAdapter()
-    url = adapter.start()
+    # The platform answers each /send SEND_DELAY_S late, so replies are in flight when killed.
+    adapter = StandinAdapter(gated.root / "sends.jsonl", delay=SEND_DELAY_S, stamp=True).start()
+    url = adapter.url
     try:
         gated.start()
         resp = httpx.post(
@@ -245,7 +183,7 @@ def test_replies_claimed_by_a_killed_gated_go_out_within_seconds_of_restart(
                     assert r.status_code == 202, r.text
             wait_for(
                 lambda chat=chat: (
-                    len(adapter.bodies(chat)) >= 3 and sending_rows(gated.db, chat) >= 3
+                    len(sends_to(adapter, chat)) >= 3 and sending_rows(gated.db, chat) >= 3
                 ),
                 30,
                 "replies in flight",
@@ -256,11 +194,11 @@ def test_replies_claimed_by_a_killed_gated_go_out_within_seconds_of_restart(
             gated.start()
 
             def all_sent(chat: str = chat) -> bool:
-                ids = {b["id"] for _, b in adapter.bodies(chat)}
+                ids = {b["id"] for _, b in sends_to(adapter, chat)}
                 return len(ids) == MESSAGES
 
             wait_for(all_sent, DEADLINE_S, f"all {MESSAGES} replies within {DEADLINE_S:.0f} s")
-            bodies = adapter.bodies(chat)
+            bodies = sends_to(adapter, chat)
             first_at: dict[str, float] = {}
             for at, body in bodies:
                 first_at.setdefault(body["id"], at)
@@ -285,4 +223,4 @@ def test_replies_claimed_by_a_killed_gated_go_out_within_seconds_of_restart(
         print(f"worst reply latency after restart per round: {[round(w, 2) for w in worst]}")
         assert max(worst) < DEADLINE_S
     finally:
-        adapter.close()
+        adapter.stop()

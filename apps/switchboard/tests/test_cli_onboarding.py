@@ -8,26 +8,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import store
 from onbod import api
 from onbod.migrations import MIGRATIONS
+from testkit import wait_for
 
 CLI = str(Path(sys.executable).parent / "switchboard")
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 def cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,11 +46,11 @@ def world(tmp_path: Path) -> Iterator[tuple[Path, sqlite3.Connection]]:
             store.put_message(
                 conn, store.NewMessage(id=f"m{i}", chat_jid=jid, content=text, sender=jid)
             )
-        wait_for(lambda: len(api.list_onboarding(conn)) == 2, what="greetings")
+        wait_for(lambda: len(api.list_onboarding(conn)) == 2, 20, "greetings")
         store.put_message(
             conn, store.NewMessage(id="m9", chat_jid="tg:1", content="blue-sky", sender="tg:1")
         )
-        wait_for(lambda: api.pending(conn), what="pending")
+        wait_for(lambda: api.pending(conn), 20, "pending")
         yield db, conn
     finally:
         proc.send_signal(signal.SIGTERM)

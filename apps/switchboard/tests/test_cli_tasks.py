@@ -8,25 +8,17 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import store
 from switchboard.cli import app
+from testkit import wait_for
 from typer.testing import CliRunner
 
 CLI = str(Path(sys.executable).parent / "switchboard")
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -63,13 +55,15 @@ def timed(db: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         [sys.executable, "-m", "timed.main", "--db", str(db)], stdout=log, stderr=log
     )
     conn = store.connect(db)
-    wait_until(
+    wait_for(
         lambda: (
             proc.poll() is not None
             or conn.execute(
                 "SELECT 1 FROM daemons WHERE name = 'timed' AND pid = ?", (proc.pid,)
             ).fetchone()
-        )
+        ),
+        15,
+        "timed's heartbeat",
     )
     conn.close()
     assert proc.poll() is None, (tmp_path / "timed.log").read_text()
@@ -195,7 +189,7 @@ def test_task_added_by_cli_fires_within_a_second_without_restart(
     at = store.utcnow() + timedelta(seconds=4)
     ok(db, "task", "add", "--chat", "web:demo", "--at", store.iso(at), "--prompt", "ping")
     conn = store.connect(db)
-    wait_until(lambda: conn.execute("SELECT 1 FROM task_runs").fetchone(), timeout=20)
+    wait_for(lambda: conn.execute("SELECT 1 FROM task_runs").fetchone(), 20, "a task run")
     run = conn.execute("SELECT * FROM task_runs").fetchone()
     msg = store.get_message(conn, run["message_seq"])
     conn.close()

@@ -12,8 +12,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,16 +20,9 @@ from daemonkit.flags import add_common_args
 from daemonkit.logs import JsonFormatter
 from daemonkit.sdnotify import sd_notify
 from daemonkit.settings import parse_settings
+from testkit import wait_for
 
 WORKER = Path(__file__).with_name("daemon_worker.py")
-
-
-def poll(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_common_flags_come_from_flag_env_or_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +80,9 @@ def test_daemon_runs_steps_heartbeats_and_stops_cleanly_on_sigterm(
         assert store.get_state(db, "testd:started") == "yes"
 
         seq = store.put_message(db, store.NewMessage(id="1", chat_jid="web:x", content="hi")).seq
-        poll(lambda: store.get_state(db, "testd:seen") == str(seq), "a step after the commit")
+        wait_for(
+            lambda: store.get_state(db, "testd:seen") == str(seq), 20, "a step after the commit"
+        )
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

@@ -46,6 +46,19 @@ def test_registered_groups_are_listed_by_folder(db: sqlite3.Connection) -> None:
     assert store.get_group(db, "web:none") is None
 
 
+def test_registration_and_folder_owner_checks(db: sqlite3.Connection) -> None:
+    assert not store.is_registered(db, "web:z")
+    assert store.folder_owner(db, "alpha") is None
+    store.register_group(db, "web:z", "alpha")
+    store.register_group(db, "web:a", "alpha")
+    assert store.is_registered(db, "web:z")
+    assert not store.is_registered(db, "web:alpha")
+    assert store.folder_owner(db, "alpha") == "web:a"
+    store.unregister_group(db, "web:a")
+    assert store.folder_owner(db, "alpha") == "web:z"
+    assert not store.is_registered(db, "web:a")
+
+
 def test_registering_a_jid_twice_needs_replace(db: sqlite3.Connection) -> None:
     store.register_group(db, "web:demo", "demo")
     with pytest.raises(store.InvalidInput, match="jid: web:demo is already registered"):

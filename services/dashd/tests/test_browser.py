@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import store
 from dashd.users import add_user
 from dashd_harness import PASSWORD, Server, open_db, start_dashd
 from onbod import api as onbod
+from testkit import wait_for
 from timed import api as timed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,15 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +72,9 @@ def stack(module_tmp: Path) -> Iterator[Server]:
             )
         )
     wait_for(
-        lambda: {d.name for d in store.list_daemons(conn)} >= set(commands), "daemon heartbeats"
+        lambda: {d.name for d in store.list_daemons(conn)} >= set(commands),
+        30,
+        "daemon heartbeats",
     )
     store.register_group(conn, "tg:demo-room", "demo")
     srv = start_dashd(db, module_tmp)
@@ -107,9 +100,9 @@ def test_operator_day_in_the_browser(stack: Server, browser: object) -> None:
     conn = store.connect(stack.db)
     task = timed.add_task(conn, chat_jid="tg:demo-room", prompt="morning report", every_s=3600)
     store.put_message(conn, store.NewMessage(id="n1", chat_jid="tg:stranger", content="hello?"))
-    wait_for(lambda: onbod.get(conn, "tg:stranger") is not None, "onbod to greet the stranger")
+    wait_for(lambda: onbod.get(conn, "tg:stranger") is not None, 30, "onbod to greet the stranger")
     store.put_message(conn, store.NewMessage(id="n2", chat_jid="tg:stranger", content="faraway"))
-    wait_for(lambda: bool(onbod.pending(conn)), "the stranger's request to be pending")
+    wait_for(lambda: bool(onbod.pending(conn)), 30, "the stranger's request to be pending")
 
     page = browser.new_page()  # type: ignore[attr-defined]
     page.set_default_timeout(WAIT_MS)

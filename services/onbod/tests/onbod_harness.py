@@ -7,26 +7,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import store
+from testkit import waiter
 
 DEADLINE_S = 20.0
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = DEADLINE_S, what: str = "") -> Any:
-    """Poll `cond` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
-        time.sleep(0.02)
+wait_for = waiter(DEADLINE_S)
 
 
 class Onbod:

@@ -16,7 +16,7 @@ from timed.migrations import MIGRATIONS
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from timed_harness import StartTimed, wait_until
+from timed_harness import StartTimed, wait_for
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def start_timed(db_path: Path, conn: sqlite3.Connection, tmp_path: Path) -> Iter
             stderr=subprocess.STDOUT,
         )
         procs.append(proc)
-        wait_until(
+        wait_for(
             lambda: (
                 proc.poll() is not None
                 or conn.execute(

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import store
 from timed import api
-from timed_harness import StartTimed, stop, wait_until
+from timed_harness import StartTimed, stop, wait_for
 
 RACE_TASKS = 12
 KILL_TASKS = 1500
@@ -36,7 +36,7 @@ def test_two_processes_fire_every_slot_exactly_once(
     ]
     first = start_timed("--batch-size", "3")
     second = start_timed("--batch-size", "3")
-    wait_until(lambda: all(run_count(conn, t.id) >= 8 for t in tasks), timeout=30)
+    wait_for(lambda: all(run_count(conn, t.id) >= 8 for t in tasks), timeout=30)
     assert stop(first) == 0
     assert stop(second) == 0
     fired_by: set[str] = set()
@@ -65,13 +65,13 @@ def test_kill_9_mid_firing_then_restart_loses_and_doubles_nothing(
     for i in range(KILL_TASKS):
         api.add_task(conn, chat_jid="web:demo", prompt=f"p{i}", every_s=3600, now=due)
     proc = start_timed("--batch-size", "10")
-    wait_until(lambda: run_count(conn) >= 100, poll=0.005)
+    wait_for(lambda: run_count(conn) >= 100, interval=0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     at_kill = run_count(conn)
     assert at_kill < KILL_TASKS, "the kill should land in the middle of firing"
     start_timed()
-    wait_until(lambda: run_count(conn) >= KILL_TASKS, timeout=30)
+    wait_for(lambda: run_count(conn) >= KILL_TASKS, timeout=30)
     assert run_count(conn) == KILL_TASKS
     assert task_message_count(conn) == KILL_TASKS
     # Every run row points at its own message; every task fired exactly once.
@@ -93,12 +93,12 @@ def test_sigterm_during_a_burst_stops_after_the_batch_in_hand(
     for i in range(KILL_TASKS):
         api.add_task(conn, chat_jid="web:demo", prompt=f"p{i}", every_s=3600, now=due)
     proc = start_timed("--batch-size", "10")
-    wait_until(lambda: run_count(conn) >= 100, poll=0.005)
+    wait_for(lambda: run_count(conn) >= 100, interval=0.005)
     assert stop(proc) == 0
     assert run_count(conn) < KILL_TASKS, "SIGTERM should not wait for the whole burst"
     assert run_count(conn) == task_message_count(conn)
     start_timed()
-    wait_until(lambda: run_count(conn) >= KILL_TASKS, timeout=30)
+    wait_for(lambda: run_count(conn) >= KILL_TASKS, timeout=30)
     assert run_count(conn) == task_message_count(conn) == KILL_TASKS
 
 
@@ -120,7 +120,7 @@ def test_slots_passed_while_timed_was_down_follow_the_misfire_policy(
         now=then,
     )
     start_timed()
-    wait_until(lambda: run_count(conn, once.id) >= 10 and run_count(conn, skip.id) >= 10)
+    wait_for(lambda: run_count(conn, once.id) >= 10 and run_count(conn, skip.id) >= 10)
     once_runs = list(reversed(api.runs(conn, once.id)))
     assert [r.status for r in once_runs] == ["missed"] * (len(once_runs) - 1) + ["fired"]
     assert {r.status for r in api.runs(conn, skip.id)} == {"skipped"}
@@ -136,7 +136,7 @@ def test_pause_resume_and_remove_while_running(
 ) -> None:
     start_timed()
     task = api.add_task(conn, chat_jid="web:demo", prompt="tick", cron="* * * * * *")
-    wait_until(lambda: run_count(conn, task.id) >= 2)
+    wait_for(lambda: run_count(conn, task.id) >= 2)
 
     def sentinel_fired() -> None:
         # A one-shot 1.5 s out: when it has fired, an every-second task would have too.
@@ -146,7 +146,7 @@ def test_pause_resume_and_remove_while_running(
             prompt="sentinel",
             at=store.utcnow() + timedelta(seconds=1.5),
         )
-        wait_until(lambda: run_count(conn, mark.id) == 1)
+        wait_for(lambda: run_count(conn, mark.id) == 1)
 
     api.pause(conn, task.id)
     paused_at = run_count(conn, task.id)
@@ -154,7 +154,7 @@ def test_pause_resume_and_remove_while_running(
     assert run_count(conn, task.id) == paused_at
 
     api.resume(conn, task.id)
-    wait_until(lambda: run_count(conn, task.id) >= paused_at + 2)
+    wait_for(lambda: run_count(conn, task.id) >= paused_at + 2)
 
     api.remove(conn, task.id)
     last_seq = store.latest_seq(conn)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import store
 from timed import api
-from timed_harness import StartTimed, wait_until
+from timed_harness import StartTimed, wait_for
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def gated(db_path: Path, conn: sqlite3.Connection, tmp_path: Path) -> Iterator[N
         stderr=subprocess.STDOUT,
         env={**os.environ, "SWITCHBOARD_CHANNEL_SECRET": "timed-e2e-secret"},
     )
-    wait_until(
+    wait_for(
         lambda: (
             proc.poll() is not None
             or conn.execute(
@@ -59,7 +59,7 @@ def test_scheduled_prompt_gets_an_echo_reply_in_its_chat(
         prompt="water the plants",
         at=store.utcnow() + timedelta(seconds=1.5),
     )
-    wait_until(lambda: "echo: water the plants" in replies(conn), timeout=30)
+    wait_for(lambda: "echo: water the plants" in replies(conn), timeout=30)
     [run] = api.runs(conn, task.id)
     assert run.status == "fired"
     done = api.get_task(conn, task.id)

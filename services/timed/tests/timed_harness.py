@@ -1,22 +1,19 @@
-"""Helpers shared by timed's process tests: polling with a deadline, stopping a daemon."""
+"""Helpers shared by timed's process tests: polling with a deadline (`testkit`'s, 15 s by
+default), stopping a daemon."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable
+
+from testkit import waiter
 
 StartTimed = Callable[..., subprocess.Popen[bytes]]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, poll: float = 0.02) -> None:
-    """Poll `predicate` until truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(poll)
+# timed runs tasks on real seconds: its waits get a longer default deadline.
+wait_for = waiter(15.0)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:

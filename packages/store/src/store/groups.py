@@ -143,6 +143,20 @@ def registered_groups(conn: sqlite3.Connection) -> list[Group]:
     return [Group.from_row(r) for r in rows]
 
 
+def is_registered(conn: sqlite3.Connection, jid: str) -> bool:
+    """Whether a chat has a registered group (no row decoding: a per-message check)."""
+    row = conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
+    return row is not None
+
+
+def folder_owner(conn: sqlite3.Connection, folder: str) -> str | None:
+    """The jid of a registered group using `folder` (the first by jid), if any."""
+    row = conn.execute(
+        "SELECT jid FROM registered_groups WHERE folder = ? ORDER BY jid LIMIT 1", (folder,)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def groups_for_folder(conn: sqlite3.Connection, folder: str) -> list[Group]:
     rows = conn.execute(
         "SELECT * FROM registered_groups WHERE folder = ? ORDER BY jid", (folder,)

@@ -10,8 +10,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dashd.config import Config
+from dashd.context import AppState
+from dashd.page import SecurityHeaders
 from dashd.pages import chats, groups, login, onboarding, sessions, status, tasks, users, webchat
-from dashd.web import AppState, SecurityHeaders
 
 PAGE_MODULES = (login, status, groups, chats, webchat, sessions, tasks, onboarding, users)
 

@@ -7,10 +7,6 @@ class DashdError(Exception):
     """Base class of every error dashd raises on purpose."""
 
 
-class LoginRejected(DashdError):
-    """Wrong username or password (deliberately does not say which)."""
-
-
 class RateLimited(DashdError):
     """Too many failed logins for this ip and username; names when it clears."""
 

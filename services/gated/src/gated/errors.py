@@ -14,7 +14,3 @@ class DeliveryError(GatedError):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
-
-
-class AgentProtocolError(GatedError):
-    """An agent printed something that is not a valid protocol line."""

@@ -18,7 +18,8 @@ from gated.migrations import MIGRATIONS
 # The test modules import their helpers from the module beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gated_channels_support import StandinAdapter, make_config
+from gated_channels_support import make_config
+from testkit import StandinAdapter
 
 
 @pytest.fixture

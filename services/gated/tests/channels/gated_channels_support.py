@@ -1,12 +1,8 @@
-"""Helpers shared by gated's channel tests (imported by conftest.py and the test modules):
-polling with a deadline, a config, registering a channel, and the stand-in adapter process."""
+"""Helpers shared by gated's channel tests (imported by conftest.py and the test modules): a
+config and registering a channel; polling and the stand-in adapter come from `testkit`."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +12,6 @@ from gated.config import GatedConfig
 
 HERE = Path(__file__).resolve().parent
 SECRET = "test-channel-secret"
-
-
-def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `cond()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def make_config(db: Path, **overrides: Any) -> GatedConfig:
@@ -60,51 +44,3 @@ def register(
     )
     assert resp.status_code == 200, resp.text
     return str(resp.json()["token"])
-
-
-class StandinAdapter:
-    """A real adapter process on 127.0.0.1 speaking gated's /send and /health protocol."""
-
-    def __init__(self, record: Path) -> None:
-        self.record = record
-        self.port = 0
-        self.proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "standin_adapter.py"),
-                "--port",
-                str(self.port),
-                "--record",
-                str(self.record),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        self.port = int(line.split()[1])
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def control(self, **state: Any) -> None:
-        httpx.post(f"{self.url}/control", json=state, timeout=5).raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/stats", timeout=5).json())
-
-    def sends(self) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line]

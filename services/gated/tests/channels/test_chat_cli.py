@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import store
-from gated_channels_support import wait_until
+from testkit import wait_for
 
 SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
 
@@ -54,7 +54,7 @@ def test_chat_sends_lines_and_prints_replies_then_exits_on_eof(
     chat = ChatProcess(db)
     try:
         chat.say("hello agent")
-        msgs = wait_until(lambda: cli_messages(conn), what="the typed line stored")
+        msgs = wait_for(lambda: cli_messages(conn), what="the typed line stored")
         assert [(m.content, m.sender, m.source) for m in msgs] == [("hello agent", "tester", "cli")]
         group = store.get_group(conn, "cli:demo")
         assert group is not None
@@ -76,7 +76,7 @@ def test_ctrl_c_exits_zero(db: Path, conn: sqlite3.Connection) -> None:
     store.register_group(conn, "web:demo", "demo")
     chat = ChatProcess(db)
     chat.say("hi")
-    wait_until(lambda: cli_messages(conn), what="the typed line stored")
+    wait_for(lambda: cli_messages(conn), what="the typed line stored")
     chat.proc.send_signal(signal.SIGINT)
     assert chat.proc.wait(timeout=10) == 0
 

@@ -13,7 +13,7 @@ from typing import Any
 import store
 from gated.config import GatedConfig
 from gated.delivery import DeliveryWorker
-from gated_channels_support import wait_until
+from testkit import wait_for
 
 
 def dead_pid() -> int:
@@ -39,7 +39,7 @@ def test_dead_workers_claims_are_released_on_start(conn: Any, config: GatedConfi
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: status(conn, dead) == "sent", timeout=5, what="released and sent")
+        wait_for(lambda: status(conn, dead) == "sent", timeout=5, what="released and sent")
         assert status(conn, alive) == "sending"  # a live worker keeps its claim
     finally:
         stop.set()

@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from gated.config import GatedConfig
 from gated.delivery import DeliveryWorker
 from gated.errors import DeliveryError
-from gated_channels_support import HERE, StandinAdapter, make_config, register, wait_until
+from gated_channels_support import HERE, make_config, register
+from testkit import StandinAdapter, wait_for
 
 
 @pytest.fixture
@@ -239,7 +240,7 @@ def test_two_worker_processes_deliver_each_reply_exactly_once(
             assert p.stdout is not None
             assert p.stdout.readline().strip() == "READY"
         seqs = [outbound(conn, f"reply {i}", jid=f"chatx:room{i % 7}") for i in range(n)]
-        wait_until(
+        wait_for(
             lambda: store.outbox_counts(conn)["sent"] == n, timeout=30, what="all replies sent"
         )
     finally:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 import store
-from gated_channels_support import SECRET, StandinAdapter, wait_until
+from gated_channels_support import SECRET
+from testkit import StandinAdapter, wait_for
 
 
 def free_port() -> int:
@@ -50,7 +51,7 @@ def gated(db: Path, tmp_path: Path) -> Iterator[str]:
             return False
 
     try:
-        wait_until(up, timeout=30, what="gated's channel API")
+        wait_for(up, timeout=30, what="gated's channel API")
         yield base
     finally:
         proc.terminate()
@@ -74,7 +75,7 @@ def test_posted_message_gets_one_echo_reply_at_the_adapter(
         resp = http.post("/v1/messages", json=first, headers=auth)
         assert resp.status_code == 202
         assert resp.json()["duplicate"] is False
-        sends = wait_until(adapter.sends, timeout=20, what="the echo reply at the adapter")
+        sends = wait_for(adapter.sends, timeout=20, what="the echo reply at the adapter")
         assert [s["text"] for s in sends] == ["echo: hello"]
         assert sends[0]["chat_jid"] == "chatx:room"
 
@@ -84,7 +85,7 @@ def test_posted_message_gets_one_echo_reply_at_the_adapter(
         # A later message is answered after it; by then a second reply to m1 would have shown.
         second = {"chat_jid": "chatx:room", "id": "m2", "content": "bye", "sender": "alice"}
         assert http.post("/v1/messages", json=second, headers=auth).status_code == 202
-        wait_until(lambda: len(adapter.sends()) >= 2, timeout=20, what="the second reply")
+        wait_for(lambda: len(adapter.sends()) >= 2, timeout=20, what="the second reply")
     assert [s["text"] for s in adapter.sends()] == ["echo: hello", "echo: bye"]
 
 

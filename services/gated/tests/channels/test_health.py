@@ -11,7 +11,8 @@ import store
 from fastapi.testclient import TestClient
 from gated.adapters import HealthMonitor, channel_for_prefix, channel_summary
 from gated.config import GatedConfig
-from gated_channels_support import StandinAdapter, make_config, register, wait_until
+from gated_channels_support import make_config, register
+from testkit import StandinAdapter, wait_for
 
 
 def test_health_is_recorded_ok_then_down(
@@ -46,9 +47,9 @@ def test_monitor_thread_pings_until_stopped(
     thread = threading.Thread(target=monitor.run, args=(stop,))
     thread.start()
     try:
-        wait_until(lambda: channel_summary(conn)["chatx"]["health"] == "ok", what="health ok")
+        wait_for(lambda: channel_summary(conn)["chatx"]["health"] == "ok", what="health ok")
         adapter.control(mode="500")
-        wait_until(lambda: channel_summary(conn)["chatx"]["health"] == "down", what="health down")
+        wait_for(lambda: channel_summary(conn)["chatx"]["health"] == "down", what="health down")
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -17,7 +17,8 @@ import uvicorn
 from gated.channels import create_app
 from gated.config import GatedConfig
 from gated.http_limits import REQUEST_READ_TIMEOUT_S, server_options
-from gated_channels_support import register, wait_until
+from gated_channels_support import register
+from testkit import wait_for
 
 READ_TIMEOUT_S = 2.0
 # The server must have answered 408 and closed by then (timer granularity + a loaded machine).
@@ -42,7 +43,7 @@ def live(config: GatedConfig) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 10, "uvicorn to start")
+    wait_for(lambda: server.started, 10, "uvicorn to start")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
@@ -171,7 +172,7 @@ def test_a_client_that_leaves_mid_body_costs_one_log_line(
         )
         time.sleep(0.3)  # let the server start reading the body before we leave
         s.close()
-        wait_until(lambda: "client went away mid-body" in caplog.text, 5, "the disconnect line")
+        wait_for(lambda: "client went away mid-body" in caplog.text, 5, "the disconnect line")
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.exc_info], caplog.text
     lines = [r for r in caplog.records if "mid-body" in r.getMessage()]

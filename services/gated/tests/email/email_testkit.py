@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from testkit import wait_for
 
 HERE = Path(__file__).parent
 ADDRESS = "agent@example.test"
@@ -32,18 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(cond: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll `cond()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def port_open(port: int) -> bool:
@@ -69,8 +58,8 @@ class Dovecot:
 
     def start(self) -> None:
         subprocess.run(["dovecot", "-c", str(self.conf)], check=True, timeout=30)
-        wait_until(lambda: port_open(self.imap_port), 10, "dovecot imap port")
-        wait_until(lambda: port_open(self.lmtp_port), 10, "dovecot lmtp port")
+        wait_for(lambda: port_open(self.imap_port), 10, "dovecot imap port")
+        wait_for(lambda: port_open(self.lmtp_port), 10, "dovecot lmtp port")
 
     def stop(self) -> None:
         """Stop the server including its client processes (dovecot leaves those running,
@@ -85,8 +74,8 @@ class Dovecot:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not _alive(master), 10, "dovecot master to exit")
-        wait_until(lambda: not port_open(self.imap_port), 10, "dovecot to stop")
+        wait_for(lambda: not _alive(master), 10, "dovecot master to exit")
+        wait_for(lambda: not port_open(self.imap_port), 10, "dovecot to stop")
         pid_file.unlink(missing_ok=True)
 
     def deliver(self, msg: EmailMessage | bytes, rcpt: str = ADDRESS, sender: str = "") -> None:
@@ -332,7 +321,7 @@ def start_gated(db: Path, env: dict[str, str]) -> GatedProcess:
         return row is not None and row[0] == proc.pid and "imap connected" in gated.log_text()
 
     try:
-        wait_until(ready, 30, "gated heartbeat and imap connection")
+        wait_for(ready, 30, "gated heartbeat and imap connection")
     finally:
         conn.close()
     return gated

@@ -24,9 +24,9 @@ from email_testkit import (
     make_dovecot,
     make_smtp_server,
     start_gated,
-    wait_until,
 )
 from gated.email.threads import threads_for_chat
+from testkit import wait_for
 
 LIMIT = 4  # replies per sender per hour in this module
 
@@ -69,12 +69,12 @@ class Person:
                 raise AssertionError(self.world.gated.log_text())
             return len(self.received()) >= n
 
-        wait_until(enough, 30, f"{n} replies to {self.address}")
+        wait_for(enough, 30, f"{n} replies to {self.address}")
         return self.received()
 
     def settled(self) -> None:
         """Wait until nothing for this chat is waiting in the outbox."""
-        wait_until(
+        wait_for(
             lambda: (
                 self.world.conn.execute(
                     "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.seq = o.seq "
@@ -171,7 +171,7 @@ def test_automatic_mail_is_stored_but_never_answered(person: Person) -> None:
     world.dovecot.deliver(mail(sender="MAILER-DAEMON@mx.example.org", msg_id="<bounce@x>"))
     ids = ["<auto0@x>", "<auto1@x>", "<auto2@x>", "<auto3@x>", "<self@x>", "<bounce@x>"]
     query = f"SELECT verb FROM messages WHERE id IN ({','.join('?' * len(ids))})"
-    wait_until(
+    wait_for(
         lambda: [r[0] for r in world.conn.execute(query, ids)] == ["ignored"] * len(ids),
         20,
         "the automatic mail stored as ignored",
@@ -207,7 +207,7 @@ def test_a_second_auto_responder_cannot_start_a_loop(person: Person) -> None:
         person.send(msg_id="<start@x>", body="start")
         # The per-sender limit ends the ping-pong: a mail beyond it is stored as ignored
         # (rate-limit), the agent never sees it, nothing else is queued.
-        wait_until(
+        wait_for(
             lambda: any(r["verb"] == "ignored" for r in person.inbound()),
             40,
             "the rate limit to stop the exchange",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import store
-from email_testkit import Dovecot, SmtpServer, email_env, mail, start_gated, wait_until
+from email_testkit import Dovecot, SmtpServer, email_env, mail, start_gated
+from testkit import wait_for
 
 BOB = "email:bob@example.org"
 
@@ -28,7 +29,7 @@ def test_restart_mid_stream_and_uidvalidity_change_answer_every_mail_once(
     first = start_gated(db, env)
     for i in range(4):
         send(i)
-    wait_until(lambda: answers(), 30, "a first answer")
+    wait_for(lambda: answers(), 30, "a first answer")
     assert first.stop() == 0, first.log_text()  # restarted while mail is still coming in
     for i in range(4, 6):
         send(i)
@@ -39,8 +40,8 @@ def test_restart_mid_stream_and_uidvalidity_change_answer_every_mail_once(
     second = start_gated(db, env)
     expected = [f"echo: body {i}" for i in range(7)]
     try:
-        wait_until(lambda: set(answers()) >= set(expected), 30, "an answer to every mail")
-        wait_until(
+        wait_for(lambda: set(answers()) >= set(expected), 30, "an answer to every mail")
+        wait_for(
             lambda: (
                 conn.execute(
                     "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending', 'failed')"

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 import store
-from email_testkit import Dovecot, SmtpServer, email_config, mail, wait_until
+from email_testkit import Dovecot, SmtpServer, email_config, mail
 from gated.email.service import EmailChannel
 from gated.email.threads import threads_for_chat
 from gated.migrations import MIGRATIONS
+from testkit import wait_for
 
 
 @contextmanager
@@ -53,9 +54,9 @@ def test_delivered_mail_is_stored_once_with_thread(
 ) -> None:
     cfg = email_config(db, dovecot, smtp_server)
     with channel_running(cfg) as channel:
-        wait_until(lambda: channel.status().get("connected"), 10, "imap connection")
+        wait_for(lambda: channel.status().get("connected"), 10, "imap connection")
         dovecot.deliver(mail(body="What is the weather?"))
-        rows = wait_until(lambda: email_rows(db), 10, "the mail in the store")
+        rows = wait_for(lambda: email_rows(db), 10, "the mail in the store")
     assert len(rows) == 1
     row = rows[0]
     assert row["id"] == "<m1@example.org>"
@@ -69,7 +70,7 @@ def test_delivered_mail_is_stored_once_with_thread(
     assert threads[0].subject == "Hello"
     # A restart re-reads nothing: still one row.
     with channel_running(cfg) as channel:
-        wait_until(lambda: channel.status().get("synced_at"), 10, "a sync")
+        wait_for(lambda: channel.status().get("synced_at"), 10, "a sync")
     assert len(email_rows(db)) == 1
 
 
@@ -78,15 +79,15 @@ def test_restart_and_uidvalidity_change_lose_nothing_and_duplicate_nothing(
 ) -> None:
     cfg = email_config(db, dovecot, smtp_server)
     with channel_running(cfg) as channel:
-        wait_until(lambda: channel.status().get("connected"), 10, "imap connection")
+        wait_for(lambda: channel.status().get("connected"), 10, "imap connection")
         for i in range(3):
             dovecot.deliver(mail(msg_id=f"<a{i}@example.org>", body=f"first {i}"))
-        wait_until(lambda: len(email_rows(db)) == 3, 10, "three mails stored")
+        wait_for(lambda: len(email_rows(db)) == 3, 10, "three mails stored")
     # Mail arriving while gated is down is read after the restart.
     for i in range(2):
         dovecot.deliver(mail(msg_id=f"<b{i}@example.org>", body=f"while down {i}"))
     with channel_running(cfg) as channel:
-        wait_until(lambda: len(email_rows(db)) == 5, 10, "mail sent while down")
+        wait_for(lambda: len(email_rows(db)) == 5, 10, "mail sent while down")
         before = channel.status()["uidvalidity"]
     # Now the server renumbers the mailbox (new UIDVALIDITY) while gated is down, and more
     # mail arrives; the re-sync stores the new mail and nothing twice.
@@ -95,10 +96,10 @@ def test_restart_and_uidvalidity_change_lose_nothing_and_duplicate_nothing(
     dovecot.start()
     dovecot.deliver(mail(msg_id="<c0@example.org>", body="after renumbering"))
     with channel_running(cfg) as channel:
-        wait_until(lambda: len(email_rows(db)) >= 6, 10, "mail after the UIDVALIDITY change")
+        wait_for(lambda: len(email_rows(db)) >= 6, 10, "mail after the UIDVALIDITY change")
         assert channel.status()["uidvalidity"] != before
         dovecot.deliver(mail(msg_id="<c1@example.org>", body="later"))
-        wait_until(lambda: len(email_rows(db)) >= 7, 10, "mail in the new session")
+        wait_for(lambda: len(email_rows(db)) >= 7, 10, "mail in the new session")
     ids = [r["id"] for r in email_rows(db)]
     assert sorted(ids) == sorted(
         [f"<a{i}@example.org>" for i in range(3)]
@@ -113,15 +114,15 @@ def test_imap_down_at_start_and_mid_idle_keeps_running_and_catches_up(
     cfg = email_config(db, dovecot, smtp_server)
     dovecot.stop()
     with channel_running(cfg) as channel:
-        wait_until(lambda: channel.status().get("last_error"), 10, "a failed connection")
+        wait_for(lambda: channel.status().get("last_error"), 10, "a failed connection")
         dovecot.start()
         dovecot.deliver(mail(msg_id="<d0@example.org>"))
-        wait_until(lambda: len(email_rows(db)) == 1, 15, "catch-up after the server came up")
+        wait_for(lambda: len(email_rows(db)) == 1, 15, "catch-up after the server came up")
         assert channel.status()["connected"]
         # Server goes away while we IDLE; mail arrives after it is back.
         dovecot.stop()
-        wait_until(lambda: not channel.status()["connected"], 10, "the channel to notice")
+        wait_for(lambda: not channel.status()["connected"], 10, "the channel to notice")
         dovecot.start()
         dovecot.deliver(mail(msg_id="<d1@example.org>"))
-        wait_until(lambda: len(email_rows(db)) == 2, 15, "catch-up after reconnecting")
+        wait_for(lambda: len(email_rows(db)) == 2, 15, "catch-up after reconnecting")
     assert [r["id"] for r in email_rows(db)] == ["<d0@example.org>", "<d1@example.org>"]

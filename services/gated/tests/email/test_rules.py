@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from email_testkit import ADDRESS, mail
-from gated.email.loops import ignore_reason, over_rate
+from gated.email.loops import (
+    RATE_WINDOW,
+    ReplyFacts,
+    ignore_reason,
+    over_rate,
+    rate_window_start,
+    reply_refusal,
+)
 from gated.email.parse import parse_mail
 from gated.email.threading import (
     base_subject,
@@ -62,6 +70,51 @@ def test_rate_limit() -> None:
     assert not over_rate(19, 20)
     assert over_rate(20, 20)
     assert over_rate(0, 0)
+
+
+ANSWERABLE = ReplyFacts(
+    chat_jid="email:bob@example.org",
+    to_addr="bob@example.org",
+    reply_to_id="<m1@example.org>",
+    parent_ignored=False,
+    ever_answerable=True,
+    ever_automatic=False,
+    sent_in_window=0,
+)
+
+
+def refusal(**changes: object) -> str | None:
+    facts = replace(ANSWERABLE, **changes)
+    return reply_refusal(facts, our_address=ADDRESS.upper(), replies_per_hour=2)
+
+
+def test_an_ordinary_reply_may_be_sent() -> None:
+    assert refusal() is None
+    assert refusal(ever_automatic=True) is None  # an autoreply once, real mail too
+    assert refusal(sent_in_window=1) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"chat_jid": f"email:{ADDRESS}", "to_addr": ADDRESS}, "is our own address"),
+        ({"parent_ignored": True}, "'<m1@example.org>' is auto-submitted/bulk mail"),
+        ({"to_addr": "mailer-daemon@example.org"}, "is a bounce address"),
+        ({"to_addr": "postmaster@example.org"}, "is a bounce address"),
+        ({"ever_answerable": False, "ever_automatic": True}, "only ever sent auto-submitted"),
+        ({"sent_in_window": 2}, "rate limit: 2 replies per hour to bob@example.org reached"),
+    ],
+)
+def test_replies_that_must_never_be_sent(changes: dict[str, object], reason: str) -> None:
+    got = refusal(**changes)
+    assert got is not None
+    assert reason in got
+
+
+def test_the_rate_window_is_the_hour_before_now() -> None:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert rate_window_start(now) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert now - rate_window_start(now) == RATE_WINDOW
 
 
 def test_thread_root_prefers_references_then_in_reply_to() -> None:

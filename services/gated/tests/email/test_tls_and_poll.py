@@ -21,7 +21,6 @@ from email_testkit import (
     mail,
     make_dovecot,
     make_smtp_server,
-    wait_until,
 )
 from gated.email.check import check_login
 from gated.email.ingest import ingest_mail
@@ -29,6 +28,7 @@ from gated.email.parse import parse_mail
 from gated.email.service import EmailChannel
 from gated.email.smtp import SmtpSender
 from gated.migrations import MIGRATIONS
+from testkit import wait_for
 
 SMTP_USER, SMTP_PASSWORD = "relay-user", "relay-secret"
 
@@ -147,9 +147,9 @@ def test_implicit_ssl_logins_and_inbound_over_ssl(
     thread = threading.Thread(target=channel.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: channel.status().get("connected"), 10, "an imaps connection")
+        wait_for(lambda: channel.status().get("connected"), 10, "an imaps connection")
         tls_dovecot.deliver(mail(msg_id="<ssl@x>"))
-        wait_until(lambda: channel.status().get("stored") == 1, 10, "the mail stored")
+        wait_for(lambda: channel.status().get("stored") == 1, 10, "the mail stored")
     finally:
         stop.set()
         thread.join(10)
@@ -181,10 +181,10 @@ def test_server_without_idle_is_polled(tmp_path: Path, smtp_server: SmtpServer) 
         thread = threading.Thread(target=channel.run, args=(stop,), daemon=True)
         thread.start()
         try:
-            wait_until(lambda: channel.status().get("connected"), 10, "a connection")
+            wait_for(lambda: channel.status().get("connected"), 10, "a connection")
             assert channel.status()["idle"] is False
             dovecot.deliver(mail(msg_id="<poll@x>"))
-            wait_until(lambda: channel.status().get("stored") == 1, 10, "the polled mail stored")
+            wait_for(lambda: channel.status().get("stored") == 1, 10, "the polled mail stored")
         finally:
             stop.set()
             thread.join(10)

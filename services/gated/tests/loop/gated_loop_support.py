@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 import store
 from store import NewMessage
+from testkit import waiter
 
 AGENTS = Path(__file__).parent / "agents"
 T = TypeVar("T")
@@ -27,16 +27,7 @@ def agent_command(name: str) -> str:
     return f"{sys.executable} {AGENTS / name}"
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
-    """Poll until `predicate` returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
+wait_for = waiter(15.0)
 
 
 @dataclass

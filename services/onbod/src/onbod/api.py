@@ -90,7 +90,7 @@ def _approve_in_tx(
         current = records.get(conn, jid)
         if current is None or current.status != "pending" or current.world_name != name:
             return Decision(False, _already(current or seen), current)
-        owner = handoff.folder_owner(conn, name)
+        owner = store.folder_owner(conn, name)
         if owner is not None:
             return Decision(
                 False, f"folder {name!r} already belongs to {owner}; reject {jid} instead", current

@@ -27,17 +27,9 @@ def handoff_id(original_id: str) -> str:
     return HANDOFF_PREFIX + hashlib.sha256(original_id.encode()).hexdigest()
 
 
-def folder_owner(conn: sqlite3.Connection, folder: str) -> str | None:
-    """The jid of a registered group using `folder`, if any."""
-    row = conn.execute(
-        "SELECT jid FROM registered_groups WHERE folder = ? ORDER BY jid LIMIT 1", (folder,)
-    ).fetchone()
-    return row[0] if row else None
-
-
 def taken_reason(conn: sqlite3.Connection, name: str, jid: str) -> str | None:
     """Why `name` cannot become `jid`'s world (None when it is free)."""
-    owner = folder_owner(conn, name)
+    owner = store.folder_owner(conn, name)
     if owner is not None:
         return f"folder {name!r} already belongs to {owner}"
     holder = records.pending_holder(conn, name)

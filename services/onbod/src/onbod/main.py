@@ -63,8 +63,7 @@ class Daemon:
         return wait
 
     def _registered(self, jid: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
-        return row is not None
+        return store.is_registered(self.conn, jid)
 
     def _advance(self, seq: int) -> bool:
         """Move the cursor to `seq` unless another onbod already passed it (inside a tx)."""

@@ -48,10 +48,6 @@ def daemon_state(d: store.Daemon) -> str:
     return "up"
 
 
-def _rounded(age: float | None) -> float | None:
-    return None if age is None else round(age, 1)
-
-
 def status_data(conn: sqlite3.Connection) -> dict[str, Any]:
     daemons = [
         {

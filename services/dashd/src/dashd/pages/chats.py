@@ -12,7 +12,8 @@ from store import validate
 from store.outbox import outbox_states
 from store.search import search_messages
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 PAGE_SIZE: Final = 50
 MAX_QUERY: Final = 200

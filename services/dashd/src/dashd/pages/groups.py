@@ -10,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 log = logging.getLogger(__name__)
 

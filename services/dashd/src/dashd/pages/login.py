@@ -8,9 +8,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dashd import auth
+from dashd.context import Ctx, client_ip
+from dashd.cookies import set_session_cookies
 from dashd.errors import RateLimited
+from dashd.page import page
 from dashd.users import verify_login
-from dashd.web import Ctx, client_ip, page, set_session_cookies
 
 log = logging.getLogger(__name__)
 

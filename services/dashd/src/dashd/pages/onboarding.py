@@ -1,5 +1,5 @@
 """The onboarding queue (operators only): unknown chats waiting for approval, approve / reject
-through onbod's own functions (the page says "not installed" until onbod provides them)."""
+through onbod's own functions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 log = logging.getLogger(__name__)
 

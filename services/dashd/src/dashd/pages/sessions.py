@@ -9,7 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 PAGE_SIZE: Final = 50
 

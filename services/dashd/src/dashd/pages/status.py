@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from store.outbox import backlog_counts, dead_letters_for, outbox_counts_for
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 EXPECTED_DAEMONS: Final = ("gated", "timed", "onbod", "dashd")
 

@@ -1,5 +1,4 @@
-"""Scheduled tasks and their runs; pause, resume and run-now through timed's own functions
-(the page says "not installed" until timed provides them)."""
+"""Scheduled tasks and their runs; pause, resume and run-now through timed's own functions."""
 
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from timed import api as timed
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 log = logging.getLogger(__name__)
 

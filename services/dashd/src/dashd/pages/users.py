@@ -8,7 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dashd import users
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from starlette.routing import Route
 from store import validate
 from store.paths import group_path
 
-from dashd.web import Ctx, page
+from dashd.context import Ctx
+from dashd.page import page
 
 log = logging.getLogger(__name__)
 

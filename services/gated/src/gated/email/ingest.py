@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 import store
@@ -15,7 +15,7 @@ from store import bus
 from store.rates import received_since
 
 from gated.config import EmailConfig
-from gated.email.loops import ignore_reason, over_rate
+from gated.email.loops import ignore_reason, over_rate, rate_window_start
 from gated.email.parse import ParsedMail
 from gated.email.threading import base_subject, thread_root
 from gated.email.threads import note_message
@@ -107,7 +107,7 @@ def ingest_mail(
     with store.tx(conn):
         reason = ignore_reason(mail, cfg.address)
         if reason is None and store.find_message(conn, chat_jid, mail.message_id) is None:
-            recent = received_since(conn, chat_jid, store.iso(now - timedelta(hours=1)))
+            recent = received_since(conn, chat_jid, store.iso(rate_window_start(now)))
             if over_rate(recent, cfg.replies_per_hour):
                 reason = "rate-limit"
         meta = email_meta(mail, thread_id, reason)

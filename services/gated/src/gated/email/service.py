@@ -148,10 +148,3 @@ class EmailChannel:
                 self._status["last_mail_at"] = store.now_iso()
         self._set(synced_at=store.now_iso(), last_uid=last, uidvalidity=mailbox.uidvalidity)
         return stored
-
-
-def start_thread(channel: EmailChannel, stop: threading.Event) -> threading.Thread:
-    """Run the inbound side in a daemon thread named `email-inbound`."""
-    thread = threading.Thread(target=channel.run, args=(stop,), name="email-inbound", daemon=True)
-    thread.start()
-    return thread

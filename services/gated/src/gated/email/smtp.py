@@ -9,7 +9,7 @@ import smtplib
 import sqlite3
 import ssl
 import threading
-from datetime import timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Final
 
@@ -20,7 +20,7 @@ from store.rates import has_received, sent_since
 from gated.config import EmailConfig, GatedConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
 from gated.email.ingest import find_meta
-from gated.email.loops import BOUNCE_SENDERS, over_rate
+from gated.email.loops import ReplyFacts, rate_window_start, reply_refusal
 from gated.email.parse import ADDRESS_RE
 from gated.email.threading import (
     base_subject,
@@ -28,7 +28,6 @@ from gated.email.threading import (
     our_message_id,
     reply_references,
     reply_subject,
-    thread_root,
 )
 from gated.email.threads import get_thread, latest_thread, note_message
 from gated.errors import DeliveryError
@@ -98,7 +97,7 @@ class SmtpSender:
             self._local.conn = conn
         return conn
 
-    def compose(self, item: store.OutboxItem) -> tuple[EmailMessage, str, str]:
+    def compose(self, item: store.OutboxItem, now: datetime) -> tuple[EmailMessage, str, str]:
         """The reply mail for an item, its recipient and its thread id (no network)."""
         channel, _, to_addr = item.chat_jid.partition(":")
         to_addr = to_addr.lower()
@@ -106,52 +105,39 @@ class SmtpSender:
             raise DeliveryError(
                 f"chat_jid {item.chat_jid!r} is not an email address", permanent=True
             )
-        if to_addr == self.email.address:
-            raise DeliveryError(f"chat_jid {item.chat_jid!r} is our own address", permanent=True)
         conn = self._conn()
         parent = (
             store.find_message(conn, item.chat_jid, item.reply_to_id) if item.reply_to_id else None
         )
-        if parent is not None and parent.verb == bus.IGNORED:
-            raise DeliveryError(
-                f"reply_to_id {item.reply_to_id!r} is auto-submitted/bulk mail; never answered",
-                permanent=True,
-            )
-        if to_addr.partition("@")[0] in BOUNCE_SENDERS:
-            raise DeliveryError(f"chat_jid {item.chat_jid!r} is a bounce address", permanent=True)
-        if not has_received(conn, item.chat_jid) and has_received(conn, item.chat_jid, bus.IGNORED):
-            # Everything this address sent us was automatic: whatever answers it would loop.
-            raise DeliveryError(
-                f"chat_jid {item.chat_jid!r} only ever sent auto-submitted/bulk mail",
-                permanent=True,
-            )
-        since = store.iso(store.utcnow() - timedelta(hours=1))
-        if over_rate(sent_since(conn, item.chat_jid, since), self.email.replies_per_hour):
-            raise DeliveryError(
-                f"rate limit: {self.email.replies_per_hour} replies per hour to {to_addr} reached",
-                permanent=True,
-            )
-        meta = find_meta(parent.attachments) if parent is not None else None
+        since = store.iso(rate_window_start(now))
+        facts = ReplyFacts(
+            chat_jid=item.chat_jid,
+            to_addr=to_addr,
+            reply_to_id=item.reply_to_id,
+            parent_ignored=parent is not None and parent.verb == bus.IGNORED,
+            ever_answerable=has_received(conn, item.chat_jid),
+            ever_automatic=has_received(conn, item.chat_jid, bus.IGNORED),
+            sent_in_window=sent_since(conn, item.chat_jid, since),
+        )
+        refusal = reply_refusal(
+            facts, our_address=self.email.address, replies_per_hour=self.email.replies_per_hour
+        )
+        if refusal is not None:
+            raise DeliveryError(refusal, permanent=True)
         message_id = our_message_id(f"{item.chat_jid}\0{item.id}", self.domain)
-        if meta is not None:
-            parent_id = str(meta["message_id"])
-            parent_refs = [str(r) for r in meta.get("references") or []]
-            thread_id = str(meta.get("thread_id") or thread_root(parent_id, None, parent_refs))
-            subject = reply_subject(str(meta.get("subject") or ""))
-            in_reply_to: str | None = parent_id
-            refs = reply_references(parent_refs, parent_id)
+        # Threading facts come from email_threads only; the parent's mail just says which row.
+        meta = find_meta(parent.attachments) if parent is not None else None
+        thread = get_thread(conn, str(meta.get("thread_id") or "")) if meta else None
+        if thread is not None and parent is not None:
+            in_reply_to: str | None = parent.id  # its Message-ID
         else:
             thread = latest_thread(conn, item.chat_jid)
-            if thread is not None:
-                thread_id = thread.thread_id
-                subject = reply_subject(thread.subject)
-                in_reply_to = thread.last_message_id
-                refs = reply_references(
-                    [r for r in thread.references if r != thread.last_message_id],
-                    thread.last_message_id,
-                )
-            else:
-                thread_id, subject, in_reply_to, refs = message_id, NEW_THREAD_SUBJECT, None, []
+            in_reply_to = thread.last_message_id if thread is not None else None
+        if thread is not None and in_reply_to is not None:
+            thread_id, subject = thread.thread_id, reply_subject(thread.subject)
+            refs = reply_references([r for r in thread.references if r != in_reply_to], in_reply_to)
+        else:
+            thread_id, subject, refs = message_id, NEW_THREAD_SUBJECT, []
         msg = build_reply(
             from_addr=self.email.address,
             from_name=FROM_NAME,
@@ -161,12 +147,13 @@ class SmtpSender:
             message_id=message_id,
             in_reply_to=in_reply_to,
             references=refs,
-            date=store.utcnow(),
+            date=now,
         )
         return msg, to_addr, thread_id
 
     def send(self, item: store.OutboxItem) -> str | None:
-        msg, to_addr, thread_id = self.compose(item)
+        now = store.utcnow()
+        msg, to_addr, thread_id = self.compose(item, now)
         try:
             with open_smtp(self.email) as smtp:
                 smtp.send_message(msg, from_addr=self.email.address, to_addrs=[to_addr])

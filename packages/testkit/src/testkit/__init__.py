@@ -1,0 +1,8 @@
+"""What every test tree shares (imported as `testkit`; no daemon uses it): `wait_for`, the one
+poll-until-deadline helper (`waiter` gives it another default deadline), and `StandinAdapter`,
+the stand-in chat-platform adapter process (`testkit.adapter_server`)."""
+
+from testkit.adapters import StandinAdapter
+from testkit.polling import DEFAULT_TIMEOUT_S, Waiter, wait_for, waiter
+
+__all__ = ["DEFAULT_TIMEOUT_S", "StandinAdapter", "Waiter", "wait_for", "waiter"]

@@ -1,0 +1,140 @@
+"""The stand-in chat-platform adapter, run as its own process (`python -m
+testkit.adapter_server`): it speaks gated's adapter protocol, `POST /send` and `GET /health`.
+
+Each accepted /send body is appended as one JSON line to --record (with --stamp, the line also
+holds `_received_at`, the monotonic clock on arrival, shared by every process on the machine);
+--delay makes each /send answer that many seconds late (a slow platform). `POST /control`
+switches it to answer 500 or 400 (`{"mode": "500"}`), or to fail after N more sends
+(`{"ok_budget": N}`); `GET /stats` returns those counters. It listens on --port (0: any free
+port), prints `PORT <n>` once listening and, with --port-file, writes the port there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+
+STAMP_KEY: Final = "_received_at"
+
+
+class Platform:
+    """The adapter's state: the failure mode, the budget of good sends, the counters."""
+
+    def __init__(self, record: Path, *, delay: float, stamp: bool) -> None:
+        self.record, self.delay, self.stamp = record, delay, stamp
+        self.lock = threading.Lock()
+        self.state: dict[str, Any] = {"mode": "ok", "ok_budget": None, "failed": 0, "sent": 0}
+
+    def healthy(self) -> bool:
+        with self.lock:
+            return bool(self.state["mode"] == "ok")
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.state)
+
+    def control(self, changes: dict[str, Any]) -> None:
+        with self.lock:
+            self.state.update(changes)
+
+    def accept(self, body: dict[str, Any], received_at: float) -> tuple[int, dict[str, Any]]:
+        """Record one /send body (unless failing); the HTTP status and answer for it."""
+        with self.lock:
+            state = self.state
+            if state["ok_budget"] is not None:
+                if state["ok_budget"] <= 0:
+                    state["mode"], state["ok_budget"] = "500", None
+                else:
+                    state["ok_budget"] -= 1
+            mode = state["mode"]
+            if mode != "ok":
+                state["failed"] += 1
+            else:
+                state["sent"] += 1
+                line = {**body, STAMP_KEY: received_at} if self.stamp else body
+                with self.record.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(line) + "\n")
+                sent = state["sent"]
+        if mode == "ok":
+            return 200, {"remote_id": f"r{sent}"}
+        if mode == "400":
+            return 400, {"error": "no such chat"}
+        return 500, {"error": "platform down"}
+
+
+def handler_for(platform: Platform) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            # The caller (gated) may have been killed while waiting for this answer.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                ok = platform.healthy()
+                self.answer(200 if ok else 500, {"status": "ok" if ok else "failing"})
+            elif self.path == "/stats":
+                self.answer(200, platform.stats())
+            else:
+                self.answer(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            received_at = time.monotonic()
+            try:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(n) or b"{}")
+            except (ValueError, ConnectionResetError):
+                return  # a request cut short by a killed caller
+            if self.path == "/control":
+                platform.control(body)
+                self.answer(200, {"ok": True})
+                return
+            if self.path != "/send":
+                self.answer(404, {"error": "not found"})
+                return
+            status, answer = platform.accept(body, received_at)
+            if platform.delay:
+                time.sleep(platform.delay)  # the platform's round trip
+            self.answer(status, answer)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m testkit.adapter_server")
+    parser.add_argument("--record", type=Path, required=True, help="JSON lines of /send bodies")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--port-file", type=Path, help="write the port here once listening")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--stamp", action="store_true", help="record each body's arrival time")
+    args = parser.parse_args(argv)
+    platform = Platform(args.record, delay=args.delay, stamp=args.stamp)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(platform))
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(args.port_file)
+    print(f"PORT {port}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
