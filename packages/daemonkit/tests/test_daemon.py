@@ -106,3 +106,21 @@ def test_a_lease_owner_is_silent_only_after_several_missed_heartbeats() -> None:
     from store import liveness
 
     assert liveness.SILENT_AFTER_S >= 3 * HEARTBEAT_S
+
+
+def test_a_store_newer_than_the_code_is_one_line_and_exit_2(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from daemonkit.runner import run_daemon
+
+    conn = store.open(db_path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    started: list[object] = []
+    code = run_daemon(str(db_path), {}, lambda c: started.append(c))  # type: ignore[arg-type,func-returns-value]
+    assert code == 2
+    assert not started
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert "ERROR" in lines[0]
+    assert "cannot open the store: " in lines[0]

@@ -9,15 +9,19 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol
 
+from store import Schemas, StoreError
+from store import open as store_open
 from store.clock import now_iso, utcnow
 from store.notify import wait_for_change
 from store.state import daemon_stopped, heartbeat
 
 from daemonkit.errors import Fatal
+from daemonkit.logs import setup_logging
 from daemonkit.sdnotify import sd_notify
 
 log = logging.getLogger(__name__)
@@ -112,3 +116,23 @@ class Runner:
             log.exception("stopping %s after a fatal error failed", self.service.name)
         log.error("%s cannot go on, exiting: %s", self.service.name, exc)
         return 1
+
+
+def run_daemon(
+    db_path: str,
+    schemas: Schemas,
+    make: Callable[[sqlite3.Connection], Service],
+    *,
+    log_level: str = "INFO",
+    log_format: str = "text",
+) -> int:
+    """A daemon's whole `main` after its settings are read: logging, the store opened with its
+    schemas, the Runner. A store that refuses (a schema newer than this code, an unusable
+    file) is one logged line and exit 2, like a bad setting."""
+    setup_logging(log_level, log_format)
+    try:
+        conn = store_open(db_path, schemas)
+    except StoreError as exc:
+        log.error("cannot open the store: %s", exc)
+        return 2
+    return Runner(make(conn), conn).run()

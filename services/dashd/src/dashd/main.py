@@ -11,15 +11,13 @@ from typing import Any, Final
 
 import store
 from daemonkit.listener import HttpListener
-from daemonkit.logs import setup_logging
-from daemonkit.runner import Runner
+from daemonkit.runner import run_daemon
 from onbod import migrations as onbod_migrations
 from timed import migrations as timed_migrations
 
 from dashd import __version__, auth, config, migrations
 from dashd.app import create_app
 from dashd.config import Config, build_parser
-from dashd.errors import DashdError
 
 __all__ = ["Daemon", "build_parser", "main"]
 
@@ -83,13 +81,13 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(argv)
-    setup_logging(cfg.log_level, cfg.log_format)
-    try:
-        conn = store.open(cfg.db_path, SCHEMAS)
-        return Runner(Daemon(conn, cfg), conn).run()
-    except (DashdError, store.StoreError) as exc:
-        log.error("%s", exc)
-        return 2
+    return run_daemon(
+        cfg.db_path,
+        SCHEMAS,
+        lambda conn: Daemon(conn, cfg),
+        log_level=cfg.log_level,
+        log_format=cfg.log_format,
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ from typing import Any, Final
 
 import store
 from daemonkit.listener import HttpListener
-from daemonkit.logs import setup_logging
-from daemonkit.runner import Runner
+from daemonkit.runner import run_daemon
 from daemonkit.worker import Threads
 from onbod import migrations as onbod_migrations
 
@@ -108,9 +107,13 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(argv)
-    setup_logging(cfg.log_level, cfg.log_format)
-    conn = store.open(cfg.db, SCHEMAS)
-    return Runner(Daemon(cfg, conn), conn).run()
+    return run_daemon(
+        cfg.db,
+        SCHEMAS,
+        lambda conn: Daemon(cfg, conn),
+        log_level=cfg.log_level,
+        log_format=cfg.log_format,
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import store
-from daemonkit.logs import setup_logging
-from daemonkit.runner import Runner
+from daemonkit.runner import run_daemon
 
 from timed import __version__, config, migrations
 from timed.alarm import Alarm
@@ -53,9 +52,13 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(argv)
-    setup_logging(cfg.log_level, cfg.log_format)
-    conn = store.open(cfg.db_path, SCHEMAS)
-    return Runner(Daemon(conn, cfg), conn).run()
+    return run_daemon(
+        cfg.db_path,
+        SCHEMAS,
+        lambda conn: Daemon(conn, cfg),
+        log_level=cfg.log_level,
+        log_format=cfg.log_format,
+    )
 
 
 if __name__ == "__main__":
