@@ -117,7 +117,8 @@ def test_a_store_newer_than_the_code_is_one_line_and_exit_2(
     conn.execute("PRAGMA user_version = 999")
     conn.close()
     started: list[object] = []
-    code = run_daemon(str(db_path), {}, lambda c: started.append(c))  # type: ignore[arg-type,func-returns-value]
+    cfg = argparse.Namespace(db_path=str(db_path), log_level="INFO", log_format="text")
+    code = run_daemon(cfg, {}, lambda c: started.append(c))  # type: ignore[arg-type,func-returns-value]
     assert code == 2
     assert not started
     lines = capsys.readouterr().err.splitlines()

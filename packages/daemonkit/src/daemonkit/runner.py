@@ -118,20 +118,26 @@ class Runner:
         return 1
 
 
+class DaemonSettings(Protocol):
+    """What `run_daemon` needs of a daemon's Config."""
+
+    @property
+    def db_path(self) -> str: ...
+    @property
+    def log_level(self) -> str: ...
+    @property
+    def log_format(self) -> str: ...
+
+
 def run_daemon(
-    db_path: str,
-    schemas: Schemas,
-    make: Callable[[sqlite3.Connection], Service],
-    *,
-    log_level: str = "INFO",
-    log_format: str = "text",
+    cfg: DaemonSettings, schemas: Schemas, make: Callable[[sqlite3.Connection], Service]
 ) -> int:
     """A daemon's whole `main` after its settings are read: logging, the store opened with its
     schemas, the Runner. A store that refuses (a schema newer than this code, an unusable
     file) is one logged line and exit 2, like a bad setting."""
-    setup_logging(log_level, log_format)
+    setup_logging(cfg.log_level, cfg.log_format)
     try:
-        conn = store_open(db_path, schemas)
+        conn = store_open(cfg.db_path, schemas)
     except StoreError as exc:
         log.error("cannot open the store: %s", exc)
         return 2

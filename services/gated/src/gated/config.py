@@ -54,9 +54,10 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
 
+    @property
+    def db_path(self) -> str:
+        return self.db
 
-# The old name, still used by gated.email.smtp and the tests (issue 14: every daemon says Config).
-GatedConfig = Config
 
 TLS_MODES = ("ssl", "starttls", "plain")
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "plain": 143}

@@ -107,13 +107,7 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(argv)
-    return run_daemon(
-        cfg.db,
-        SCHEMAS,
-        lambda conn: Daemon(cfg, conn),
-        log_level=cfg.log_level,
-        log_format=cfg.log_format,
-    )
+    return run_daemon(cfg, SCHEMAS, lambda conn: Daemon(cfg, conn))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 import store
 from fastapi.testclient import TestClient
 from gated.channels import create_app
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.migrations import MIGRATIONS
 
 # The test modules import their helpers from the module beside this file.
@@ -39,12 +39,12 @@ def conn(db: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def config(db: Path) -> GatedConfig:
+def config(db: Path) -> Config:
     return make_config(db)
 
 
 @pytest.fixture
-def client(config: GatedConfig) -> Iterator[TestClient]:
+def client(config: Config) -> Iterator[TestClient]:
     with TestClient(create_app(config), raise_server_exceptions=False) as c:
         yield c
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from gated.config import GatedConfig
+from gated.config import Config
 
 HERE = Path(__file__).resolve().parent
 SECRET = "test-channel-secret"
 
 
-def make_config(db: Path, **overrides: Any) -> GatedConfig:
+def make_config(db: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "db": str(db),
         "listen_host": "127.0.0.1",
@@ -28,7 +28,7 @@ def make_config(db: Path, **overrides: Any) -> GatedConfig:
         "email": None,
     }
     values.update(overrides)
-    return GatedConfig(**values)
+    return Config(**values)
 
 
 def register(

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import store
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.delivery import DeliveryWorker
 from testkit import wait_for
 
@@ -26,7 +26,7 @@ def status(conn: Any, seq: int) -> str:
     return str(conn.execute("SELECT status FROM outbox WHERE seq = ?", (seq,)).fetchone()[0])
 
 
-def test_dead_workers_claims_are_released_on_start(conn: Any, config: GatedConfig) -> None:
+def test_dead_workers_claims_are_released_on_start(conn: Any, config: Config) -> None:
     host = socket.gethostname()
     dead = store.store_outbound(conn, "web:demo", "claimed by a dead gated")
     alive = store.store_outbound(conn, "web:demo", "claimed by a live gated")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import store
 from fastapi.testclient import TestClient
-from gated.config import GatedConfig
+from gated.config import Config
 from gated.delivery import DeliveryWorker
 from gated.errors import DeliveryError
 from gated_channels_support import HERE, make_config, register
@@ -23,7 +23,7 @@ from testkit import StandinAdapter, wait_for
 
 
 @pytest.fixture
-def worker(config: GatedConfig) -> DeliveryWorker:
+def worker(config: Config) -> DeliveryWorker:
     w = DeliveryWorker(config)
     yield w
     w.close()
@@ -182,9 +182,7 @@ class RecordingSender:
         return "<msg-1@example.test>"
 
 
-def test_an_in_process_sender_handles_its_channel(
-    config: GatedConfig, conn: sqlite3.Connection
-) -> None:
+def test_an_in_process_sender_handles_its_channel(config: Config, conn: sqlite3.Connection) -> None:
     sender = RecordingSender()
     worker = DeliveryWorker(config, {"email": sender})
     seq = outbound(conn, "by mail", jid="email:bob@example.test")

@@ -10,13 +10,13 @@ from pathlib import Path
 import store
 from fastapi.testclient import TestClient
 from gated.adapters import HealthMonitor, channel_for_prefix, channel_summary
-from gated.config import GatedConfig
+from gated.config import Config
 from gated_channels_support import make_config, register
 from testkit import StandinAdapter, wait_for
 
 
 def test_health_is_recorded_ok_then_down(
-    client: TestClient, adapter: StandinAdapter, config: GatedConfig, conn: sqlite3.Connection
+    client: TestClient, adapter: StandinAdapter, config: Config, conn: sqlite3.Connection
 ) -> None:
     register(client, "chatx", adapter.url)
     assert channel_summary(conn)["chatx"]["health"] == "unknown"

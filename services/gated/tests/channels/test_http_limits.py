@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from gated.channels import create_app
-from gated.config import GatedConfig
+from gated.config import Config as GatewayConfig
 from gated.http_limits import REQUEST_READ_TIMEOUT_S, server_options
 from gated_channels_support import register
 from testkit import wait_for
@@ -26,7 +26,7 @@ CLOSE_BOUND_S = READ_TIMEOUT_S + 2.0
 
 
 @pytest.fixture
-def live(config: GatedConfig) -> Iterator[str]:
+def live(config: GatewayConfig) -> Iterator[str]:
     """gated's channel API on a free port with a 2 s read deadline; its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -231,7 +231,7 @@ def email_env(db: Path, dovecot: Dovecot, smtp: SmtpServer, **extra: str) -> dic
 
 
 def email_config(db: Path, dovecot: Dovecot, smtp: SmtpServer, *more: str) -> Any:
-    """A GatedConfig (parsed from flags, like the daemon does) with the email channel on."""
+    """A Config (parsed from flags, like the daemon does) with the email channel on."""
     from gated.config import load
 
     args = [

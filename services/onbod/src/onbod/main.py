@@ -101,13 +101,7 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(argv)
-    return run_daemon(
-        cfg.db_path,
-        SCHEMAS,
-        lambda conn: Daemon(conn, cfg),
-        log_level=cfg.log_level,
-        log_format=cfg.log_format,
-    )
+    return run_daemon(cfg, SCHEMAS, lambda conn: Daemon(conn, cfg))
 
 
 if __name__ == "__main__":

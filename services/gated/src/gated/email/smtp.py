@@ -17,7 +17,7 @@ import store
 from store import bus
 from store.rates import has_received, sent_since
 
-from gated.config import EmailConfig, GatedConfig
+from gated.config import Config, EmailConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
 from gated.email.ingest import find_meta
 from gated.email.loops import ReplyFacts, rate_window_start, reply_refusal
@@ -82,7 +82,7 @@ def delivery_error(exc: Exception) -> DeliveryError:
 class SmtpSender:
     """Sends `email:` outbox items as replies in the right thread."""
 
-    def __init__(self, cfg: GatedConfig) -> None:
+    def __init__(self, cfg: Config) -> None:
         if cfg.email is None:
             raise ValueError("SmtpSender needs cfg.email")
         self.db = cfg.db
