@@ -26,7 +26,6 @@ import httpx
 import store
 
 from gated import secret_store
-from gated.errors import SecretKeyError
 
 log = logging.getLogger(__name__)
 
