@@ -46,8 +46,9 @@ def read_value() -> str:
     return sys.stdin.read(secret_store.MAX_VALUE_BYTES + 3)
 
 
-@secret_app.command("set")
+@secret_app.command("set", context_settings={"allow_extra_args": True})
 def secret_set(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Secret name (a-z, 0-9, '-', '_'), e.g. anthropic.")],
     upstream: Annotated[
         str | None, typer.Option(help="https:// base URL the proxy forwards to.")
@@ -73,6 +74,10 @@ def secret_set(
     key: KeyFileOption = None,
 ) -> None:
     """Create or replace a secret; its value is read from standard input."""
+    if ctx.args:  # most likely the value itself: refused without echoing it
+        raise store.InvalidInput(
+            "value", "goes on standard input, never on the command line (ps, shell history)"
+        )
     # Everything is checked before the value is read and before the database is opened.
     settings = secret_store.secret_settings(
         name, upstream=upstream, header=header, format=format, expose=expose
