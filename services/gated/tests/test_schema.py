@@ -1,5 +1,5 @@
-"""gated's schema: the final shape of `channels` and `email_threads`, their indexes, and gated's
-rows in `migrations` (applied once, however often gated starts)."""
+"""gated's schema: the final shape of `channels`, `email_threads` and `secrets`, their indexes,
+and gated's rows in `migrations` (applied once, however often gated starts)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ TABLES: dict[str, list[str]] = {
         "thread_id", "chat_jid", "subject", "last_message_id", "references", "created_at",
         "updated_at",
     ],
+    "secrets": [
+        "name", "upstream", "header", "format", "expose", "key_id", "sealed", "created_at",
+        "updated_at",
+    ],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of PRIMARY KEY constraints listed too.
@@ -29,6 +33,7 @@ INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_channels_1": ("channels", ["name"]),
     "email_threads_chat": ("email_threads", ["chat_jid"]),
     "sqlite_autoindex_email_threads_1": ("email_threads", ["thread_id"]),
+    "sqlite_autoindex_secrets_1": ("secrets", ["name"]),
 }
 
 
@@ -54,7 +59,7 @@ def test_indexes(conn: sqlite3.Connection) -> None:
         )
         for r in conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
-            "AND tbl_name IN ('channels', 'email_threads')"
+            "AND tbl_name IN ('channels', 'email_threads', 'secrets')"
         )
     }
     assert found == INDEXES
@@ -64,7 +69,11 @@ def test_migration_rows(conn: sqlite3.Connection) -> None:
     rows = conn.execute(
         "SELECT version, name FROM migrations WHERE service = 'gated' ORDER BY version"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [(1, "m001_channels"), (2, "m002_email_threads")]
+    assert [tuple(r) for r in rows] == [
+        (1, "m001_channels"),
+        (2, "m002_email_threads"),
+        (3, "m003_secrets"),
+    ]
     assert store.service_version(conn, "gated") == len(MIGRATIONS)
 
 

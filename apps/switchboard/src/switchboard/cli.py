@@ -8,9 +8,10 @@ import sys
 
 import store
 import typer
+from gated.errors import GatedError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from switchboard.commands import chat, core, groups, onboarding, tasks, up, users
+from switchboard.commands import chat, core, groups, onboarding, secrets, tasks, up, users
 
 app = typer.Typer(
     name="switchboard",
@@ -20,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
-COMMAND_MODULES = (core, groups, chat, tasks, onboarding, users, up)
+COMMAND_MODULES = (core, groups, chat, tasks, onboarding, users, secrets, up)
 for _module in COMMAND_MODULES:
     _module.register(app)
 
@@ -46,7 +47,7 @@ def main() -> None:
         fail("aborted", EXIT_FAILURE)
     except (store.InvalidInput, store.NotFound) as exc:
         fail(str(exc), EXIT_BAD_INPUT)
-    except (store.StoreError, sqlite3.Error, OSError) as exc:
+    except (store.StoreError, GatedError, sqlite3.Error, OSError) as exc:
         fail(str(exc), EXIT_FAILURE)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 

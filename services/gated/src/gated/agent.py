@@ -22,6 +22,9 @@ from typing import IO, Any, Literal
 import store
 from store.liveness import process_start
 
+from gated.credproxy import CredentialProxy
+from gated.errors import SecretKeyError
+
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
@@ -54,6 +57,7 @@ class RunSpec:
     inflight_key: str
     run_id: int  # session_log id
     system_messages: list[dict[str, Any]] = field(default_factory=list)
+    secrets: tuple[str, ...] = ()  # names granted to the folder; opened by the credential proxy
 
 
 @dataclass(slots=True)
@@ -101,9 +105,12 @@ def kill_orphan(pid: int, start: str | None) -> bool:
 class AgentRun:
     """Runs one agent process on its own thread and reports a RunOutcome."""
 
-    def __init__(self, spec: RunSpec, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, spec: RunSpec, conn: sqlite3.Connection, proxy: CredentialProxy | None = None
+    ) -> None:
         self.spec = spec
         self.conn = conn
+        self.credentials = proxy
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_reason: StopReason | None = None
         self._lock = threading.Lock()
@@ -135,13 +142,29 @@ class AgentRun:
             os.killpg(proc.pid, sig)
 
     def execute(self) -> RunOutcome:
-        """Start the process, feed stdin, follow stdout to the end; never raises."""
+        """Open the run's credential proxy, run the agent, close the proxy; never raises."""
+        spec = self.spec
+        if not spec.secrets or self.credentials is None:
+            return self._execute(spec.env)
+        try:
+            run_proxy = self.credentials.open_run(self.conn, spec.run_id, spec.folder, spec.secrets)
+        except (SecretKeyError, store.StoreError, sqlite3.Error, OSError) as exc:
+            log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
+            return RunOutcome("error", error=f"secrets: {exc}")
+        if run_proxy is None:
+            return self._execute(spec.env)
+        try:
+            return self._execute({**spec.env, **run_proxy.env})
+        finally:
+            self.credentials.close_run(run_proxy)
+
+    def _execute(self, env: dict[str, str]) -> RunOutcome:
         spec = self.spec
         try:
             proc = subprocess.Popen(
                 spec.argv,
                 cwd=spec.cwd,
-                env=spec.env,
+                env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

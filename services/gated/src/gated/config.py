@@ -12,6 +12,7 @@ from typing import Literal, cast
 from daemonkit import settings
 from daemonkit.flags import add_common_args, db_path_from
 
+from gated import secret_store
 from gated.email.parse import ADDRESS_RE
 
 TlsMode = Literal["ssl", "starttls", "plain"]
@@ -51,6 +52,9 @@ class Config:
     health_interval_s: float
     max_delivery_attempts: int
     email: EmailConfig | None
+    secret_key_file: str = ""  # the secrets' key; "" = secrets.key beside the database
+    runtime_dir: str | None = None  # per-run proxy sockets; None = a private temp dir
+    proxy_ca_file: str | None = None  # extra CA certificates trusted for secrets' upstreams
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -115,6 +119,32 @@ def build_parser() -> argparse.ArgumentParser:
         parse=settings.integer(1, 1000),
         default=8,
         help="tries before an outbound message is dead; default 8",
+    )
+    add(
+        "--secret-key-file",
+        env="SWITCHBOARD_SECRET_KEY_FILE",
+        parse=settings.optional_text,
+        default=None,
+        metavar="PATH",
+        help="key of the secret store (0600); default secrets.key beside the database",
+    )
+    add(
+        "--runtime-dir",
+        env="SWITCHBOARD_RUNTIME_DIR",
+        parse=settings.optional_text,
+        default=None,
+        metavar="DIR",
+        help="where per-run credential proxy sockets live; default $RUNTIME_DIRECTORY, else a "
+        "private temporary directory",
+    )
+    add(
+        "--proxy-ca-file",
+        env="SWITCHBOARD_PROXY_CA_FILE",
+        parse=settings.optional_text,
+        default=None,
+        metavar="PATH",
+        help="extra CA certificates (PEM) the credential proxy trusts for upstreams, besides "
+        "the system's",
     )
     email = p.add_argument_group(
         "email channel (enabled when --imap-host and --email-address are set)"
@@ -287,6 +317,9 @@ def from_args(args: argparse.Namespace) -> Config:
         health_interval_s=args.health_interval,
         max_delivery_attempts=args.max_delivery_attempts,
         email=email,
+        secret_key_file=args.secret_key_file or str(secret_store.key_file_for(db_path_from(args))),
+        runtime_dir=args.runtime_dir or os.environ.get("RUNTIME_DIRECTORY") or None,
+        proxy_ca_file=args.proxy_ca_file,
         log_level=args.log_level,
         log_format=args.log_format,
     )

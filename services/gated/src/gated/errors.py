@@ -14,3 +14,8 @@ class DeliveryError(GatedError):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+class SecretKeyError(GatedError):
+    """The secrets key file is missing, unsafe (group/other may read it) or not the one that
+    encrypted a secret; names the file and what to do."""

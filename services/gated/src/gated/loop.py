@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import store
@@ -18,6 +19,8 @@ from gated import inflight
 from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import Config
+from gated.credproxy import CredentialProxy
+from gated.grants import granted_secrets
 from gated.planning import (
     Plan,
     WorkKey,
@@ -39,7 +42,12 @@ class Gateway:
     def __init__(self, cfg: Config, conn: sqlite3.Connection) -> None:
         self.cfg = cfg
         self.conn = conn
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished)
+        self.proxy = CredentialProxy(
+            Path(cfg.secret_key_file),
+            Path(cfg.runtime_dir) if cfg.runtime_dir else None,
+            cfg.proxy_ca_file,
+        )
+        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy)
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -77,6 +85,7 @@ class Gateway:
         """Start no new runs; give running agents `grace_s`, then terminate them."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.proxy.stop()
 
     def info(self) -> dict[str, Any]:
         return {
@@ -245,6 +254,7 @@ class Gateway:
                 inflight_key=plan.key.inflight_key,
                 run_id=run_id,
                 system_messages=sysmsgs,
+                secrets=granted_secrets(self.conn, plan.folder),
             )
         )
 

@@ -1,5 +1,5 @@
-"""Schema owned by gated (`channels`, `email_threads`), applied once at the start of each
-process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
+"""Schema owned by gated (`channels`, `email_threads`, `secrets`), applied once at the start of
+each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 
@@ -52,5 +52,29 @@ def m002_email_threads(conn: sqlite3.Connection) -> None:
         );
         -- threads of a chat (dashboard, reply lookup).
         CREATE INDEX email_threads_chat ON email_threads (chat_jid);
+        """,
+    )
+
+
+@migration
+def m003_secrets(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Credentials the credential proxy adds to agents' requests (`switchboard secret set`).
+        -- The value is only ever stored encrypted; its key lives in a file beside the
+        -- database (gated.secret_store.key_file_for), never in this file.
+        CREATE TABLE secrets (
+            name       TEXT PRIMARY KEY,  -- lower-case slug; env var and proxy path derive from it
+            upstream   TEXT,              -- https:// base URL the proxy forwards to; NULL for 'env'
+            header     TEXT,              -- header the proxy sets, e.g. 'x-api-key'; NULL for 'env'
+            format     TEXT NOT NULL DEFAULT '{}',      -- header value, '{}' replaced by the value
+            expose     TEXT NOT NULL DEFAULT 'proxy',   -- 'proxy' or 'env' (raw value, warned)
+            key_id     TEXT NOT NULL,     -- sha256 prefix of the key that encrypted `sealed`
+            sealed     BLOB NOT NULL,     -- AES-256-GCM: 12-byte nonce || ciphertext || tag;
+                                          -- the associated data is the name
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
         """,
     )

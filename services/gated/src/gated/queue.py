@@ -15,6 +15,7 @@ import store
 from store.state import clear_state
 
 from gated.agent import KILL_GRACE_S, AgentRun, RunOutcome, RunSpec, StopReason
+from gated.credproxy import CredentialProxy
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,15 @@ class Finished:
 class AgentPool:
     """Starts runs and records their outcomes; `lock` guards the set of running work keys."""
 
-    def __init__(self, db: str, max_agents: int, on_finished: Callable[[Finished], None]) -> None:
+    def __init__(
+        self,
+        db: str,
+        max_agents: int,
+        on_finished: Callable[[Finished], None],
+        proxy: CredentialProxy | None = None,
+    ) -> None:
         self.db = db
+        self.proxy = proxy
         self.max_agents = max(1, max_agents)
         self.on_finished = on_finished
         self.lock = threading.RLock()
@@ -66,7 +74,7 @@ class AgentPool:
     def start(self, spec: RunSpec) -> None:
         """Start a run on its own thread (the caller checked capacity under `lock`)."""
         conn = store.connect(self.db)
-        run = AgentRun(spec, conn)
+        run = AgentRun(spec, conn, self.proxy)
         thread = threading.Thread(
             target=self._run, args=(run,), name=f"agent-{spec.folder}", daemon=True
         )
