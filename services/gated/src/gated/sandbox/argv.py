@@ -75,7 +75,9 @@ def bwrap_argv(
     argv += ["--bind", folder, folder]
     for m in mounts:
         argv += ["--bind" if m.writable else "--ro-bind", m.host_path, m.inside_path]
-    argv += ["--chdir", folder, "--clearenv"]
+    # The root (a tmpfs holding the mount points) read-only: only the folder, /tmp and :rw
+    # mounts can be written.
+    argv += ["--remount-ro", "/", "--chdir", folder, "--clearenv"]
     for name, value in sorted(env.items()):
         argv += ["--setenv", name, value]
     return [*argv, "--", *command]

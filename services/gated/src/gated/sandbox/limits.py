@@ -104,7 +104,7 @@ class RunLimits:
             if limit == "memory":
                 return limit, f"memory limit of {self.spec.memory_mb} MB hit (killed)"
             if limit == "pids":
-                return limit, f"process limit of {self.spec.pids} hit"
+                return limit, f"pids limit of {self.spec.pids} processes hit (a fork was refused)"
         used = folder_usage(self.folder)
         if used > self.spec.disk_mb * MIB:
             return "disk", (
