@@ -115,6 +115,24 @@ def gated_rows(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def sandbox_rows(d: dict[str, Any]) -> list[Row]:
+    lat = d["start_to_first_output_ms"]
+    bare, bwrap = lat["bare"], lat["bwrap"]
+    target = d["target_overhead_ms"]
+    return [
+        Row(
+            "sandbox",
+            f"echo agent start to first output p50 / p99 ms (bubblewrap, {d['limits']})",
+            f"{_r(bwrap['p50'])} / {_r(bwrap['p99'])}",
+            f"bare subprocess {_r(bare['p50'])} / {_r(bare['p99'])}",
+            _r(round(bwrap["p50"] / bare["p50"], 2)),
+            f"overhead ≤ {_r(target)} ms p50 (is {_r(d['overhead_p50_ms'])})",
+            d["overhead_p50_ms"] <= target,
+        ),
+        Row("sandbox", "podman run", "–", d["podman"], "–", "(ratio, if measured)", None),
+    ]
+
+
 def timed_rows(d: dict[str, Any]) -> list[Row]:
     tg, cap = d["targets"], d["baseline_firing_capacity"]["fires_per_s"]
     rows = []
@@ -330,6 +348,7 @@ BENCHES = [
     ),
     Bench("timed", "timed_bench.py", [], ["--sizes", "2000", "--spread", "10"], 900, timed_rows),
     Bench("slots", "slots_bench.py", [], ["--calls", "500"], 300, slots_rows),
+    Bench("sandbox", "sandbox_bench.py", [], ["--samples", "40"], 300, sandbox_rows),
     Bench(
         "dashd", "dashd_bench.py", [], ["--messages", "20000", "--requests", "30"], 900, dashd_rows
     ),

@@ -106,9 +106,17 @@ def test_service_has_required_directives(service: str) -> None:
     assert d["PartOf"] == ["switchboard.target"]
     assert d["WantedBy"] == ["switchboard.target"]
     assert "TimeoutStopSec" in d
-    for key, value in HARDENING.items():
+    expected = dict(HARDENING)
+    if name == "gated":
+        # bubblewrap's mounts happen in gated's child processes, under its seccomp filter.
+        expected["SystemCallFilter"] = "@system-service @mount"
+    for key, value in expected.items():
         assert d.get(key) == [value], f"{service}: {key}={d.get(key)}, want {value!r}"
     if name == "gated":
+        # Agents run sandboxed, never unconfined, with per-run cgroups in the delegated subtree.
+        assert "SWITCHBOARD_REQUIRE_SANDBOX=1" in d["Environment"]
+        assert d["Delegate"] == ["yes"]
+        assert d["RestrictNamespaces"] == ["user mnt pid ipc uts net cgroup"]
         # Agents inherit it and JIT runtimes (Node.js for Claude Code) need W+X memory.
         assert "MemoryDenyWriteExecute" not in d
     else:

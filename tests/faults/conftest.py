@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,14 +32,10 @@ AGENTS = {
 
 
 @pytest.fixture
-def bad_agents(tmp_path: Path) -> dict[str, str]:
-    """name -> agent command line for each misbehaving agent."""
-    out = {}
-    for name, code in AGENTS.items():
-        path = tmp_path / f"agent_{name}.py"
-        path.write_text(code)
-        out[name] = f"{sys.executable} {path}"
-    return out
+def bad_agents() -> dict[str, str]:
+    """name -> agent command line for each misbehaving agent (`python -c`, so it runs the same
+    inside the sandbox, which shows no file outside the group folder)."""
+    return {name: f"{sys.executable} -c {shlex.quote(code)}" for name, code in AGENTS.items()}
 
 
 def post_until_accepted(adapter: Any, chat_jid: str, msg_id: str, content: str) -> int:

@@ -8,14 +8,11 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -24,6 +21,15 @@ from store.liveness import process_start
 
 from gated.credproxy import CredentialProxy
 from gated.errors import SecretKeyError
+from gated.sandbox import (
+    LimitName,
+    RunCgroup,
+    RunLimits,
+    SandboxSpec,
+    cgroup_parent,
+    child_setup,
+    rlimits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +40,12 @@ MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
 MAX_STDERR_LINES = 200  # stderr lines logged per run
 STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
 
-RunResult = Literal["ok", "error", "timeout", "killed"]
-StopReason = Literal["timeout", "stop", "shutdown"]
+LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
+
+# A run that hits a limit ends with the limit's name as its result (session_log.result).
+RunResult = Literal["ok", "error", "timeout", "killed", "memory", "pids", "cpu", "disk"]
+StopReason = Literal["timeout", "stop", "shutdown", "memory", "pids", "cpu", "disk"]
+LIMIT_RESULTS: tuple[LimitName, ...] = ("memory", "pids", "cpu", "disk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,9 @@ class RunSpec:
     run_id: int  # session_log id
     system_messages: list[dict[str, Any]] = field(default_factory=list)
     secrets: tuple[str, ...] = ()  # names granted to the folder; opened by the credential proxy
+    limits: SandboxSpec | None = None  # the run's limits (None: only the timeout)
+    confined: bool = False  # argv starts bubblewrap
+    refused: str | None = None  # why the run may not start (e.g. it would be unconfined)
 
 
 @dataclass(slots=True)
@@ -69,21 +82,13 @@ class RunOutcome:
     stop_reason: StopReason | None = None
 
 
-@lru_cache(maxsize=64)
-def _which(exe: str) -> str:
-    # The venv's console scripts (switchboard-echo) live beside the interpreter, which may not
-    # be on PATH when gated was started as `python -m gated.main`.
-    if "/" in exe:
-        return exe
-    return shutil.which(exe) or shutil.which(exe, path=str(Path(sys.executable).parent)) or exe
-
-
 def agent_argv(command: str | list[str]) -> list[str]:
-    """The argv of an agent command (a shell-like string or a list); the executable resolved."""
+    """The argv of an agent command (a shell-like string or a list), not yet resolved: the
+    executable is looked up in the PATH the agent will have (`gated.sandbox.plan_launch`)."""
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if not argv:
         raise store.InvalidInput("agent_config.command", "is empty")
-    return [_which(argv[0]), *argv[1:]]
+    return argv
 
 
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
@@ -113,7 +118,9 @@ class AgentRun:
         self.credentials = proxy
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_reason: StopReason | None = None
+        self.limit_detail: str | None = None
         self._lock = threading.Lock()
+        self._done = threading.Event()
 
     def terminate(self, reason: StopReason) -> None:
         """Ask the agent to stop (SIGTERM to its process group), SIGKILL after the grace."""
@@ -144,22 +151,58 @@ class AgentRun:
     def execute(self) -> RunOutcome:
         """Open the run's credential proxy, run the agent, close the proxy; never raises."""
         spec = self.spec
+        if spec.refused is not None:
+            log.error("agent not started folder=%s: %s", spec.folder, spec.refused)
+            return RunOutcome("error", error=spec.refused)
+        if spec.secrets and spec.confined:
+            # The proxy listens on this host's loopback, which network=none cannot reach; the
+            # in-sandbox forwarder to its unix socket is still to come (issue 15, item 4/5).
+            log.warning(
+                "granted secrets are not reachable from a sandboxed agent yet; running without "
+                "them folder=%s",
+                spec.folder,
+            )
+            return self._execute_limited(spec.env)
         if not spec.secrets or self.credentials is None:
-            return self._execute(spec.env)
+            return self._execute_limited(spec.env)
         try:
             run_proxy = self.credentials.open_run(self.conn, spec.run_id, spec.folder, spec.secrets)
         except (SecretKeyError, store.StoreError, sqlite3.Error, OSError) as exc:
             log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
             return RunOutcome("error", error=f"secrets: {exc}")
         if run_proxy is None:
-            return self._execute(spec.env)
+            return self._execute_limited(spec.env)
         try:
-            return self._execute({**spec.env, **run_proxy.env})
+            return self._execute_limited({**spec.env, **run_proxy.env})
         finally:
             self.credentials.close_run(run_proxy)
 
-    def _execute(self, env: dict[str, str]) -> RunOutcome:
+    def _execute_limited(self, env: dict[str, str]) -> RunOutcome:
+        cgroup = self._cgroup()
+        try:
+            return self._execute(env, cgroup)
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+
+    def _cgroup(self) -> RunCgroup | None:
+        limits = self.spec.limits
+        parent, _ = cgroup_parent()
+        if limits is None or parent is None:
+            return None
+        try:
+            return parent.create(f"run-{self.spec.run_id}", limits.memory_mb, limits.pids)
+        except OSError:
+            log.exception("cannot create a run cgroup; rlimits only folder=%s", self.spec.folder)
+            return None
+
+    def _execute(self, env: dict[str, str], cgroup: RunCgroup | None) -> RunOutcome:
         spec = self.spec
+        watch = RunLimits(spec.limits, str(spec.cwd), cgroup) if spec.limits else None
+        setup = None
+        if spec.limits is not None:
+            procs = cgroup.procs_files if cgroup is not None else ()
+            setup = child_setup(rlimits(spec.limits, cgroup=cgroup is not None), procs)
         try:
             proc = subprocess.Popen(
                 spec.argv,
@@ -169,19 +212,22 @@ class AgentRun:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                close_fds=True,
+                preexec_fn=setup,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             return RunOutcome("error", error=f"cannot start agent {spec.argv[0]!r}: {exc}")
         with self._lock:
             self.proc = proc
             pending_stop = self.stop_reason
         log.info(
-            "agent started folder=%s topic=%s chat=%s pid=%d batch_end=%d",
+            "agent started folder=%s topic=%s chat=%s pid=%d batch_end=%d confined=%s",
             spec.folder,
             spec.topic,
             spec.chat_jid,
             proc.pid,
             spec.last_seq,
+            spec.confined,
         )
         if pending_stop is not None:
             self.terminate(pending_stop)
@@ -189,6 +235,8 @@ class AgentRun:
         timer = threading.Timer(spec.timeout_s, self.terminate, args=("timeout",))
         timer.daemon = True
         timer.start()
+        if watch is not None:
+            threading.Thread(target=self._watch, args=(watch,), daemon=True).start()
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None
@@ -201,10 +249,31 @@ class AgentRun:
         finally:
             proc.stdout.close()
             rc = proc.wait()
+            self._done.set()
             timer.cancel()
             err_thread.join(timeout=2.0)
+        if watch is not None and self.stop_reason is None:
+            hit = watch.hit_by_exit(rc)
+            if hit is not None:
+                with self._lock:
+                    self.stop_reason, self.limit_detail = hit
         self._classify(outcome, rc)
         return outcome
+
+    def _watch(self, limits: RunLimits) -> None:
+        """Kill the run as soon as it hits a limit (a refused fork or a full quota does not
+        end a process by itself)."""
+        while not self._done.wait(LIMIT_WATCH_S):
+            hit = limits.hit()
+            if hit is None:
+                continue
+            limit, detail = hit
+            log.warning("agent hit a limit folder=%s limit=%s: %s", self.spec.folder, limit, detail)
+            with self._lock:
+                if self.stop_reason is None:
+                    self.limit_detail = detail
+            self.terminate(limit)
+            return
 
     def _note_pid(self, pid: int) -> None:
         """Remember the process in the in-flight record, so a restarted gated can kill it."""
@@ -322,6 +391,9 @@ class AgentRun:
         if outcome.stop_reason == "timeout":
             outcome.result = "timeout"
             outcome.error = f"timed out after {self.spec.timeout_s:g}s"
+        elif outcome.stop_reason in LIMIT_RESULTS:
+            outcome.result = outcome.stop_reason
+            outcome.error = self.limit_detail or f"{outcome.stop_reason} limit hit"
         elif outcome.stop_reason is not None:
             outcome.result = "killed"
             outcome.error = f"stopped ({outcome.stop_reason})"

@@ -14,6 +14,14 @@ from daemonkit.flags import add_common_args, db_path_from
 
 from gated import secret_store
 from gated.email.parse import ADDRESS_RE
+from gated.sandbox.spec import (
+    DEFAULT_CPU_S,
+    DEFAULT_DISK_MB,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_PIDS,
+    SANDBOX_MODES,
+    SandboxMode,
+)
 
 TlsMode = Literal["ssl", "starttls", "plain"]
 
@@ -57,6 +65,14 @@ class Config:
     proxy_ca_file: str | None = None  # extra CA certificates trusted for secrets' upstreams
     log_level: str = "INFO"
     log_format: str = "text"
+    sandbox: SandboxMode = "auto"
+    require_sandbox: bool = False
+    bwrap: str = "bwrap"
+    mount_roots: tuple[str, ...] = ()
+    memory_mb: int = DEFAULT_MEMORY_MB
+    pids: int = DEFAULT_PIDS
+    cpu_s: int = DEFAULT_CPU_S
+    disk_mb: int = DEFAULT_DISK_MB
 
     @property
     def db_path(self) -> str:
@@ -146,6 +162,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra CA certificates (PEM) the credential proxy trusts for upstreams, besides "
         "the system's",
     )
+    sandbox = p.add_argument_group("agent sandbox and limits (see docs/security.md)")
+    add = functools.partial(settings.add_setting, sandbox)
+    add(
+        "--sandbox",
+        env="SWITCHBOARD_SANDBOX",
+        parse=settings.choice(*SANDBOX_MODES),
+        default="auto",
+        help="confinement of agents: auto (bubblewrap when it works here, else unconfined "
+        "and said so), bwrap (always; a run fails without it) or none; default auto",
+    )
+    add(
+        "--require-sandbox",
+        env="SWITCHBOARD_REQUIRE_SANDBOX",
+        parse=settings.boolean,
+        default=False,
+        switch=True,
+        help="never start an unconfined agent: such a run fails with an error",
+    )
+    add(
+        "--bwrap",
+        env="SWITCHBOARD_BWRAP",
+        parse=_command,
+        default="bwrap",
+        metavar="PATH",
+        help="the bubblewrap executable; default bwrap on PATH",
+    )
+    add(
+        "--mount-root",
+        env="SWITCHBOARD_MOUNT_ROOTS",
+        parse=_directories,
+        default=(),
+        metavar="DIR[:DIR...]",
+        help="directories under which a group's declared mounts may lie; default none",
+    )
+    for flag, env, default, what in (
+        ("--agent-memory-mb", "SWITCHBOARD_AGENT_MEMORY_MB", DEFAULT_MEMORY_MB, "memory (MB)"),
+        ("--agent-pids", "SWITCHBOARD_AGENT_PIDS", DEFAULT_PIDS, "processes and threads"),
+        ("--agent-cpu-s", "SWITCHBOARD_AGENT_CPU_S", DEFAULT_CPU_S, "CPU seconds"),
+        ("--agent-disk-mb", "SWITCHBOARD_AGENT_DISK_MB", DEFAULT_DISK_MB, "disk (MB)"),
+    ):
+        add(
+            flag,
+            env=env,
+            parse=settings.integer(1, 1_000_000),
+            default=default,
+            help=f"limit of one agent run: {what}; default {default}",
+        )
     email = p.add_argument_group(
         "email channel (enabled when --imap-host and --email-address are set)"
     )
@@ -259,6 +322,15 @@ def _command(raw: str) -> str:
     return value
 
 
+def _directories(raw: str) -> tuple[str, ...]:
+    parts = [settings.text(p).strip() for p in raw.split(os.pathsep)]
+    dirs = tuple(p for p in parts if p)
+    for d in dirs:
+        if not os.path.isabs(d):
+            raise settings.SettingError(f"expected absolute directories, got {d!r}")
+    return dirs
+
+
 def _address(raw: str) -> str | None:
     value = settings.text(raw).strip().lower()
     if value and not ADDRESS_RE.fullmatch(value):
@@ -322,6 +394,14 @@ def from_args(args: argparse.Namespace) -> Config:
         proxy_ca_file=args.proxy_ca_file,
         log_level=args.log_level,
         log_format=args.log_format,
+        sandbox=cast(SandboxMode, args.sandbox),
+        require_sandbox=args.require_sandbox,
+        bwrap=args.bwrap,
+        mount_roots=args.mount_root,
+        memory_mb=args.agent_memory_mb,
+        pids=args.agent_pids,
+        cpu_s=args.agent_cpu_s,
+        disk_mb=args.agent_disk_mb,
     )
 
 

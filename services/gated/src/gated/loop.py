@@ -13,7 +13,7 @@ from typing import Any
 import store
 from store import Group, Message, bus
 from store.clock import utcnow
-from store.paths import group_path
+from store.paths import group_path, groups_dir
 
 from gated import inflight
 from gated.agent import RunSpec
@@ -28,6 +28,15 @@ from gated.planning import (
     next_plan,
 )
 from gated.queue import AgentPool, Finished
+from gated.sandbox import (
+    HostPaths,
+    Launch,
+    SandboxError,
+    SandboxSettings,
+    SandboxSpec,
+    plan_launch,
+    sandbox_spec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ class Gateway:
         self.accepting = True
         self._known_cursors: set[str] = set()
         self._base_env = dict(os.environ)
+        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox, cfg.mount_roots)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -196,8 +206,9 @@ class Gateway:
 
     def launch(self, plan: Plan) -> None:
         """Record the run (session_log, in-flight batch) in one transaction, then start it."""
-        argv, timeout, extra_env = agent_settings(self.cfg, plan.group)
+        command, timeout, extra_env = agent_settings(self.cfg, plan.group)
         cwd = group_path(self.conn, plan.folder, create=True)
+        spec = self.sandbox_spec(extra_env)
         last = plan.messages[-1]
         session_id = store.get_session(self.conn, plan.folder, plan.topic)
         with store.tx(self.conn):
@@ -230,22 +241,27 @@ class Gateway:
                 for m in plan.messages
             ],
         }
-        env = {
-            **self._base_env,
-            **extra_env,
+        protocol = {
             "SWITCHBOARD_GROUP_FOLDER": plan.folder,
             "SWITCHBOARD_CHAT_JID": plan.chat_jid,
             "SWITCHBOARD_TOPIC": plan.topic,
         }
+        host = HostPaths(str(cwd), str(groups_dir(self.conn)), self.cfg.db, self.cfg.mount_roots)
+        refused: str | None = None
+        try:
+            started = plan_launch(spec, self.sandbox, host, command, protocol, self._base_env)
+        except SandboxError as exc:
+            refused = f"agent not started: {exc}"
+            started = Launch(command, {}, False, spec)
         self.pool.start(
             RunSpec(
                 key=str(plan.key),
                 folder=plan.folder,
                 topic=plan.topic,
                 chat_jid=plan.chat_jid,
-                argv=argv,
+                argv=started.argv,
                 cwd=cwd,
-                env=env,
+                env=started.env,
                 timeout_s=timeout,
                 payload=payload,
                 last_seq=last.seq,
@@ -255,7 +271,22 @@ class Gateway:
                 run_id=run_id,
                 system_messages=sysmsgs,
                 secrets=granted_secrets(self.conn, plan.folder),
+                limits=spec,
+                confined=started.confined,
+                refused=refused,
             )
+        )
+
+    def sandbox_spec(self, env: dict[str, str]) -> SandboxSpec:
+        """A run's confinement from gated's settings (the folder's settings, once they exist)."""
+        cfg = self.cfg
+        return sandbox_spec(
+            sandbox=cfg.sandbox,
+            memory_mb=cfg.memory_mb,
+            pids=cfg.pids,
+            cpu_s=cfg.cpu_s,
+            disk_mb=cfg.disk_mb,
+            env=env,
         )
 
     def _finished(self, done: Finished) -> None:

@@ -25,6 +25,9 @@ from gated.delivery import DeliveryWorker
 from gated.email.service import EmailChannel
 from gated.http_limits import server_options
 from gated.loop import Gateway
+from gated.sandbox import cgroup_parent
+from gated.sandbox.cgroups import remove_parent
+from gated.sandbox.report import sandbox_info, warn_operators
 from gated.senders import ChannelSender
 
 __all__ = ["Daemon", "build_parser", "main"]
@@ -54,8 +57,11 @@ class Daemon:
         self.threads = Threads()
         self.api: HttpListener | None = None
         self.email: EmailChannel | None = None
+        self.sandbox: dict[str, Any] = {}
 
     def start(self) -> None:
+        self.sandbox = sandbox_info(self.gateway.sandbox_spec({}), self.gateway.sandbox)
+        warn_operators(self.conn, self.sandbox)
         self.gateway.start()
         self.start_components()
 
@@ -71,9 +77,13 @@ class Daemon:
         if self.api is not None:
             self.api.stop()
         self.threads.join(THREAD_JOIN_S)
+        parent, _ = cgroup_parent()
+        if parent is not None:
+            remove_parent(parent)
 
     def info(self) -> dict[str, Any]:
         data = self.gateway.info()
+        data["sandbox"] = self.sandbox
         try:
             data["adapters"] = channel_summary(self.conn)
         except Exception:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import store
 from store.state import clear_state
 
-from gated.agent import KILL_GRACE_S, AgentRun, RunOutcome, RunSpec, StopReason
+from gated.agent import KILL_GRACE_S, LIMIT_RESULTS, AgentRun, RunOutcome, RunSpec, StopReason
 from gated.credproxy import CredentialProxy
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
         return Finished(spec.key, spec.chat_jid, False, False, 0)
     stopped_by_user = outcome.stop_reason == "stop"
     advance = outcome.result == "ok" or outcome.outputs > 0 or stopped_by_user
-    failed = outcome.result in ("error", "timeout")
+    failed = outcome.result in ("error", "timeout", *LIMIT_RESULTS)
     failures = 0
     with store.tx(conn):
         if advance:

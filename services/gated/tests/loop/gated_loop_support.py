@@ -48,7 +48,14 @@ class Gated:
 def start_gated(db: Path, *args: str, env: dict[str, str] | None = None) -> Gated:
     """Start `python -m gated.main` on db and wait for its heartbeat row with its pid."""
     log = db.parent / f"gated-{time.monotonic_ns()}.log"
-    full_env = {**os.environ, "SWITCHBOARD_CHANNEL_SECRET": "loop-test-secret", **(env or {})}
+    # The loop's test agents live in the source tree, which a sandboxed agent cannot see: these
+    # tests run agents unconfined; services/gated/tests/sandbox/ tests the confined runs.
+    full_env = {
+        **os.environ,
+        "SWITCHBOARD_CHANNEL_SECRET": "loop-test-secret",
+        "SWITCHBOARD_SANDBOX": "none",
+        **(env or {}),
+    }
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [

@@ -48,6 +48,26 @@ def daemon_state(d: store.Daemon) -> str:
     return "up"
 
 
+def gated_sandbox(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The `sandbox` entry of gated's heartbeat info (None: gated has not run here)."""
+    for d in store.list_daemons(conn):
+        if d.name == "gated" and isinstance(d.info, dict):
+            info = d.info.get("sandbox")
+            return info if isinstance(info, dict) and info else None
+    return None
+
+
+def sandbox_line(info: dict[str, Any] | None) -> str:
+    """One line saying whether agents are confined."""
+    if info is None:
+        return "sandbox: unknown (gated has not reported yet)"
+    if info.get("confined"):
+        return f"sandbox: bubblewrap ({info.get('bwrap_version') or 'bwrap'}), agents confined"
+    if info.get("unconfined"):
+        return f"sandbox: UNCONFINED, agents run with gated's rights ({info['unconfined_reason']})"
+    return f"sandbox: required but unusable, agent runs fail ({info['unconfined_reason']})"
+
+
 def status_data(conn: sqlite3.Connection) -> dict[str, Any]:
     daemons = [
         {
@@ -72,6 +92,7 @@ def status_data(conn: sqlite3.Connection) -> dict[str, Any]:
         "errored_chats": [c.jid for c in store.errored_chats(conn)],
         "groups": len(store.registered_groups(conn)),
         "messages": store.latest_seq(conn),
+        "sandbox": gated_sandbox(conn),
     }
 
 
@@ -100,6 +121,7 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         ],
         "no daemon has run on this database yet (start one: uv run switchboard up)",
     )
+    typer.echo(sandbox_line(data["sandbox"]))
     o = data["outbox"]
     typer.echo(
         f"outbox: {o['pending']} pending, {o['sending']} sending, {o['failed']} retrying, "
@@ -144,6 +166,12 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
             checks.append((f"daemon {d.name}", state))
             if state == "stale":
                 problems.append(f"daemon {d.name} heartbeat is stale (pid {d.pid})")
+        sandbox = gated_sandbox(conn)
+        checks.append(("sandbox", sandbox_line(sandbox).removeprefix("sandbox: ")))
+        if sandbox is not None and not sandbox.get("confined"):
+            problems.append(sandbox_line(sandbox))
+        for limit, how in ((sandbox or {}).get("limits") or {}).items():
+            checks.append((f"limit {limit}", str(how)))
     from gated.config import load as gated_config
     from gated.email.check import check_login
 

@@ -52,6 +52,15 @@ def daemon_health(ctx: Ctx) -> list[DaemonHealth]:
     return out
 
 
+def gated_sandbox(ctx: Ctx) -> dict[str, Any] | None:
+    """The `sandbox` entry of gated's heartbeat info: are agents confined (None: unknown)."""
+    for d in store.list_daemons(ctx.read):
+        if d.name == "gated" and isinstance(d.info, dict):
+            info = d.info.get("sandbox")
+            return info if isinstance(info, dict) and info else None
+    return None
+
+
 def status_values(ctx: Ctx) -> dict[str, Any]:
     conn, viewer = ctx.read, ctx.user
     jids = viewer.jids(conn)
@@ -59,6 +68,7 @@ def status_values(ctx: Ctx) -> dict[str, Any]:
     errored = [c for c in store.errored_chats(conn) if jids is None or c.jid in jids]
     return {
         "daemons": daemon_health(ctx),
+        "sandbox": gated_sandbox(ctx),
         "backlog": backlog_counts(conn) if jids is None else outbox_counts_for(conn, jids),
         "dead": dead_letters_for(conn, jids, limit=10),
         "errored": errored,

@@ -1,0 +1,154 @@
+"""Start-to-first-output latency of the echo agent, bare subprocess (unconfined) vs the default
+bubblewrap sandbox (the argv, empty environment, rlimits and per-run cgroup gated uses), p50
+and p99, the variants interleaved in one run. podman is measured only when it is installed.
+
+Run: `uv run python bench/sandbox_bench.py [--samples 200]`.
+Target (issue 15): sandbox overhead ≤ 15 ms p50 over bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gated.sandbox import (
+    HostPaths,
+    SandboxSettings,
+    SandboxSpec,
+    cgroup_parent,
+    child_setup,
+    plan_launch,
+    probe_bwrap,
+    rlimits,
+)
+
+RESULTS = Path(__file__).parent / "results" / "sandbox.json"
+TARGET_OVERHEAD_MS = 15.0
+PAYLOAD = json.dumps(
+    {
+        "group_folder": "bench",
+        "chat_jid": "bench:1",
+        "topic": "",
+        "session_id": None,
+        "system_messages": [],
+        "messages": [{"seq": 1, "id": "m1", "sender": "b", "content": "hi", "verb": "message"}],
+    }
+).encode()
+
+
+def first_output_ms(argv: list[str], env: dict[str, str], cwd: str, setup: Any) -> float:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=setup,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(PAYLOAD + b"\n")
+    proc.stdin.close()
+    line = proc.stdout.readline()
+    took = (time.perf_counter() - started) * 1000
+    proc.stdout.read()
+    proc.wait()
+    if b'"message"' not in line:
+        raise SystemExit(f"unexpected first line from {argv[0]}: {line!r}")
+    return took
+
+
+def variants(work: Path) -> dict[str, Callable[[int], float]]:
+    folder = work / "groups" / "bench"
+    folder.mkdir(parents=True)
+    host = HostPaths(str(folder), str(work / "groups"), str(work / "messages.db"))
+    protocol = {"SWITCHBOARD_GROUP_FOLDER": "bench", "SWITCHBOARD_CHAT_JID": "bench:1"}
+    command = ["switchboard-echo"]
+    bare = plan_launch(
+        SandboxSpec(sandbox="none"), SandboxSettings(), host, command, protocol, os.environ
+    )
+    spec = SandboxSpec()
+    confined = plan_launch(spec, SandboxSettings(), host, command, protocol, os.environ)
+    parent, _ = cgroup_parent()
+
+    def run_bare(i: int) -> float:
+        return first_output_ms(bare.argv, bare.env, str(folder), None)
+
+    def run_bwrap(i: int) -> float:
+        cg = parent.create(f"bench-{i}", spec.memory_mb, spec.pids) if parent else None
+        try:
+            setup = child_setup(rlimits(spec, cgroup=cg is not None), cg.procs_files if cg else ())
+            return first_output_ms(confined.argv, confined.env, str(folder), setup)
+        finally:
+            if cg is not None:
+                cg.remove()
+
+    return {"bare": run_bare, "bwrap": run_bwrap}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--samples", type=int, default=200)
+    args = p.parse_args()
+    probe = probe_bwrap("bwrap")
+    if not probe.works:
+        raise SystemExit(f"bubblewrap cannot run here: {probe.reason}")
+    podman = shutil.which("podman")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        runs = variants(Path(tmp))
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for name, fn in runs.items():  # warm the page cache once
+            fn(-1 - len(name))
+        for i in range(args.samples):
+            order = list(runs) if i % 2 == 0 else list(reversed(runs))
+            for name in order:
+                times[name].append(runs[name](i))
+    summary = {
+        name: {
+            "p50": pct(v, 0.5),
+            "p99": pct(v, 0.99),
+            "mean": round(statistics.fmean(v), 2),
+        }
+        for name, v in times.items()
+    }
+    overhead = round(summary["bwrap"]["p50"] - summary["bare"]["p50"], 2)
+    parent, reason = cgroup_parent()
+    result = {
+        "samples": args.samples,
+        "start_to_first_output_ms": summary,
+        "overhead_p50_ms": overhead,
+        "target_overhead_ms": TARGET_OVERHEAD_MS,
+        "bwrap": probe.version,
+        "limits": f"cgroup v{parent.version}" if parent else f"rlimits ({reason})",
+        "podman": "measured" if podman else "not installed: not measured",
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if sys.stdout.isatty():
+        print(f"overhead p50 {overhead} ms (target ≤ {TARGET_OVERHEAD_MS} ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The bubblewrap command line and the environment of one confined run (pure: paths in, argv
+out). bwrap itself is started with an empty environment; the agent's is set with --setenv."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gated.sandbox.hostview import ETC_FILES, SYSTEM_DIRS
+from gated.sandbox.spec import Mount
+
+MIB = 1024 * 1024
+SANDBOX_TMP = "/tmp"  # noqa: S108 (inside the sandbox: its own tmpfs, nobody else's)
+# Everything unshared (user, pid, ipc, uts, net, cgroup); no new privileges (bwrap always
+# sets it); no capability even for root; the sandbox dies with gated's run thread's bwrap.
+NAMESPACE_ARGS = (
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--hostname",
+    "sandbox",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemLayout:
+    """What the host's system looks like: real directories to bind, symlinks to recreate,
+    and the /etc entries present."""
+
+    dirs: tuple[str, ...]
+    links: tuple[tuple[str, str], ...]  # (path, target)
+    etc: tuple[str, ...]
+
+
+def system_layout() -> SystemLayout:
+    dirs: list[str] = []
+    links: list[tuple[str, str]] = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            links.append((d, os.readlink(d)))
+        elif os.path.isdir(d):
+            dirs.append(d)
+    etc = tuple(p for p in ETC_FILES if os.path.exists(p))
+    return SystemLayout(tuple(dirs), tuple(links), etc)
+
+
+def bwrap_argv(
+    bwrap: str,
+    command: list[str],
+    *,
+    folder: str,
+    python_paths: tuple[str, ...],
+    mounts: tuple[Mount, ...],
+    env: Mapping[str, str],
+    tmp_mb: int,
+    layout: SystemLayout,
+) -> list[str]:
+    """bwrap's argv: system and Python read-only, own /tmp (tmp_mb), /proc, /dev, the folder
+    read-write as the working directory, declared mounts, the agent's environment, command."""
+    argv = [bwrap, *NAMESPACE_ARGS]
+    for d in layout.dirs:
+        argv += ["--ro-bind", d, d]
+    for path, target in layout.links:
+        argv += ["--symlink", target, path]
+    for path in layout.etc:
+        argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--size", str(tmp_mb * MIB), "--perms", "1777", "--tmpfs", SANDBOX_TMP]
+    for path in python_paths:
+        argv += ["--ro-bind", path, path]
+    # After /tmp and the Python paths, so a folder below either is still the real folder.
+    argv += ["--bind", folder, folder]
+    for m in mounts:
+        argv += ["--bind" if m.writable else "--ro-bind", m.host_path, m.inside_path]
+    # The root (a tmpfs holding the mount points) read-only: only the folder, /tmp and :rw
+    # mounts can be written.
+    argv += ["--remount-ro", "/", "--chdir", folder, "--clearenv"]
+    for name, value in sorted(env.items()):
+        argv += ["--setenv", name, value]
+    return [*argv, "--", *command]
+
+
+def sandbox_env(
+    *,
+    home: str,
+    path: str,
+    lang: str,
+    protocol: Mapping[str, str],
+    declared: tuple[tuple[str, str], ...],
+) -> dict[str, str]:
+    """The agent's whole environment: HOME, PATH, LANG, the protocol's variables and the
+    group's declared `env.*` (which cannot replace the protocol's)."""
+    return {"HOME": home, "PATH": path, "LANG": lang, **dict(declared), **protocol}

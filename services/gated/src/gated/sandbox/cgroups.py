@@ -1,0 +1,171 @@
+"""Per-run cgroups with the memory and pids controllers, when gated may create them: cgroup v2
+(a delegated subtree, systemd `Delegate=yes`) or cgroup v1 (writable memory and pids
+hierarchies). Reads back which limit a run hit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from gated.sandbox.spec import LimitName
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CONTROLLERS = ("memory", "pids")
+RMDIR_TRIES = 50  # a killed run's processes leave the cgroup within milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupParent:
+    """Where run cgroups are made: one directory per controller (v1) or one (v2)."""
+
+    version: int
+    dirs: tuple[Path, ...]  # v1: (memory dir, pids dir); v2: (the delegated dir,)
+
+    def create(self, name: str, memory_mb: int, pids: int) -> RunCgroup:
+        made: list[Path] = []
+        try:
+            for parent in self.dirs:
+                d = parent / name
+                d.mkdir()
+                made.append(d)
+            cg = RunCgroup(self.version, tuple(made))
+            cg.set_limits(memory_mb, pids)
+            return cg
+        except OSError:
+            for d in made:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class RunCgroup:
+    version: int
+    dirs: tuple[Path, ...]
+
+    @property
+    def procs_files(self) -> tuple[str, ...]:
+        return tuple(str(d / "cgroup.procs") for d in self.dirs)
+
+    def _file(self, controller: str, name: str) -> Path:
+        if self.version == 2:
+            return self.dirs[0] / name
+        return self.dirs[CONTROLLERS.index(controller)] / name
+
+    def set_limits(self, memory_mb: int, pids: int) -> None:
+        limit = str(memory_mb * 1024 * 1024)
+        if self.version == 2:
+            self._file("memory", "memory.max").write_text(limit)
+            with contextlib.suppress(OSError):
+                self._file("memory", "memory.swap.max").write_text("0")
+            self._file("pids", "pids.max").write_text(str(pids))
+            return
+        self._file("memory", "memory.limit_in_bytes").write_text(limit)
+        with contextlib.suppress(OSError):  # swap accounting may be off
+            self._file("memory", "memory.memsw.limit_in_bytes").write_text(limit)
+        self._file("pids", "pids.max").write_text(str(pids))
+
+    def hit(self) -> LimitName | None:
+        """The limit this cgroup ran into: `memory` (an OOM kill) or `pids` (a refused fork)."""
+        mem_file = "memory.events" if self.version == 2 else "memory.oom_control"
+        if _counter(self._file("memory", mem_file), "oom_kill") > 0:
+            return "memory"
+        if _counter(self._file("pids", "pids.events"), "max") > 0:
+            return "pids"
+        return None
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            for _ in range(RMDIR_TRIES):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+            else:
+                log.warning("cgroup still busy, left behind path=%s", d)
+
+
+def _counter(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _own_paths() -> dict[str, str]:
+    """controller (or '' for v2) → this process's cgroup path, from /proc/self/cgroup."""
+    out: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            out[c] = path
+    return out
+
+
+def _v1_parent(own: dict[str, str], tag: str) -> CgroupParent | None:
+    dirs = []
+    for c in CONTROLLERS:
+        base = CGROUP_ROOT / c
+        if c not in own or not (base / "cgroup.procs").exists():
+            return None
+        d = base / own[c].lstrip("/") / tag
+        d.mkdir(exist_ok=True)
+        dirs.append(d)
+    return CgroupParent(1, tuple(dirs))
+
+
+def _v2_parent(own: dict[str, str], tag: str) -> CgroupParent | None:
+    if "" not in own or not (CGROUP_ROOT / "cgroup.subtree_control").exists():
+        return None
+    base = CGROUP_ROOT / own[""].lstrip("/")
+    if not set(CONTROLLERS) <= set((base / "cgroup.controllers").read_text().split()):
+        return None
+    # No process may sit in a cgroup that hands controllers down: gated moves itself into a
+    # leaf first, then enables memory and pids for its run cgroups beside it.
+    leaf = base / "gated"
+    leaf.mkdir(exist_ok=True)
+    (leaf / "cgroup.procs").write_text(str(os.getpid()))
+    (base / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in CONTROLLERS))
+    runs = base / tag
+    runs.mkdir(exist_ok=True)
+    (runs / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in CONTROLLERS))
+    return CgroupParent(2, (runs,))
+
+
+@lru_cache(maxsize=1)
+def cgroup_parent() -> tuple[CgroupParent | None, str]:
+    """Where this gated makes run cgroups, or None and why not (then rlimits are used)."""
+    tag = f"switchboard-gated-{os.getpid()}"
+    try:
+        own = _own_paths()
+        parent = _v2_parent(own, tag) if "memory" not in own else _v1_parent(own, tag)
+    except (OSError, ValueError) as exc:
+        return None, f"cannot create cgroups: {exc}"
+    if parent is None:
+        return None, "no writable memory and pids cgroup controllers"
+    try:
+        parent.create("probe", 64, 8).remove()
+    except OSError as exc:
+        return None, f"cannot create cgroups: {exc}"
+    return parent, ""
+
+
+def remove_parent(parent: CgroupParent) -> None:
+    """At gated's stop: remove its (empty) run-cgroup directories."""
+    for d in parent.dirs:
+        with contextlib.suppress(OSError):
+            d.rmdir()

@@ -1,0 +1,105 @@
+"""How one run starts: confined by bubblewrap, unconfined (said so), or refused; decided from the
+group's SandboxSpec, gated's settings and whether bubblewrap works here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gated.sandbox.argv import bwrap_argv, sandbox_env, system_layout
+from gated.sandbox.errors import SandboxError, SandboxRequired
+from gated.sandbox.hostview import safe_python_paths, sandbox_path_var
+from gated.sandbox.mounts import check_mounts
+from gated.sandbox.probe import probe_bwrap
+from gated.sandbox.spec import HostPaths, SandboxSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """gated's side: which bwrap, whether unconfined runs are refused, the mount roots."""
+
+    bwrap: str = "bwrap"
+    require: bool = False
+    mount_roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What AgentRun starts: `argv` with `env` (bwrap's own environment is empty)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    confined: bool
+    spec: SandboxSpec
+
+
+def unconfined_reason(spec: SandboxSpec, settings: SandboxSettings) -> str | None:
+    """Why a run of this spec would run unconfined (None: it would be confined)."""
+    if spec.sandbox == "none":
+        return "sandbox=none"
+    probe = probe_bwrap(settings.bwrap)
+    if probe.works:
+        return None
+    return f"sandbox={spec.sandbox} and bubblewrap is unusable: {probe.reason}"
+
+
+def resolve_command(argv: list[str], path: str) -> list[str]:
+    """argv with its executable looked up in `path` (the PATH the agent will have)."""
+    if not argv:
+        raise SandboxError("command", "is empty")
+    exe = argv[0]
+    if "/" not in exe:
+        exe = shutil.which(exe, path=path) or exe
+    return [exe, *argv[1:]]
+
+
+def plan_launch(
+    spec: SandboxSpec,
+    settings: SandboxSettings,
+    host: HostPaths,
+    command: list[str],
+    protocol_env: Mapping[str, str],
+    gated_env: Mapping[str, str],
+) -> Launch:
+    """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined)."""
+    reason = unconfined_reason(spec, settings)
+    if reason is not None:
+        if settings.require:
+            raise SandboxRequired(
+                "sandbox", f"refusing to run the agent unconfined ({reason}; --require-sandbox)"
+            )
+        if spec.sandbox == "bwrap":
+            raise SandboxRequired("sandbox", reason)
+        env = {**gated_env, **dict(spec.env), **protocol_env}
+        # The venv's console scripts live beside the interpreter, which may not be on PATH
+        # when gated was started as `python -m gated.main`.
+        path = os.pathsep.join([env.get("PATH", os.defpath), os.path.dirname(sys.executable)])
+        return Launch(resolve_command(command, path), env, False, spec)
+    if spec.network != "none":
+        raise SandboxError("network", f"{spec.network!r} is not available yet; use 'none'")
+    mounts = check_mounts(spec.mounts, host)
+    folder = os.path.realpath(host.folder)
+    path_var = sandbox_path_var()
+    env = sandbox_env(
+        home=folder,
+        path=path_var,
+        lang=gated_env.get("LANG") or "C.UTF-8",
+        protocol=protocol_env,
+        declared=spec.env,
+    )
+    db = os.path.realpath(host.db_path)
+    forbidden = [os.path.dirname(db), os.path.realpath(host.groups_dir)]
+    argv = bwrap_argv(
+        probe_bwrap(settings.bwrap).path,
+        resolve_command(command, path_var),
+        folder=folder,
+        python_paths=safe_python_paths(forbidden),
+        mounts=mounts,
+        env=env,
+        tmp_mb=spec.disk_mb,
+        layout=system_layout(),
+    )
+    return Launch(argv, {}, True, spec)
