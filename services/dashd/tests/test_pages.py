@@ -182,7 +182,7 @@ def test_web_chat_registers_the_chat_and_stores_the_users_message(
     group = store.get_group(conn, "web:demo")
     assert group is not None
     assert group.folder == "demo"
-    assert group.agent_config == {"command": "echo-agent"}
+    assert store.folder_settings(conn, group.folder).command == "echo-agent"
     [msg] = store.messages_since(conn, "web:demo", 0)
     assert (msg.content, msg.source, msg.sender, msg.group_folder) == (
         "hello",

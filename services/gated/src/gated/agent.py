@@ -78,7 +78,7 @@ def agent_argv(command: str | list[str]) -> list[str]:
     """The argv of an agent command (a shell-like string or a list); the executable resolved."""
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if not argv:
-        raise store.InvalidInput("agent_config.command", "is empty")
+        raise store.InvalidInput("command", "is empty")
     return [_which(argv[0]), *argv[1:]]
 
 

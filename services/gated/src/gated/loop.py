@@ -187,7 +187,9 @@ class Gateway:
 
     def launch(self, plan: Plan) -> None:
         """Record the run (session_log, in-flight batch) in one transaction, then start it."""
-        argv, timeout, extra_env = agent_settings(self.cfg, plan.group)
+        argv, timeout, extra_env = agent_settings(
+            self.cfg, store.folder_settings(self.conn, plan.folder)
+        )
         cwd = group_path(self.conn, plan.folder, create=True)
         last = plan.messages[-1]
         session_id = store.get_session(self.conn, plan.folder, plan.topic)

@@ -1,4 +1,5 @@
-"""`group add|list|rm` and `route add|list|rm`: which chats are answered, by which folder."""
+"""`group add|list|rm|config` and `route add|list|rm`: which chats are answered, by which
+folder, and with which settings."""
 
 from __future__ import annotations
 
@@ -31,15 +32,22 @@ def group_add(
     requires_trigger: Annotated[
         bool, typer.Option(help="Only messages containing the trigger word start a run.")
     ] = False,
-    agent: Annotated[str, typer.Option(help="Agent command (default: switchboard-echo).")] = "",
+    agent: Annotated[
+        str,
+        typer.Option(
+            help="The folder's agent command (default: gated's --default-agent); the same as "
+            "`group config FOLDER --set command=CMD`."
+        ),
+    ] = "",
     operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
 ) -> None:
     """Register a chat to a group folder."""
     # Checked before opening, so bad input never creates or migrates a database.
     store.validate.jid(jid, "jid")
     store.validate.folder(folder)
-    config = {"command": agent} if agent else {}
-    with opened(db) as conn:
+    if agent:
+        store.validate.short_text(agent, "command", allow_empty=False)
+    with opened(db) as conn, store.tx(conn):
         g = store.register_group(
             conn,
             jid,
@@ -47,17 +55,19 @@ def group_add(
             name=name,
             trigger_word=trigger,
             requires_trigger=requires_trigger,
-            agent_config=config,
             is_operator=operator,
         )
+        if agent:
+            store.update_folder_settings(conn, folder, {"command": agent}, [])
     typer.echo(f"registered {g.jid} -> {g.folder}")
 
 
 @group_app.command("list")
 def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List registered chats."""
+    """List registered chats (the agent is their folder's: see `group config FOLDER`)."""
     with opened(db) as conn:
         groups = store.registered_groups(conn)
+        commands = {g.folder: store.folder_settings(conn, g.folder).command for g in groups}
     if as_json:
         print_json(
             [
@@ -67,7 +77,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                     "name": g.name,
                     "trigger_word": g.trigger_word,
                     "requires_trigger": g.requires_trigger,
-                    "agent_config": g.agent_config,
+                    "command": commands[g.folder],
                     "is_operator": g.is_operator,
                     "created_at": g.created_at,
                 }
@@ -82,7 +92,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                 g.jid,
                 g.folder,
                 g.trigger_word + (" (required)" if g.requires_trigger else ""),
-                g.agent_config.get("command", "switchboard-echo"),
+                commands[g.folder] or "switchboard-echo",
                 "yes" if g.is_operator else "",
             ]
             for g in groups
