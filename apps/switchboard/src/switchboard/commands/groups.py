@@ -4,6 +4,8 @@ folder, and with which settings."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from typing import Annotated
 
 import store
@@ -109,6 +111,97 @@ def group_rm(
     with opened(db, must_exist=True) as conn:
         store.unregister_group(conn, jid)
     typer.echo(f"unregistered {jid}")
+
+
+# How a key at its default reads in `group config` (the value comes from gated's flags).
+DEFAULT_TEXT = {
+    "command": "(gated's --default-agent)",
+    "timeout_s": "(gated's --agent-timeout)",
+    "env": "(none)",
+}
+
+
+@group_app.command("config")
+def group_config(
+    folder: Annotated[str, typer.Argument(help="Group folder (see group list).")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change a setting (repeatable). Keys: command, timeout_s, sandbox "
+            "(auto|bwrap|none), network (none|proxy|full), allow_hosts, mounts "
+            "(HOST_PATH:INSIDE_PATH[:rw],...; under $SWITCHBOARD_MOUNT_ROOTS), memory_mb, pids, "
+            "cpu_s, disk_mb, env.NAME, secrets.",
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset", metavar="KEY", help="Return a setting to its default (repeatable)."
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a folder's settings, or change them with --set/--unset (all or nothing)."""
+    store.validate.folder(folder)
+    changes = parse_assignments(set_ or [])
+    removed = list(unset or [])
+    roots = store.parse_mount_roots(os.environ.get("SWITCHBOARD_MOUNT_ROOTS"))
+    with opened(db, must_exist=True) as conn:
+        require_folder(conn, folder)
+        if changes or removed:
+            store.update_folder_settings(conn, folder, changes, removed, mount_roots=roots)
+        settings = store.folder_settings(conn, folder)
+        lines = store.setting_lines(conn, folder)
+    if as_json:
+        print_json(
+            {
+                "folder": folder,
+                "settings": store.settings_json(settings),
+                "defaults": [line.key for line in lines if line.default],
+            }
+        )
+        return
+    if changes or removed:
+        done = [f"set {', '.join(changes)}"] if changes else []
+        done += [f"unset {', '.join(removed)}"] if removed else []
+        typer.echo(f"{folder}: {'; '.join(done)}")
+    print_table(
+        ["key", "value", ""],
+        [
+            [
+                line.key,
+                line.value or DEFAULT_TEXT.get(line.key, ""),
+                "default" if line.default else "",
+            ]
+            for line in lines
+        ],
+        "",
+    )
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` texts as a mapping; a missing `=` or a key given twice is bad input."""
+    changes: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise store.InvalidInput("--set", f"{item[:80]!r} is not KEY=VALUE")
+        if key in changes:
+            raise store.InvalidInput(key, "is set twice")
+        changes[key] = value
+    return changes
+
+
+def require_folder(conn: sqlite3.Connection, folder: str) -> None:
+    """A typo in FOLDER is an error, not settings for a folder nothing uses."""
+    if not store.folder_in_use(conn, folder):
+        raise store.NotFound(
+            f"no group folder {folder!r}: no chat is registered or routed to it "
+            f"(register one: switchboard group add web:{folder} {folder})"
+        )
 
 
 @route_app.command("add")
