@@ -28,12 +28,14 @@ def group_list(ctx: Ctx) -> Response:
         if jids is None or (r.jid in jids and viewer.can_see_folder(r.target))
     ]
     folders = sorted({g.folder for g in groups})
+    settings = {f: store.setting_lines(conn, f) for f in folders}
     commands = {f: store.folder_settings(conn, f).command for f in folders}
     return ctx.render(
         "groups.html",
         groups=groups,
         routes=routes,
         route_types=validate.ROUTE_TYPES,
+        settings=settings,
         commands=commands,
     )
 
