@@ -192,7 +192,7 @@ def test_up_prepares_runs_restarts_and_stops(
     # The demo group (echo agent: no agent command) and the operator chat exist.
     groups = {g["jid"]: g for g in json.loads(cli(tmp_path, "group", "list", "--json").stdout)}
     assert groups["web:demo"]["folder"] == "demo"
-    assert groups["web:demo"]["agent_config"] == {}
+    assert groups["web:demo"]["command"] is None
     assert groups["cli:operator"]["is_operator"] is True
     assert (tmp_path / "data" / "groups" / "demo").is_dir()
 

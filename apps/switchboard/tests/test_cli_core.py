@@ -195,7 +195,7 @@ def test_group_add_list_rm(db: Path) -> None:
     assert (g["jid"], g["folder"], g["name"], g["requires_trigger"]) == (
         "web:demo", "demo", "Demo", True,
     )  # fmt: skip
-    assert g["agent_config"] == {"command": "my-agent"}
+    assert g["command"] == "my-agent"
     rm = cli("group", "rm", "web:demo", db=db)
     assert rm.returncode == 0, rm.stderr
     assert json.loads(cli("group", "list", "--json", db=db).stdout) == []

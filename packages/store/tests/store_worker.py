@@ -90,12 +90,22 @@ def commit_on_demand(path: str) -> None:
         print(repr(time.monotonic()), flush=True)
 
 
+def set_env(path: str, name: str, count: str) -> None:
+    """Set env.<NAME>_<i> of folder `race` for i < count, one update each."""
+    conn = store.open(path)
+    wait_for_go()
+    for i in range(int(count)):
+        store.update_folder_settings(conn, "race", {f"env.{name}_{i}": str(i)}, [])
+    print("done")
+
+
 COMMANDS = {
     "migrate": migrate,
     "write": write,
     "follow": follow,
     "claim": claim,
     "commit": commit_on_demand,
+    "set-env": set_env,
 }
 
 if __name__ == "__main__":

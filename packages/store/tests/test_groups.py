@@ -22,7 +22,8 @@ def test_register_group_and_read_it_back(db: sqlite3.Connection) -> None:
     )
     assert g == store.get_group(db, "web:demo")
     assert (g.folder, g.name, g.trigger_word, g.requires_trigger) == ("demo", "Demo", "@bot", True)
-    assert g.agent_config == {"command": "switchboard-echo", "timeout_s": 30}
+    settings = store.folder_settings(db, "demo")
+    assert (settings.command, settings.timeout_s) == ("switchboard-echo", 30.0)
     assert (g.parent, g.is_operator) == ("root", True)
     assert store.parse_iso(g.created_at)
     chat = store.get_chat(db, "web:demo")

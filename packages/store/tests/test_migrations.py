@@ -1,8 +1,10 @@
-"""Core and service migrations: the race on a brand-new file, refusing a newer schema, and the
-final core schema."""
+"""Core and service migrations: the race on a brand-new file, refusing a newer schema, the
+final core schema, and a database of the previous release brought up to date."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +45,7 @@ CORE_TABLES: dict[str, list[str]] = {
         "name", "pid", "host", "version", "started_at", "heartbeat_at", "stopped_at", "info",
         "pid_start", "instance",
     ],
+    "group_settings": ["folder", "settings", "updated_at"],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of UNIQUE/PRIMARY KEY constraints listed too.
@@ -62,6 +65,7 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_router_state_1": ("router_state", ["key"]),
     "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
     "sqlite_autoindex_migrations_1": ("migrations", ["service", "version"]),
+    "sqlite_autoindex_group_settings_1": ("group_settings", ["folder"]),
 }
 
 
@@ -97,15 +101,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
     assert [tuple(r) for r in rows] == [
         ("store", 1, "m001_core"),
         ("store", 2, "m002_daemon_identity"),
+        ("store", 3, "m003_group_settings"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 2
-    assert store.service_version(db, "store") == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 3
+    assert store.service_version(db, "store") == 3
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 3
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -132,6 +137,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
     assert rows == [
         ("store", 1, "m001_core"),
         ("store", 2, "m002_daemon_identity"),
+        ("store", 3, "m003_group_settings"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]
@@ -224,3 +230,54 @@ def test_a_read_only_connection_never_migrates(tmp_path: Path) -> None:
     assert ro.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
     ro.close()
     assert path.read_bytes() == before
+
+
+FIXTURES = Path(__file__).with_name("fixtures")
+
+
+def test_agent_config_of_the_previous_release_moves_into_folder_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """core_v2.db was made by the release before group_settings (fixtures/make_core_v2.py)."""
+    path = tmp_path / "messages.db"
+    shutil.copy(FIXTURES / "core_v2.db", path)
+    old = sqlite3.connect(path)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 2
+    groups_before = old.execute("SELECT * FROM registered_groups ORDER BY jid").fetchall()
+    old.close()
+    with caplog.at_level(logging.WARNING, logger="store.migrations"):
+        conn = store.open(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+    def settings(folder: str) -> tuple[str | None, float | None, tuple[tuple[str, str], ...]]:
+        s = store.folder_settings(conn, folder)
+        return s.command, s.timeout_s, s.env
+
+    assert settings("shared") == ("agent-a --fast", 30.0, (("MODE", "a"),))  # first registered
+    assert settings("tie") == ("agent-tie-a", None, ())  # same created_at: the first jid
+    assert settings("same") == ("agent-same", None, ())
+    assert settings("legacy") == ("python3 agent.py", 45.0, (("OK", "1"),))  # list, `timeout`
+    assert store.folder_settings(conn, "plain") == store.FolderSettings("plain")
+    assert [r[0] for r in conn.execute("SELECT folder FROM group_settings ORDER BY folder")] == [
+        "legacy", "same", "shared", "tie",
+    ]  # fmt: skip
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if "conflict" in w] == [
+        "agent_config conflict folder=shared kept=tg:alpha (first registered) dropped=web:shared",
+        "agent_config conflict folder=tie kept=web:tie-a (first registered) dropped=web:tie-b",
+    ]
+    assert [w for w in warnings if "conflict" not in w] == [
+        "agent_config value refused, left out folder=legacy jid=web:legacy "
+        "env.PATH: PATH is set by gated for every run (PATH, HOME, LANG, SWITCHBOARD_*)"
+    ]
+    # The per-chat rows are as they were (agent_config stays, unread), and so is the rest.
+    rows = conn.execute("SELECT * FROM registered_groups ORDER BY jid").fetchall()
+    assert [tuple(r) for r in rows] == groups_before
+    plain = store.get_group(conn, "web:plain")
+    assert plain is not None
+    assert (plain.trigger_word, plain.requires_trigger) == ("@bot", True)
+    assert [m.content for m in store.messages_since(conn, "web:plain", 0)] == ["hello @bot"]
+    conn.close()
+    again = store.open(path)
+    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 3
+    again.close()

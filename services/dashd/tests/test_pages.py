@@ -29,6 +29,7 @@ def site(db: Path, module_tmp: Path) -> Iterator[Server]:
     store.migrate_service(conn, "onbod", ONBOD)
     (module_tmp / "groups" / "demo").mkdir(parents=True)
     store.register_group(conn, "tg:demo-chat", "demo", agent_config={"command": "echo-agent"})
+    store.update_folder_settings(conn, "demo", {"sandbox": "bwrap", "env.NOTE": XSS}, [])
     store.put_messages(
         conn,
         [
@@ -61,6 +62,26 @@ def test_script_and_onerror_in_a_message_render_as_text(admin: httpx.Client) -> 
         assert "<script>alert" not in html
         assert "<img src=x" not in html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=" in html
+
+
+def test_the_group_page_shows_each_folders_settings_escaped(admin: httpx.Client) -> None:
+    html = admin.get("/groups").text
+    assert "<script>alert" not in html
+    section = html[html.index('<section id="settings">') :]
+    section = section[: section.index("</section>")]
+    assert '<h3 id="settings-demo">demo</h3>' in section
+    rows = {
+        key: (value, "default" in marker)
+        for key, value, marker in re.findall(
+            r"<tr><td><code>([^<]*)</code></td><td><code>(.*?)</code></td><td>(.*?)</td></tr>",
+            section,
+        )
+    }
+    assert rows["command"] == ("echo-agent", False)
+    assert rows["sandbox"] == ("bwrap", False)
+    assert rows["pids"] == ("256", True)
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=&#34;alert(1)"
+    assert rows["env.NOTE"] == (f"{escaped}&#34;&gt;", False)
 
 
 def test_security_headers_on_every_response(admin: httpx.Client) -> None:
@@ -182,7 +203,7 @@ def test_web_chat_registers_the_chat_and_stores_the_users_message(
     group = store.get_group(conn, "web:demo")
     assert group is not None
     assert group.folder == "demo"
-    assert group.agent_config == {"command": "echo-agent"}
+    assert store.folder_settings(conn, group.folder).command == "echo-agent"
     [msg] = store.messages_since(conn, "web:demo", 0)
     assert (msg.content, msg.source, msg.sender, msg.group_folder) == (
         "hello",

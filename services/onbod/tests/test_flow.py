@@ -81,7 +81,7 @@ def test_approve_registers_the_group_and_hands_off_the_first_message_once(
     group = store.get_group(conn, STRANGER)
     assert group is not None
     assert group.folder == "my-world"
-    assert group.agent_config == {}
+    assert store.folder_settings(conn, group.folder).sandbox == "bwrap"
     assert [(r.type, r.target) for r in store.routes_for(conn, STRANGER)] == [
         ("default", "my-world")
     ]

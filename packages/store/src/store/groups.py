@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -10,6 +9,7 @@ from store import validate
 from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
+from store.group_settings import agent_config_changes, seed_folder_settings, validated_changes
 from store.models import Chat, Group, Route
 from store.sqlparts import and_in
 
@@ -82,7 +82,11 @@ def register_group(
     is_operator: bool = False,
     replace: bool = False,
 ) -> Group:
-    """Register a chat to a group folder. Without `replace`, an existing jid is an error."""
+    """Register a chat to a group folder. Without `replace`, an existing jid is an error.
+
+    `agent_config` (`command`, `timeout_s`, `env`) becomes the folder's settings when the
+    folder has none yet; settings are the folder's (`update_folder_settings`), not the chat's.
+    """
     validate.jid(jid, "jid")
     validate.folder(folder)
     validate.short_text(name, "name")
@@ -94,6 +98,10 @@ def register_group(
     config = agent_config or {}
     if not isinstance(config, dict):
         raise InvalidInput("agent_config", "must be a JSON object")
+    settings, ignored = agent_config_changes(config)
+    if ignored:
+        raise InvalidInput("agent_config", f"has no setting {ignored[0]!r}")
+    validated_changes(conn, settings, [], ())
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     with tx(conn):
         if (
@@ -103,14 +111,13 @@ def register_group(
             raise InvalidInput("jid", f"{jid} is already registered")
         conn.execute(
             f"{verb} INTO registered_groups (jid, folder, name, trigger_word, requires_trigger, "
-            "agent_config, parent, is_operator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent, is_operator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 jid,
                 folder,
                 name,
                 trigger_word,
                 int(requires_trigger),
-                json.dumps(config),
                 parent,
                 int(is_operator),
                 now_iso(),
@@ -120,6 +127,7 @@ def register_group(
             "INSERT INTO chats (jid, name, channel) VALUES (?, ?, ?) ON CONFLICT (jid) DO NOTHING",
             (jid, name, validate.channel_of(jid)),
         )
+        seed_folder_settings(conn, folder, settings)
         row = conn.execute("SELECT * FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
         return Group.from_row(row)
 
@@ -155,6 +163,17 @@ def folder_owner(conn: sqlite3.Connection, folder: str) -> str | None:
         "SELECT jid FROM registered_groups WHERE folder = ? ORDER BY jid LIMIT 1", (folder,)
     ).fetchone()
     return str(row[0]) if row else None
+
+
+def folder_in_use(conn: sqlite3.Connection, folder: str) -> bool:
+    """Whether a chat is registered or routed to `folder`, or it has settings."""
+    row = conn.execute(
+        "SELECT 1 FROM registered_groups WHERE folder = :f UNION ALL "
+        "SELECT 1 FROM routes WHERE target = :f UNION ALL "
+        "SELECT 1 FROM group_settings WHERE folder = :f LIMIT 1",
+        {"f": folder},
+    ).fetchone()
+    return row is not None
 
 
 def groups_for_folder(conn: sqlite3.Connection, folder: str) -> list[Group]:

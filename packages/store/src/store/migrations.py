@@ -3,10 +3,16 @@ that has shipped; append a new one)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+from typing import Any
 
 from store.connection import execute_script
+from store.group_settings import agent_config_changes, seed_folder_settings
 from store.migrator import Migration
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
@@ -172,3 +178,56 @@ def m002_daemon_identity(conn: sqlite3.Connection) -> None:
         ALTER TABLE daemons ADD COLUMN instance TEXT;   -- random id of that process
         """,
     )
+
+
+@migration
+def m003_group_settings(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- A group's settings, one row per folder (several chats may share a folder): agent
+        -- command, timeout, sandbox, network, mounts, limits, env, secrets. Written only by
+        -- store.update_folder_settings, which validates every key; read by folder_settings.
+        CREATE TABLE group_settings (
+            folder     TEXT PRIMARY KEY,  -- group folder (safe slug)
+            settings   TEXT NOT NULL,     -- JSON object of the keys set; absent keys: defaults
+            updated_at TEXT NOT NULL      -- last change (UTC text)
+        );
+        """,
+    )
+    copy_agent_configs(conn)
+
+
+def copy_agent_configs(conn: sqlite3.Connection) -> None:
+    """Each folder gets the agent_config of its first-registered chat (created_at, then jid);
+    another chat of the folder with a different agent_config is logged as a conflict. Values
+    the settings refuse are left out, each logged."""
+    winners: dict[str, tuple[str, dict[str, Any]]] = {}
+    rows = conn.execute(
+        "SELECT jid, folder, agent_config FROM registered_groups ORDER BY folder, created_at, jid"
+    ).fetchall()
+    for jid, folder, text in rows:
+        try:
+            config = json.loads(text or "{}")
+        except ValueError:
+            config = None
+        if not isinstance(config, dict):
+            log.warning("agent_config is not a JSON object, left out jid=%s folder=%s", jid, folder)
+            config = {}
+        if folder not in winners:
+            winners[folder] = (jid, config)
+        elif config != winners[folder][1]:
+            log.warning(
+                "agent_config conflict folder=%s kept=%s (first registered) dropped=%s",
+                folder,
+                winners[folder][0],
+                jid,
+            )
+    for folder, (jid, config) in winners.items():
+        changes, ignored = agent_config_changes(config)
+        for key in ignored:
+            log.warning("agent_config key has no setting, left out folder=%s key=%s", folder, key)
+        for problem in seed_folder_settings(conn, folder, changes, strict=False):
+            log.warning(
+                "agent_config value refused, left out folder=%s jid=%s %s", folder, jid, problem
+            )

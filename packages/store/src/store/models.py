@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OutboxStatus = Literal["pending", "sending", "sent", "failed", "dead"]
+SandboxMode = Literal["auto", "bwrap", "none"]
+NetworkMode = Literal["none", "proxy", "full"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +121,13 @@ class Chat:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A registered chat: which folder (and agent) answers it."""
+    """A registered chat: which folder answers it (the agent is the folder's: FolderSettings)."""
 
     jid: str
     folder: str
     name: str
     trigger_word: str
     requires_trigger: bool
-    agent_config: dict[str, Any]
     parent: str | None
     is_operator: bool
     created_at: str
@@ -139,11 +140,38 @@ class Group:
             name=row["name"],
             trigger_word=row["trigger_word"],
             requires_trigger=bool(row["requires_trigger"]),
-            agent_config=json.loads(row["agent_config"] or "{}"),
             parent=row["parent"],
             is_operator=bool(row["is_operator"]),
             created_at=row["created_at"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A host directory or file bound into a group's sandbox."""
+
+    host_path: str  # absolute, resolved
+    inside_path: str  # absolute path inside the sandbox
+    writable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSettings:
+    """A group's settings (one row per folder; the seed's container_config)."""
+
+    folder: str
+    command: str | None = None  # None: gated's --default-agent
+    timeout_s: float | None = None  # None: gated's --agent-timeout
+    sandbox: SandboxMode = "auto"
+    network: NetworkMode = "none"
+    allow_hosts: tuple[str, ...] = ()  # "host", "*.suffix", optional ":port"
+    mounts: tuple[Mount, ...] = ()
+    memory_mb: int = 1024
+    pids: int = 256
+    cpu_s: int = 600
+    disk_mb: int = 1024
+    env: tuple[tuple[str, str], ...] = ()  # sorted (NAME, value) pairs
+    secrets: tuple[str, ...] = ()  # secret names granted to the group
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ def agent_argv(command: str | list[str]) -> list[str]:
     executable is looked up in the PATH the agent will have (`gated.sandbox.plan_launch`)."""
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if not argv:
-        raise store.InvalidInput("agent_config.command", "is empty")
+        raise store.InvalidInput("command", "is empty")
     return argv
 
 

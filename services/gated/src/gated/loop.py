@@ -13,6 +13,8 @@ from typing import Any
 import store
 from store import Group, Message, bus
 from store.clock import utcnow
+from store.group_settings import stored_settings
+from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
 from gated import inflight
@@ -206,9 +208,10 @@ class Gateway:
 
     def launch(self, plan: Plan) -> None:
         """Record the run (session_log, in-flight batch) in one transaction, then start it."""
-        command, timeout, extra_env = agent_settings(self.cfg, plan.group)
+        folder_settings = store.folder_settings(self.conn, plan.folder)
+        command, timeout, _ = agent_settings(self.cfg, folder_settings)
         cwd = group_path(self.conn, plan.folder, create=True)
-        spec = self.sandbox_spec(extra_env)
+        spec = self.sandbox_spec(folder_settings)
         last = plan.messages[-1]
         session_id = store.get_session(self.conn, plan.folder, plan.topic)
         with store.tx(self.conn):
@@ -277,16 +280,18 @@ class Gateway:
             )
         )
 
-    def sandbox_spec(self, env: dict[str, str]) -> SandboxSpec:
-        """A run's confinement from gated's settings (the folder's settings, once they exist)."""
+    def sandbox_spec(self, folder: FolderSettings | None = None) -> SandboxSpec:
+        """A run's confinement: what the folder's settings say, else gated's flags (None:
+        gated's flags alone)."""
         cfg = self.cfg
         return sandbox_spec(
+            folder or FolderSettings(folder=""),
+            stored_settings(self.conn, folder.folder).keys() if folder else (),
             sandbox=cfg.sandbox,
             memory_mb=cfg.memory_mb,
             pids=cfg.pids,
             cpu_s=cfg.cpu_s,
             disk_mb=cfg.disk_mb,
-            env=env,
         )
 
     def _finished(self, done: Finished) -> None:

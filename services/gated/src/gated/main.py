@@ -60,7 +60,7 @@ class Daemon:
         self.sandbox: dict[str, Any] = {}
 
     def start(self) -> None:
-        self.sandbox = sandbox_info(self.gateway.sandbox_spec({}), self.gateway.sandbox)
+        self.sandbox = sandbox_info(self.gateway.sandbox_spec(), self.gateway.sandbox)
         warn_operators(self.conn, self.sandbox)
         self.gateway.start()
         self.start_components()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import store
-from store import Group, Message, bus
+from store import FolderSettings, Group, Message, bus
 from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
@@ -80,15 +80,13 @@ def select_batch(items: list[tuple[Message, Target | None]]) -> tuple[int, Targe
     return None if target is None else (end, target)
 
 
-def agent_settings(cfg: Config, group: Group | None) -> tuple[list[str], float, dict[str, str]]:
-    """argv, timeout and extra env of a group's agent (`agent_config`, else the defaults)."""
-    conf = group.agent_config if group else {}
-    command = conf.get("command") or cfg.default_agent
-    timeout = conf.get("timeout_s") or conf.get("timeout") or cfg.agent_timeout_s
-    env = conf.get("env") or {}
-    if not isinstance(env, dict):
-        raise store.InvalidInput("agent_config.env", f"must be an object, got {env!r}")
-    return agent_argv(command), float(timeout), {str(k): str(v) for k, v in env.items()}
+def agent_settings(
+    cfg: Config, settings: FolderSettings
+) -> tuple[list[str], float, dict[str, str]]:
+    """argv, timeout and extra env of a folder's agent (its settings, else gated's defaults)."""
+    command = settings.command or cfg.default_agent
+    timeout = settings.timeout_s or cfg.agent_timeout_s
+    return agent_argv(command), float(timeout), dict(settings.env)
 
 
 def inflight(conn: sqlite3.Connection, key: WorkKey) -> dict[str, Any] | None:

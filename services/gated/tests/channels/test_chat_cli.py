@@ -58,7 +58,8 @@ def test_chat_sends_lines_and_prints_replies_then_exits_on_eof(
         assert [(m.content, m.sender, m.source) for m in msgs] == [("hello agent", "tester", "cli")]
         group = store.get_group(conn, "cli:demo")
         assert group is not None
-        assert (group.folder, group.agent_config) == ("demo", {"command": "my-agent"})
+        assert group.folder == "demo"
+        assert store.folder_settings(conn, group.folder).command == "my-agent"
         store.store_outbound(conn, "cli:demo", "echo: hello agent", group_folder="demo")
         assert chat.next_line() == "echo: hello agent"
         store.store_outbound(conn, "web:demo", "not for the terminal", group_folder="demo")

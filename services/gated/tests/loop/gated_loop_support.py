@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 def agent_command(name: str) -> str:
-    """agent_config.command running one of the test agents with this interpreter."""
+    """A folder's `command` setting running one of the test agents with this interpreter."""
     return f"{sys.executable} {AGENTS / name}"
 
 

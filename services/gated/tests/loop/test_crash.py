@@ -130,7 +130,7 @@ def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_batch_is_finished_after_
     assert "gated stopped" in gated.log_text()
     # The interrupted batch is run again after the restart (now by the echo agent): the reply
     # already stored is not stored twice, the missing one is added.
-    store.register_group(conn, "web:busy", "busy", replace=True)
+    store.update_folder_settings(conn, "busy", {}, ["command", "env"])
     gated = start_gated(db)
     wait_for(lambda: len(reply_texts(conn, "web:busy")) >= 2, what="the rest of the batch")
     wait_for(lambda: runs(conn, "busy")[-1]["result"] == "ok", what="re-run finished")

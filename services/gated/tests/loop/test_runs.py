@@ -51,11 +51,9 @@ def test_echo_agent_answers_each_message_and_keeps_a_session(
 def test_messages_arriving_during_a_run_are_batched_into_the_next_run(
     gated: Gated, conn: sqlite3.Connection
 ) -> None:
-    store.register_group(
-        conn,
-        "web:batch",
-        "batch",
-        agent_config={"command": agent_command("record.py"), "env": {"AGENT_SLEEP": "0.4"}},
+    store.register_group(conn, "web:batch", "batch")
+    store.update_folder_settings(
+        conn, "batch", {"command": agent_command("record.py"), "env.AGENT_SLEEP": "0.4"}, []
     )
     put(conn, "web:batch", "one")
     wait_for(lambda: inputs(gated.db, "batch"), what="first run started")
@@ -113,6 +111,20 @@ def test_routes_send_messages_to_another_group_folder(
     assert runs(conn, "billing")
     assert not runs(conn, "front")
     assert (gated.db.parent / "groups" / "billing").is_dir()
+
+
+def test_a_routed_message_runs_the_agent_of_the_folder_it_is_routed_to(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    store.register_group(conn, "web:desk", "desk")  # the default echo agent
+    store.update_folder_settings(conn, "accounts", {"command": agent_command("record.py")}, [])
+    store.add_route(conn, "web:desk", "keyword", "invoice", "accounts")
+    put(conn, "web:desk", "invoice please")
+    wait_for(lambda: inputs(gated.db, "accounts"), what="the folder's own agent ran")
+    assert [m["content"] for m in inputs(gated.db, "accounts")[0]["messages"]] == ["invoice please"]
+    put(conn, "web:desk", "hello")
+    wait_for(lambda: len(reply_texts(conn, "web:desk")) == 2, what="both replies")
+    assert not (group_dir(gated.db, "desk") / "inputs.jsonl").exists()
 
 
 def test_new_forgets_the_session_of_its_topic(gated: Gated, conn: sqlite3.Connection) -> None:
@@ -224,7 +236,8 @@ def test_an_agent_that_ignores_sigterm_is_killed_at_its_timeout(
     assert int(store.get_state(conn, "agent_cursor:web:hang") or 0) < max(
         m.seq for m in store.messages_since(conn, "web:hang", 0)
     )
-    store.register_group(conn, "web:hang", "hang", replace=True)  # back to the echo agent
+    # Back to the echo agent: the folder's settings return to the defaults.
+    store.update_folder_settings(conn, "hang", {}, ["command", "timeout_s", "env"])
     put(conn, "web:hang", "better now?")
     wait_for(lambda: len(reply_texts(conn, "web:hang")) == 2, timeout=20, what="echo after hang")
     assert reply_texts(conn, "web:hang") == ["echo: are you stuck?", "echo: better now?"]

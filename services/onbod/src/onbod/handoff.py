@@ -51,8 +51,10 @@ def generated_name(conn: sqlite3.Connection, jid: str) -> str:
 
 def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int | None) -> bool:
     """Inside the caller's transaction: register the group with its default route and re-post
-    the original request (message `first_seq`) for gated. True when a request was re-posted."""
+    the original request (message `first_seq`) for gated. True when a request was re-posted.
+    A stranger's group always runs its agent in the sandbox (`sandbox=bwrap`)."""
     store.register_group(conn, jid, name, name=name)
+    store.update_folder_settings(conn, name, {"sandbox": "bwrap"}, [])
     store.add_route(conn, jid, "default", "", name)
     original = store.get_message(conn, first_seq) if first_seq is not None else None
     if original is None or original.chat_jid != jid:

@@ -65,7 +65,7 @@ def chat(
 
 
 def ensure_cli_chat(conn: sqlite3.Connection, folder: str) -> str:
-    """Register `cli:FOLDER` to FOLDER (with the folder's agent) unless it already is."""
+    """Register `cli:FOLDER` to FOLDER (so the folder's agent answers it) unless it already is."""
     store.validate.folder(folder)
     jid = f"cli:{folder}"
     if store.get_group(conn, jid) is not None:
@@ -76,9 +76,7 @@ def ensure_cli_chat(conn: sqlite3.Connection, folder: str) -> str:
             f"folder {folder!r} has no registered chat; register one first, e.g. "
             f"`switchboard group add web:{folder} {folder}`"
         )
-    store.register_group(
-        conn, jid, folder, name=f"{folder} (terminal)", agent_config=existing[0].agent_config
-    )
+    store.register_group(conn, jid, folder, name=f"{folder} (terminal)")
     return jid
 
 

@@ -1,8 +1,11 @@
-"""`group add|list|rm` and `route add|list|rm`: which chats are answered, by which folder."""
+"""`group add|list|rm|config` and `route add|list|rm`: which chats are answered, by which
+folder, and with which settings."""
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from typing import Annotated
 
 import store
@@ -31,15 +34,22 @@ def group_add(
     requires_trigger: Annotated[
         bool, typer.Option(help="Only messages containing the trigger word start a run.")
     ] = False,
-    agent: Annotated[str, typer.Option(help="Agent command (default: switchboard-echo).")] = "",
+    agent: Annotated[
+        str,
+        typer.Option(
+            help="The folder's agent command (default: gated's --default-agent); the same as "
+            "`group config FOLDER --set command=CMD`."
+        ),
+    ] = "",
     operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
 ) -> None:
     """Register a chat to a group folder."""
     # Checked before opening, so bad input never creates or migrates a database.
     store.validate.jid(jid, "jid")
     store.validate.folder(folder)
-    config = {"command": agent} if agent else {}
-    with opened(db) as conn:
+    if agent:
+        store.validate.short_text(agent, "command", allow_empty=False)
+    with opened(db) as conn, store.tx(conn):
         g = store.register_group(
             conn,
             jid,
@@ -47,17 +57,19 @@ def group_add(
             name=name,
             trigger_word=trigger,
             requires_trigger=requires_trigger,
-            agent_config=config,
             is_operator=operator,
         )
+        if agent:
+            store.update_folder_settings(conn, folder, {"command": agent}, [])
     typer.echo(f"registered {g.jid} -> {g.folder}")
 
 
 @group_app.command("list")
 def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List registered chats."""
+    """List registered chats (the agent is their folder's: see `group config FOLDER`)."""
     with opened(db) as conn:
         groups = store.registered_groups(conn)
+        commands = {g.folder: store.folder_settings(conn, g.folder).command for g in groups}
     if as_json:
         print_json(
             [
@@ -67,7 +79,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                     "name": g.name,
                     "trigger_word": g.trigger_word,
                     "requires_trigger": g.requires_trigger,
-                    "agent_config": g.agent_config,
+                    "command": commands[g.folder],
                     "is_operator": g.is_operator,
                     "created_at": g.created_at,
                 }
@@ -82,7 +94,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                 g.jid,
                 g.folder,
                 g.trigger_word + (" (required)" if g.requires_trigger else ""),
-                g.agent_config.get("command", "switchboard-echo"),
+                commands[g.folder] or "switchboard-echo",
                 "yes" if g.is_operator else "",
             ]
             for g in groups
@@ -99,6 +111,97 @@ def group_rm(
     with opened(db, must_exist=True) as conn:
         store.unregister_group(conn, jid)
     typer.echo(f"unregistered {jid}")
+
+
+# How a key at its default reads in `group config` (the value comes from gated's flags).
+DEFAULT_TEXT = {
+    "command": "(gated's --default-agent)",
+    "timeout_s": "(gated's --agent-timeout)",
+    "env": "(none)",
+}
+
+
+@group_app.command("config")
+def group_config(
+    folder: Annotated[str, typer.Argument(help="Group folder (see group list).")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change a setting (repeatable). Keys: command, timeout_s, sandbox "
+            "(auto|bwrap|none), network (none|proxy|full), allow_hosts, mounts "
+            "(HOST_PATH:INSIDE_PATH[:rw],...; under $SWITCHBOARD_MOUNT_ROOTS), memory_mb, pids, "
+            "cpu_s, disk_mb, env.NAME, secrets.",
+        ),
+    ] = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset", metavar="KEY", help="Return a setting to its default (repeatable)."
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a folder's settings, or change them with --set/--unset (all or nothing)."""
+    store.validate.folder(folder)
+    changes = parse_assignments(set_ or [])
+    removed = list(unset or [])
+    roots = store.parse_mount_roots(os.environ.get("SWITCHBOARD_MOUNT_ROOTS"))
+    with opened(db, must_exist=True) as conn:
+        require_folder(conn, folder)
+        if changes or removed:
+            store.update_folder_settings(conn, folder, changes, removed, mount_roots=roots)
+        settings = store.folder_settings(conn, folder)
+        lines = store.setting_lines(conn, folder)
+    if as_json:
+        print_json(
+            {
+                "folder": folder,
+                "settings": store.settings_json(settings),
+                "defaults": [line.key for line in lines if line.default],
+            }
+        )
+        return
+    if changes or removed:
+        done = [f"set {', '.join(changes)}"] if changes else []
+        done += [f"unset {', '.join(removed)}"] if removed else []
+        typer.echo(f"{folder}: {'; '.join(done)}")
+    print_table(
+        ["key", "value", ""],
+        [
+            [
+                line.key,
+                line.value or DEFAULT_TEXT.get(line.key, ""),
+                "default" if line.default else "",
+            ]
+            for line in lines
+        ],
+        "",
+    )
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` texts as a mapping; a missing `=` or a key given twice is bad input."""
+    changes: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise store.InvalidInput("--set", f"{item[:80]!r} is not KEY=VALUE")
+        if key in changes:
+            raise store.InvalidInput(key, "is set twice")
+        changes[key] = value
+    return changes
+
+
+def require_folder(conn: sqlite3.Connection, folder: str) -> None:
+    """A typo in FOLDER is an error, not settings for a folder nothing uses."""
+    if not store.folder_in_use(conn, folder):
+        raise store.NotFound(
+            f"no group folder {folder!r}: no chat is registered or routed to it "
+            f"(register one: switchboard group add web:{folder} {folder})"
+        )
 
 
 @route_app.command("add")

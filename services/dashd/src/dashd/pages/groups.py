@@ -1,5 +1,6 @@
-"""Groups and routes: which chats each folder answers and the routing rules; operators add and
-remove routes through `store.add_route` / `store.remove_route`."""
+"""Groups and routes: which chats each folder answers, each folder's settings (read-only: they
+change with `switchboard group config`) and the routing rules; operators add and remove routes
+through `store.add_route` / `store.remove_route`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ def group_list(ctx: Ctx) -> Response:
         for r in store.all_routes(conn)
         if jids is None or (r.jid in jids and viewer.can_see_folder(r.target))
     ]
-    return ctx.render("groups.html", groups=groups, routes=routes, route_types=validate.ROUTE_TYPES)
+    folders = sorted({g.folder for g in groups})
+    settings = {f: store.setting_lines(conn, f) for f in folders}
+    commands = {f: store.folder_settings(conn, f).command for f in folders}
+    return ctx.render(
+        "groups.html",
+        groups=groups,
+        routes=routes,
+        route_types=validate.ROUTE_TYPES,
+        settings=settings,
+        commands=commands,
+    )
 
 
 @page(operator=True)

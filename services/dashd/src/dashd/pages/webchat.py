@@ -33,14 +33,12 @@ def _folder(ctx: Ctx) -> str:
 
 
 def ensure_registered(conn: sqlite3.Connection, folder: str) -> None:
-    """Register `web:<folder>` to the folder (same agent as its other chats) on first use."""
+    """Register `web:<folder>` to the folder (answered by the folder's agent) on first use."""
     jid = f"web:{folder}"
     if store.get_group(conn, jid) is not None:
         return
-    siblings = store.groups_for_folder(conn, folder)
-    config = siblings[0].agent_config if siblings else {}
     try:
-        store.register_group(conn, jid, folder, name=f"web chat {folder}", agent_config=config)
+        store.register_group(conn, jid, folder, name=f"web chat {folder}")
         log.info("registered web chat jid=%s folder=%s", jid, folder)
     except store.InvalidInput:
         if store.get_group(conn, jid) is None:

@@ -1,13 +1,16 @@
 """What one agent run's confinement is made of (`SandboxSpec`), and the one function that builds
-it from gated's settings. The per-folder settings of issue 15 item 1 will feed the same fields."""
+it from the folder's settings (`store.FolderSettings`) over gated's own defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
-SandboxMode = Literal["auto", "bwrap", "none"]
-NetworkMode = Literal["none", "proxy", "full"]
+from store.models import FolderSettings, Mount, NetworkMode, SandboxMode
+
+__all__ = ["Mount", "NetworkMode", "SandboxMode"]
+
 LimitName = Literal["memory", "pids", "cpu", "disk", "timeout"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("auto", "bwrap", "none")
 
@@ -15,15 +18,6 @@ DEFAULT_MEMORY_MB = 1024
 DEFAULT_PIDS = 256
 DEFAULT_CPU_S = 600
 DEFAULT_DISK_MB = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Mount:
-    """A host path shown inside the sandbox (read-only unless `writable`)."""
-
-    host_path: str
-    inside_path: str
-    writable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +46,23 @@ class HostPaths:
 
 
 def sandbox_spec(
+    folder: FolderSettings,
+    explicit: Collection[str],
     *,
     sandbox: SandboxMode,
     memory_mb: int,
     pids: int,
     cpu_s: int,
     disk_mb: int,
-    env: dict[str, str] | None = None,
 ) -> SandboxSpec:
-    """A run's spec from gated's defaults and the group's `agent_config.env` (until the folder
-    settings exist; then FolderSettings → SandboxSpec replaces this one function)."""
+    """A run's spec: each key the folder has set (`explicit`), else gated's flag for it."""
     return SandboxSpec(
-        sandbox=sandbox,
-        memory_mb=memory_mb,
-        pids=pids,
-        cpu_s=cpu_s,
-        disk_mb=disk_mb,
-        env=tuple(sorted((env or {}).items())),
+        sandbox=folder.sandbox if "sandbox" in explicit else sandbox,
+        network=folder.network,
+        mounts=folder.mounts,
+        memory_mb=folder.memory_mb if "memory_mb" in explicit else memory_mb,
+        pids=folder.pids if "pids" in explicit else pids,
+        cpu_s=folder.cpu_s if "cpu_s" in explicit else cpu_s,
+        disk_mb=folder.disk_mb if "disk_mb" in explicit else disk_mb,
+        env=folder.env,
     )
