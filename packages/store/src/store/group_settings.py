@@ -76,6 +76,19 @@ class SettingLine:
     value: str  # the text `--set KEY=VALUE` takes; '' for an unset command/timeout/env
     default: bool  # True: not set for this folder, the default applies
 
+    @property
+    def shown(self) -> str:
+        """The value as a person reads it (what an empty default means, in words)."""
+        return self.value or DEFAULT_TEXT.get(self.key, "")
+
+
+# How a key at its default reads where it has no value of its own (gated's flags decide).
+DEFAULT_TEXT: Final = {
+    "command": "(gated's --default-agent)",
+    "timeout_s": "(gated's --agent-timeout)",
+    "env": "(none)",
+}
+
 
 # -- reading ---------------------------------------------------------------------------------
 

@@ -113,14 +113,6 @@ def group_rm(
     typer.echo(f"unregistered {jid}")
 
 
-# How a key at its default reads in `group config` (the value comes from gated's flags).
-DEFAULT_TEXT = {
-    "command": "(gated's --default-agent)",
-    "timeout_s": "(gated's --agent-timeout)",
-    "env": "(none)",
-}
-
-
 @group_app.command("config")
 def group_config(
     folder: Annotated[str, typer.Argument(help="Group folder (see group list).")],
@@ -173,7 +165,7 @@ def group_config(
         [
             [
                 line.key,
-                line.value or DEFAULT_TEXT.get(line.key, ""),
+                line.shown,
                 "default" if line.default else "",
             ]
             for line in lines
