@@ -118,7 +118,13 @@ def test_a_store_newer_than_the_code_is_one_line_and_exit_2(
     conn.close()
     started: list[object] = []
     cfg = argparse.Namespace(db_path=str(db_path), log_level="INFO", log_format="text")
-    code = run_daemon(cfg, {}, lambda c: started.append(c))  # type: ignore[arg-type,func-returns-value]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = run_daemon(cfg, {}, lambda c: started.append(c))  # type: ignore[arg-type,func-returns-value]
+    finally:  # run_daemon set up logging to this test's captured stderr: put it back
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert code == 2
     assert not started
     lines = capsys.readouterr().err.splitlines()
