@@ -34,8 +34,12 @@ AGENTS = {
 @pytest.fixture
 def bad_agents() -> dict[str, str]:
     """name -> agent command line for each misbehaving agent (`python -c`, so it runs the same
-    inside the sandbox, which shows no file outside the group folder)."""
-    return {name: f"{sys.executable} -c {shlex.quote(code)}" for name, code in AGENTS.items()}
+    inside the sandbox, which shows no file outside the group folder; the code as one line,
+    since a folder's command may not hold line breaks)."""
+    return {
+        name: f"{sys.executable} -c {shlex.quote(f'exec({code!r})')}"
+        for name, code in AGENTS.items()
+    }
 
 
 def post_until_accepted(adapter: Any, chat_jid: str, msg_id: str, content: str) -> int:
