@@ -11,6 +11,7 @@ import shlex
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import IO, Any, Literal
 import store
 from store.liveness import process_start
 
-from gated.credproxy import CredentialProxy
+from gated.credproxy import CredentialProxy, RunProxy
 from gated.errors import SecretKeyError
 from gated.sandbox import (
     LimitName,
@@ -30,6 +31,7 @@ from gated.sandbox import (
     child_setup,
     rlimits,
 )
+from gated.sandbox.argv import proxy_templates, with_forwarder
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
 MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
 MAX_STDERR_LINES = 200  # stderr lines logged per run
 STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
+EXPOSED_ENV_FILE = "agent-env.json"  # in the run's proxy directory; read once by the forwarder
 
 LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
 
@@ -89,6 +92,25 @@ def agent_argv(command: str | list[str]) -> list[str]:
     if not argv:
         raise store.InvalidInput("command", "is empty")
     return argv
+
+
+def forwarded_argv(argv: list[str], proxy: RunProxy) -> list[str]:
+    """A confined run's bwrap argv with its proxy directory bound in and the forwarder in front
+    of the agent. `--expose env` values go in a 0600 file there (not on a command line), which
+    the forwarder reads and removes."""
+    env_file = None
+    if proxy.exposed:
+        env_file = EXPOSED_ENV_FILE
+        fd = os.open(proxy.run_dir / env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(proxy.exposed, f)
+    return with_forwarder(
+        argv,
+        run_dir=str(proxy.run_dir),
+        python=sys.executable,
+        templates=proxy_templates(proxy.bases, proxy.plain),
+        env_file=env_file,
+    )
 
 
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
@@ -154,33 +176,30 @@ class AgentRun:
         if spec.refused is not None:
             log.error("agent not started folder=%s: %s", spec.folder, spec.refused)
             return RunOutcome("error", error=spec.refused)
-        if spec.secrets and spec.confined:
-            # The proxy listens on this host's loopback, which network=none cannot reach; the
-            # in-sandbox forwarder to its unix socket is still to come (issue 15, item 4/5).
-            log.warning(
-                "granted secrets are not reachable from a sandboxed agent yet; running without "
-                "them folder=%s",
-                spec.folder,
-            )
-            return self._execute_limited(spec.env)
         if not spec.secrets or self.credentials is None:
-            return self._execute_limited(spec.env)
+            return self._execute_limited(spec.argv, spec.env)
         try:
-            run_proxy = self.credentials.open_run(self.conn, spec.run_id, spec.folder, spec.secrets)
+            # A sandboxed agent cannot reach this host's loopback: it gets the unix socket,
+            # bound into the sandbox, through the forwarder (gated.sandbox.forwarder).
+            run_proxy = self.credentials.open_run(
+                self.conn, spec.run_id, spec.folder, spec.secrets, tcp=not spec.confined
+            )
         except (SecretKeyError, store.StoreError, sqlite3.Error, OSError) as exc:
             log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
             return RunOutcome("error", error=f"secrets: {exc}")
         if run_proxy is None:
-            return self._execute_limited(spec.env)
+            return self._execute_limited(spec.argv, spec.env)
         try:
-            return self._execute_limited({**spec.env, **run_proxy.env})
+            if spec.confined:
+                return self._execute_limited(forwarded_argv(spec.argv, run_proxy), spec.env)
+            return self._execute_limited(spec.argv, {**spec.env, **run_proxy.env})
         finally:
             self.credentials.close_run(run_proxy)
 
-    def _execute_limited(self, env: dict[str, str]) -> RunOutcome:
+    def _execute_limited(self, argv: list[str], env: dict[str, str]) -> RunOutcome:
         cgroup = self._cgroup()
         try:
-            return self._execute(env, cgroup)
+            return self._execute(argv, env, cgroup)
         finally:
             if cgroup is not None:
                 cgroup.remove()
@@ -196,7 +215,9 @@ class AgentRun:
             log.exception("cannot create a run cgroup; rlimits only folder=%s", self.spec.folder)
             return None
 
-    def _execute(self, env: dict[str, str], cgroup: RunCgroup | None) -> RunOutcome:
+    def _execute(
+        self, argv: list[str], env: dict[str, str], cgroup: RunCgroup | None
+    ) -> RunOutcome:
         spec = self.spec
         watch = RunLimits(spec.limits, str(spec.cwd), cgroup) if spec.limits else None
         setup = None
@@ -205,7 +226,7 @@ class AgentRun:
             setup = child_setup(rlimits(spec.limits, cgroup=cgroup is not None), procs)
         try:
             proc = subprocess.Popen(
-                spec.argv,
+                argv,
                 cwd=spec.cwd,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -216,7 +237,7 @@ class AgentRun:
                 preexec_fn=setup,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            return RunOutcome("error", error=f"cannot start agent {spec.argv[0]!r}: {exc}")
+            return RunOutcome("error", error=f"cannot start agent {argv[0]!r}: {exc}")
         with self._lock:
             self.proc = proc
             pending_stop = self.stop_reason

@@ -163,7 +163,10 @@ class RunProxy:
     socket_path: Path
     port: int
     token: str = field(repr=False)
-    env: dict[str, str] = field(repr=False)
+    env: dict[str, str] = field(repr=False)  # an unconfined agent's variables (TCP base URLs)
+    bases: dict[str, str] = field(default_factory=dict)  # variable -> route name (its base URL)
+    plain: dict[str, str] = field(default_factory=dict)  # set as they are (the placeholder key)
+    exposed: dict[str, str] = field(default_factory=dict, repr=False)  # `--expose env` values
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -232,10 +235,17 @@ class CredentialProxy:
     # -- runs ------------------------------------------------------------------------------
 
     def open_run(
-        self, conn: sqlite3.Connection, run_id: int, folder: str, names: Sequence[str]
+        self,
+        conn: sqlite3.Connection,
+        run_id: int,
+        folder: str,
+        names: Sequence[str],
+        *,
+        tcp: bool = True,
     ) -> RunProxy | None:
         """Listeners and env for a run granted `names`; None when it needs none. Raises
-        SecretKeyError when the secrets cannot be opened."""
+        SecretKeyError when the secrets cannot be opened. `tcp=False` (a sandboxed run, which
+        cannot reach this host's loopback): the unix socket only."""
         grants = resolve_grants(conn, self.key_file, folder, names)
         if not grants.routes and not grants.env_values:
             return None
@@ -249,13 +259,17 @@ class CredentialProxy:
         proxy = RunProxy(folder, run_dir, sock, 0, token, dict(grants.env_values))
         if grants.routes:
             self._ensure_loop()
-            self._call(self._listen(proxy, grants.routes))
+            self._call(self._listen(proxy, grants.routes, tcp=tcp))
             base = f"http://127.0.0.1:{proxy.port}/{token}"
             for route in grants.routes.values():
-                proxy.env[route.env] = f"{base}/{route.name}"
+                proxy.bases[route.env] = route.name
+                if tcp:
+                    proxy.env[route.env] = f"{base}/{route.name}"
                 if route.anthropic:
-                    proxy.env["ANTHROPIC_API_KEY"] = ANTHROPIC_PLACEHOLDER_KEY
+                    proxy.plain["ANTHROPIC_API_KEY"] = ANTHROPIC_PLACEHOLDER_KEY
+            proxy.env.update(proxy.plain)
             proxy.env["SWITCHBOARD_PROXY_SOCKET"] = str(sock)
+        proxy.exposed.update(grants.env_values)
         log.info(
             "credential proxy open folder=%s run=%d secrets=%s port=%d",
             folder,
@@ -270,7 +284,7 @@ class CredentialProxy:
             self._call(self._close(proxy))
         shutil.rmtree(proxy.run_dir, ignore_errors=True)
 
-    async def _listen(self, proxy: RunProxy, routes: dict[str, Route]) -> None:
+    async def _listen(self, proxy: RunProxy, routes: dict[str, Route], *, tcp: bool) -> None:
         def handler(prefix: str) -> Handler:
             async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
                 task = asyncio.current_task()
@@ -285,9 +299,13 @@ class CredentialProxy:
 
         unix = await asyncio.start_unix_server(handler(""), path=str(proxy.socket_path))
         os.chmod(proxy.socket_path, 0o600)
-        tcp = await asyncio.start_server(handler(f"/{proxy.token}"), host="127.0.0.1", port=0)
-        proxy.port = tcp.sockets[0].getsockname()[1]
-        proxy.servers = [unix, tcp]
+        proxy.servers = [unix]
+        if tcp:
+            server = await asyncio.start_server(
+                handler(f"/{proxy.token}"), host="127.0.0.1", port=0
+            )
+            proxy.port = server.sockets[0].getsockname()[1]
+            proxy.servers.append(server)
 
     async def _close(self, proxy: RunProxy) -> None:
         for server in proxy.servers:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from credproxy_support import ApiStandin, Certs, make_certs, request_headers, st
 from gated import secret_store
 from gated.credproxy import CredentialProxy, Route, match_route
 from gated.main import SCHEMAS
+from gated.sandbox import probe_bwrap
 from gated_loop_support import put, reply_texts, runs, start_gated, stop_gated, wait_for
 
 CANARY = "sk-ant-canary-7f3c9e21d0b84a56"
@@ -187,12 +191,36 @@ def test_a_run_without_grants_gets_no_proxy(proxy_db: tuple[Path, sqlite3.Connec
 # -- through gated and switchboard-agent-claude -----------------------------------------------
 
 
+@pytest.fixture(params=["none", "bwrap"])
+def sandbox(request: pytest.FixtureRequest) -> str:
+    """Unconfined (the proxy's loopback port) and confined (its socket through the forwarder)."""
+    mode: str = request.param
+    if mode == "bwrap" and not (probe := probe_bwrap("bwrap")).works:
+        pytest.skip(f"bubblewrap cannot run here: {probe.reason}")
+    return mode
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, sandbox: str) -> Iterator[Path]:
+    """Where the db lives: for a confined run outside /tmp, which the sandbox hides."""
+    if sandbox == "none":
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="switchboard-credproxy-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_claude_reaches_the_api_through_the_proxy_and_never_sees_the_secret(
-    tmp_path: Path, api: ApiStandin, certs: Certs
+    data_dir: Path, sandbox: str, api: ApiStandin, certs: Certs
 ) -> None:
+    tmp_path = data_dir
     db = tmp_path / "messages.db"
     set_secret(db, "anthropic", CANARY, upstream=api.url, header="x-api-key")
-    claude = tmp_path / "claude"
+    # In the folder: a confined agent sees nothing else of the host's files.
+    folder = db.parent / "groups" / "proxied"
+    folder.mkdir(parents=True)
+    claude = folder / "claude"
     claude.write_text(f"#!{sys.executable}\n" + (STANDINS / "claude_calls_api.py").read_text())
     claude.chmod(0o755)
     conn = store.open(db, SCHEMAS)
@@ -206,7 +234,7 @@ def test_claude_reaches_the_api_through_the_proxy_and_never_sees_the_secret(
             "env": {"SWITCHBOARD_CLAUDE_BIN": str(claude)},
         },
     )
-    g = start_gated(db, "--proxy-ca-file", str(certs.ca))
+    g = start_gated(db, "--proxy-ca-file", str(certs.ca), env={"SWITCHBOARD_SANDBOX": sandbox})
     try:
         put(conn, "web:proxied", "hello claude")
         wait_for(lambda: reply_texts(conn, "web:proxied"), what="the reply")
@@ -223,9 +251,19 @@ def test_claude_reaches_the_api_through_the_proxy_and_never_sees_the_secret(
     assert "hello claude" in entry["body"]
     # The agent saw a base URL and a placeholder key: in its environment, /proc, argv, its
     # parent's environment and command line, and every file in its folder -- never the value.
-    folder = db.parent / "groups" / "proxied"
     seen = json.loads((folder / "seen.json").read_text())
     assert seen["environ"]["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:")
+    assert f"confined={sandbox == 'bwrap'}" in g.log_text()
+    if sandbox == "bwrap":
+        # The forwarder's port on the sandbox's own loopback, the socket's path inside.
+        assert seen["environ"]["ANTHROPIC_BASE_URL"].endswith("/anthropic")
+        assert seen["environ"]["SWITCHBOARD_PROXY_SOCKET"] == "/run/switchboard/proxy.sock"
+        # gated opened no loopback port on the host for it.
+        assert re.search(
+            r"credential proxy open folder=proxied run=\d+ secrets=anthropic port=0$",
+            g.log_text(),
+            re.M,
+        )
     assert seen["content_type"] == "text/event-stream"
     for path in folder.rglob("*"):
         if path.is_file():

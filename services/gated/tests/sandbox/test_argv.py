@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gated.sandbox.argv import SystemLayout, bwrap_argv, sandbox_env
+import pytest
+from gated.sandbox.argv import (
+    PROXY_DIR_INSIDE,
+    SystemLayout,
+    bwrap_argv,
+    proxy_templates,
+    sandbox_env,
+    with_forwarder,
+)
 from gated.sandbox.spec import Mount
 
 LAYOUT = SystemLayout(("/usr",), (("/bin", "usr/bin"), ("/lib", "usr/lib")), ("/etc/ld.so.cache",))
@@ -80,3 +88,46 @@ def test_the_environment_is_only_home_path_lang_protocol_and_declared() -> None:
         "KEY": "v",
         "SWITCHBOARD_GROUP_FOLDER": "demo",
     }
+
+
+def test_the_proxy_dir_is_bound_before_the_root_is_read_only_and_the_forwarder_runs_first() -> None:
+    plain = build(env={"HOME": "/h", "ODD": "--"})
+    argv = with_forwarder(
+        plain,
+        run_dir="/run/gated/run-7",
+        python="/opt/py/bin/python3",
+        templates=proxy_templates({"ANTHROPIC_BASE_URL": "anthropic"}, {"ANTHROPIC_API_KEY": "x"}),
+    )
+    assert ("/run/gated/run-7", PROXY_DIR_INSIDE) in pairs(argv, "--bind")
+    assert argv.index(PROXY_DIR_INSIDE) < argv.index("--remount-ro")
+    # The env value "--" is not taken for the command's separator.
+    assert pairs(argv, "--setenv") == [("HOME", "/h"), ("ODD", "--")]
+    sep = argv.index("--setenv", argv.index("ODD") - 1) + 3
+    assert argv[sep] == "--"
+    forwarder = argv[sep + 1 : argv.index("--", sep + 1)]
+    assert forwarder == [
+        "/opt/py/bin/python3",
+        "-I",
+        "-m",
+        "gated.sandbox.forwarder",
+        "--socket",
+        "/run/switchboard/proxy.sock",
+        "--set-env",
+        "ANTHROPIC_API_KEY=x",
+        "--set-env",
+        "ANTHROPIC_BASE_URL=http://127.0.0.1:{port}/anthropic",
+        "--set-env",
+        "SWITCHBOARD_PROXY_SOCKET=/run/switchboard/proxy.sock",
+    ]
+    assert argv[-2:] == ["/opt/py/bin/python3", "agent.py"]
+
+
+def test_an_env_file_is_passed_by_its_inside_path_and_an_odd_argv_is_refused() -> None:
+    argv = with_forwarder(
+        build(), run_dir="/r", python="/p", templates={}, env_file="agent-env.json"
+    )
+    assert argv[argv.index("--env-file") + 1] == "/run/switchboard/agent-env.json"
+    with pytest.raises(ValueError, match="not a bwrap_argv"):
+        with_forwarder(
+            ["bwrap", "--remount-ro", "/", "--", "x"], run_dir="/r", python="/p", templates={}
+        )

@@ -11,6 +11,10 @@ from gated.sandbox.hostview import ETC_FILES, SYSTEM_DIRS
 from gated.sandbox.spec import Mount
 
 MIB = 1024 * 1024
+# Where a run's credential proxy directory (its `proxy.sock`) is inside the sandbox.
+PROXY_DIR_INSIDE = "/run/switchboard"
+PROXY_SOCKET = "proxy.sock"
+FORWARDER_MODULE = "gated.sandbox.forwarder"
 SANDBOX_TMP = "/tmp"  # noqa: S108 (inside the sandbox: its own tmpfs, nobody else's)
 # Everything unshared (user, pid, ipc, uts, net, cgroup); no new privileges (bwrap always
 # sets it); no capability even for root; the sandbox dies with gated's run thread's bwrap.
@@ -94,3 +98,57 @@ def sandbox_env(
     """The agent's whole environment: HOME, PATH, LANG, the protocol's variables and the
     group's declared `env.*` (which cannot replace the protocol's)."""
     return {"HOME": home, "PATH": path, "LANG": lang, **dict(declared), **protocol}
+
+
+def proxy_templates(bases: Mapping[str, str], plain: Mapping[str, str]) -> dict[str, str]:
+    """The forwarder's `--set-env` templates: each base URL variable at the forwarder's
+    `{port}` (the socket serves `/<name>/…`, no token), the socket's inside path, and the
+    proxy's plain variables (the placeholder API key; never a secret's value)."""
+    out = {var: f"http://127.0.0.1:{{port}}/{name}" for var, name in bases.items()}
+    out.update(plain)
+    out["SWITCHBOARD_PROXY_SOCKET"] = f"{PROXY_DIR_INSIDE}/{PROXY_SOCKET}"
+    return out
+
+
+def with_forwarder(
+    argv: list[str],
+    *,
+    run_dir: str,
+    python: str,
+    templates: Mapping[str, str],
+    env_file: str | None = None,
+) -> list[str]:
+    """A `bwrap_argv` command line with the run's proxy directory bound read-write at
+    PROXY_DIR_INSIDE (before the root is made read-only) and the agent run by the forwarder,
+    which listens on the sandbox's own 127.0.0.1 and sets `templates` (`{port}` filled in)."""
+    remount = argv.index("--remount-ro")
+    start = _command_start(argv, remount)
+    socket_inside = f"{PROXY_DIR_INSIDE}/{PROXY_SOCKET}"
+    forwarder = [python, "-I", "-m", FORWARDER_MODULE, "--socket", socket_inside]
+    for name, template in sorted(templates.items()):
+        forwarder += ["--set-env", f"{name}={template}"]
+    if env_file is not None:
+        forwarder += ["--env-file", f"{PROXY_DIR_INSIDE}/{env_file}"]
+    return [
+        *argv[:remount],
+        "--bind",
+        run_dir,
+        PROXY_DIR_INSIDE,
+        *argv[remount:start],
+        *forwarder,
+        "--",
+        *argv[start:],
+    ]
+
+
+def _command_start(argv: list[str], remount: int) -> int:
+    """Where the agent's command begins in a `bwrap_argv` line: after `--remount-ro / --chdir
+    DIR --clearenv`, the `--setenv NAME VALUE` triples (a value may be anything) and `--`."""
+    i = remount + 5
+    if argv[remount : remount + 5 : 2] != ["--remount-ro", "--chdir", "--clearenv"]:
+        raise ValueError("not a bwrap_argv command line")
+    while i < len(argv) and argv[i] == "--setenv":
+        i += 3
+    if i >= len(argv) or argv[i] != "--":
+        raise ValueError("not a bwrap_argv command line")
+    return i + 1
