@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import store
 
@@ -13,18 +12,11 @@ class Db:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._local = threading.local()
+        self._readers = store.ThreadConnections(path, readonly=True)
+        self._writers = store.ThreadConnections(path)
 
     def read(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "ro", None)
-        if conn is None:
-            conn = store.connect(self.path, readonly=True)
-            self._local.ro = conn
-        return conn
+        return self._readers.get()
 
     def write(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "rw", None)
-        if conn is None:
-            conn = store.connect(self.path)
-            self._local.rw = conn
-        return conn
+        return self._writers.get()

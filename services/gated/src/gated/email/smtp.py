@@ -8,7 +8,6 @@ import logging
 import smtplib
 import sqlite3
 import ssl
-import threading
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Final
@@ -88,14 +87,10 @@ class SmtpSender:
         self.db = cfg.db
         self.email: EmailConfig = cfg.email
         self.domain = self.email.address.rpartition("@")[2]
-        self._local = threading.local()
+        self._conns = store.ThreadConnections(self.db)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = store.connect(self.db)
-            self._local.conn = conn
-        return conn
+        return self._conns.get()
 
     def compose(self, item: store.OutboxItem, now: datetime) -> tuple[EmailMessage, str, str]:
         """The reply mail for an item, its recipient and its thread id (no network)."""
