@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from store import validate
+
 Parse = Callable[[str], Any]
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -120,7 +122,7 @@ def parse_settings(
 
 def text(raw: str) -> str:
     """Any text without control characters."""
-    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in raw):
+    if validate.CONTROL_RE.search(raw):
         raise SettingError("expected text without control characters")
     return raw
 

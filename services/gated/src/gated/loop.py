@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import store
 from store import Group, Message, bus
 from store.clock import utcnow
-from store.group_settings import stored_settings
+from store.group_settings import decode, stored_settings
 from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
@@ -208,10 +209,11 @@ class Gateway:
 
     def launch(self, plan: Plan) -> None:
         """Record the run (session_log, in-flight batch) in one transaction, then start it."""
-        folder_settings = store.folder_settings(self.conn, plan.folder)
+        stored = stored_settings(self.conn, plan.folder)  # one read: the values and which are set
+        folder_settings = decode(plan.folder, stored)
         command, timeout, _ = agent_settings(self.cfg, folder_settings)
         cwd = group_path(self.conn, plan.folder, create=True)
-        spec = self.sandbox_spec(folder_settings)
+        spec = self.sandbox_spec(folder_settings, stored.keys())
         last = plan.messages[-1]
         session_id = store.get_session(self.conn, plan.folder, plan.topic)
         with store.tx(self.conn):
@@ -280,13 +282,15 @@ class Gateway:
             )
         )
 
-    def sandbox_spec(self, folder: FolderSettings | None = None) -> SandboxSpec:
-        """A run's confinement: what the folder's settings say, else gated's flags (None:
-        gated's flags alone)."""
+    def sandbox_spec(
+        self, folder: FolderSettings | None = None, explicit: Collection[str] = ()
+    ) -> SandboxSpec:
+        """A run's confinement: what the folder's settings say for the keys it set
+        (`explicit`), else gated's flags (no folder: gated's flags alone)."""
         cfg = self.cfg
         return sandbox_spec(
             folder or FolderSettings(folder=""),
-            stored_settings(self.conn, folder.folder).keys() if folder else (),
+            explicit,
             sandbox=cfg.sandbox,
             memory_mb=cfg.memory_mb,
             pids=cfg.pids,

@@ -14,10 +14,12 @@ __all__ = ["Mount", "NetworkMode", "SandboxMode"]
 LimitName = Literal["memory", "pids", "cpu", "disk", "timeout"]
 SANDBOX_MODES: tuple[SandboxMode, ...] = ("auto", "bwrap", "none")
 
-DEFAULT_MEMORY_MB = 1024
-DEFAULT_PIDS = 256
-DEFAULT_CPU_S = 600
-DEFAULT_DISK_MB = 1024
+# gated's defaults for folders that set no limit: the ones store.FolderSettings declares.
+_FOLDER_DEFAULTS = FolderSettings(folder="")
+DEFAULT_MEMORY_MB = _FOLDER_DEFAULTS.memory_mb
+DEFAULT_PIDS = _FOLDER_DEFAULTS.pids
+DEFAULT_CPU_S = _FOLDER_DEFAULTS.cpu_s
+DEFAULT_DISK_MB = _FOLDER_DEFAULTS.disk_mb
 
 
 @dataclass(frozen=True, slots=True)
