@@ -24,7 +24,8 @@ MAX_ID_CHARS: Final = 250
 MAX_SUBJECT_CHARS: Final = 500
 MAX_ATTACHMENTS: Final = 50
 MAX_REFERENCES: Final = 50
-MSGID_RE: Final = re.compile(r"<[^<>\s]{1,998}>")
+# A message id: no whitespace, control characters or lone surrogates (from undecodable bytes).
+MSGID_RE: Final = re.compile("<[^<>\\s\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,998}>")
 # A whole address: always fullmatch() (`$` would let a trailing newline through).
 ADDRESS_RE: Final = re.compile(
     r"[^@\s\x00-\x1f\x7f<>(),;:\"]{1,64}@[^@\s\x00-\x1f\x7f<>(),;:\"]{1,190}"
