@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ class Gateway:
         self.accepting = True
         self._known_cursors: set[str] = set()
         self._base_env = dict(os.environ)
-        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox, cfg.mount_roots)
+        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox)
+        self.mount_roots = tuple(Path(r) for r in cfg.mount_roots)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -251,11 +253,16 @@ class Gateway:
             "SWITCHBOARD_CHAT_JID": plan.chat_jid,
             "SWITCHBOARD_TOPIC": plan.topic,
         }
-        host = HostPaths(str(cwd), str(groups_dir(self.conn)), self.cfg.db, self.cfg.mount_roots)
+        host = HostPaths(str(cwd), str(groups_dir(self.conn)), self.cfg.db)
         refused: str | None = None
         try:
+            if spec.mounts:
+                # Checked again at every run, by the same rule as when they were set: a path
+                # may have become a symlink, or a group may have been made there, since.
+                checked = store.check_mounts(self.conn, spec.mounts, self.mount_roots)
+                spec = replace(spec, mounts=checked)
             started = plan_launch(spec, self.sandbox, host, command, protocol, self._base_env)
-        except SandboxError as exc:
+        except (SandboxError, store.InvalidInput) as exc:
             refused = f"agent not started: {exc}"
             started = Launch(command, {}, False, spec)
         self.pool.start(

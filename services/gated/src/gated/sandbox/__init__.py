@@ -2,7 +2,7 @@
 /dev, empty environment) and resource limits (cgroups when gated may make them, else rlimits)."""
 
 from gated.sandbox.cgroups import CgroupParent, RunCgroup, cgroup_parent
-from gated.sandbox.errors import MountRefused, SandboxError, SandboxRequired
+from gated.sandbox.errors import SandboxError, SandboxRequired
 from gated.sandbox.launch import Launch, SandboxSettings, plan_launch, unconfined_reason
 from gated.sandbox.limits import RunLimits, child_setup, mechanisms, rlimits
 from gated.sandbox.probe import BwrapProbe, probe_bwrap
@@ -24,7 +24,6 @@ __all__ = [
     "Launch",
     "LimitName",
     "Mount",
-    "MountRefused",
     "RunCgroup",
     "RunLimits",
     "SandboxError",

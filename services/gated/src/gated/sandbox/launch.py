@@ -12,18 +12,16 @@ from dataclasses import dataclass
 from gated.sandbox.argv import bwrap_argv, sandbox_env, system_layout
 from gated.sandbox.errors import SandboxError, SandboxRequired
 from gated.sandbox.hostview import safe_python_paths, sandbox_path_var
-from gated.sandbox.mounts import check_mounts
 from gated.sandbox.probe import probe_bwrap
 from gated.sandbox.spec import HostPaths, SandboxSpec
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
-    """gated's side: which bwrap, whether unconfined runs are refused, the mount roots."""
+    """gated's side: which bwrap, and whether unconfined runs are refused."""
 
     bwrap: str = "bwrap"
     require: bool = False
-    mount_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,8 @@ def plan_launch(
     protocol_env: Mapping[str, str],
     gated_env: Mapping[str, str],
 ) -> Launch:
-    """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined)."""
+    """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined).
+    `spec.mounts` are bound as given: the caller has checked them (`store.check_mounts`)."""
     reason = unconfined_reason(spec, settings)
     if reason is not None:
         if settings.require:
@@ -80,7 +79,6 @@ def plan_launch(
         return Launch(resolve_command(command, path), env, False, spec)
     if spec.network != "none":
         raise SandboxError("network", f"{spec.network!r} is not available yet; use 'none'")
-    mounts = check_mounts(spec.mounts, host)
     folder = os.path.realpath(host.folder)
     path_var = sandbox_path_var()
     env = sandbox_env(
@@ -97,7 +95,7 @@ def plan_launch(
         resolve_command(command, path_var),
         folder=folder,
         python_paths=safe_python_paths(forbidden),
-        mounts=mounts,
+        mounts=spec.mounts,
         env=env,
         tmp_mb=spec.disk_mb,
         layout=system_layout(),

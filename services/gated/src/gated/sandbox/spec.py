@@ -42,8 +42,7 @@ class HostPaths:
 
     folder: str  # the group folder (resolved); the sandbox's working directory
     groups_dir: str  # every group's folder lives under it
-    db_path: str  # the database file (its directory is forbidden too)
-    mount_roots: tuple[str, ...] = ()  # --mount-root: declared mounts must lie under one
+    db_path: str  # the database file (kept out of the sandbox with its directory)
     python_paths: tuple[str, ...] = field(default=())  # the Python environment, read-only
 
 
