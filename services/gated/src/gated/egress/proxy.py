@@ -259,7 +259,7 @@ class EgressProxy:
             return Decision("allowed", allowed, target.ip)
         mapped = self.resolve.get(target.host)
         if mapped is not None:
-            return Decision("allowed", allowed + "(test-resolve)", ipaddress.ip_address(mapped))
+            return Decision("allowed", allowed + "+test-resolve", ipaddress.ip_address(mapped))
         # Only a name already allowed is looked up: a denied one sends no DNS query.
         loop = asyncio.get_running_loop()
         try:

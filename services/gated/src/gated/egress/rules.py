@@ -101,7 +101,8 @@ def host_matches(rule: Rule, host: str) -> bool:
     """`*.suffix` matches hosts below suffix (never suffix itself, never `xsuffix`); an exact
     rule matches only its host."""
     if rule.wildcard:
-        return host.endswith("." + rule.host) and len(host) > len(rule.host) + 1
+        prefix = host[: -len(rule.host) - 1]
+        return host.endswith("." + rule.host) and "" not in prefix.split(".")
     return host == rule.host
 
 
