@@ -11,7 +11,6 @@ import shlex
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ from typing import IO, Any, Literal
 import store
 from store.liveness import process_start
 
-from gated.credproxy import CredentialProxy, RunProxy
+from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy, RunEgress
 from gated.errors import SecretKeyError
+from gated.forwarding import forwarded_argv
 from gated.sandbox import (
     LimitName,
     RunCgroup,
@@ -33,7 +33,6 @@ from gated.sandbox import (
     network_warning,
     rlimits,
 )
-from gated.sandbox.argv import egress_templates, proxy_templates, with_forwarder
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
 MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
 MAX_STDERR_LINES = 200  # stderr lines logged per run
 STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
-EXPOSED_ENV_FILE = "agent-env.json"  # in the run's proxy directory; read once by the forwarder
 
 LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
 
@@ -94,36 +92,6 @@ def agent_argv(command: str | list[str]) -> list[str]:
     if not argv:
         raise store.InvalidInput("command", "is empty")
     return argv
-
-
-def forwarded_argv(
-    argv: list[str], proxy: RunProxy | None, egress: RunEgress | None = None
-) -> list[str]:
-    """A confined run's bwrap argv with its run directory bound in and the forwarder in front
-    of the agent, forwarding to the credential proxy and/or the egress proxy. `--expose env`
-    values go in a 0600 file there (not on a command line), which the forwarder reads and
-    removes."""
-    run_dir = proxy.run_dir if proxy is not None else egress.run_dir if egress else None
-    if run_dir is None:
-        raise ValueError("forwarded_argv: neither a credential nor an egress proxy")
-    env_file = None
-    templates = egress_templates() if egress is not None else {}
-    if proxy is not None:
-        templates.update(proxy_templates(proxy.bases, proxy.plain))
-        if proxy.exposed:
-            env_file = EXPOSED_ENV_FILE
-            fd = os.open(run_dir / env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(proxy.exposed, f)
-    return with_forwarder(
-        argv,
-        run_dir=str(run_dir),
-        python=sys.executable,
-        templates=templates,
-        env_file=env_file,
-        credentials=proxy is not None,
-        egress=egress is not None,
-    )
 
 
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:

@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         parse=settings.optional_text,
         default=None,
         metavar="DIR",
-        help="where per-run credential proxy sockets live; default $RUNTIME_DIRECTORY, else a "
-        "private temporary directory",
+        help="where per-run proxy sockets (credential and egress proxy) live; default "
+        "$RUNTIME_DIRECTORY, else a private temporary directory",
     )
     add(
         "--proxy-ca-file",

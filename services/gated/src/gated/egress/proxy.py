@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import h11
 import store
 
 from gated.egress.counts import EgressCounter, Verdict
+from gated.egress.relay import forward, read_head, reply, tunnel
 from gated.egress.rules import (
     BadTarget,
     IPAddress,
@@ -45,26 +45,11 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME: Final = "egress.sock"
 MAX_HEADER_BYTES: Final = 16 * 1024
-READ_CHUNK: Final = 65536
 HEAD_TIMEOUT_S: Final = 30.0  # to send a whole request head
 RESOLVE_TIMEOUT_S: Final = 10.0
 CONNECT_TIMEOUT_S: Final = 10.0
-IDLE_TIMEOUT_S: Final = 300.0  # a connection with no byte either way for this long is closed
 MAX_CONNECTIONS: Final = 128  # open at once per run (each holds a socket of gated's)
 MAX_HOSTS: Final = 256  # distinct hosts counted per run; the rest are counted as '(other)'
-# Never sent upstream: hop-by-hop headers and what was meant for this proxy.
-DROP_REQUEST: Final = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"host",
-    }
-)
 T = TypeVar("T")
 
 
@@ -207,24 +192,26 @@ class EgressProxy:
     ) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         try:
-            head = await asyncio.wait_for(_read_head(conn, reader), HEAD_TIMEOUT_S)
-        except (TimeoutError, ConnectionError, h11.RemoteProtocolError) as exc:
+            head = await asyncio.wait_for(read_head(conn, reader), HEAD_TIMEOUT_S)
+        except ConnectionError:
+            return  # gone before asking anything: not an attempt
+        except (TimeoutError, h11.RemoteProtocolError) as exc:
             status = 431 if isinstance(exc, h11.RemoteProtocolError) else 408
             self._record(run, "(invalid)", 0, Decision("denied", "bad-request"))
-            await _reply(writer, conn, status, b"bad proxy request\n")
+            await reply(writer, conn, status, b"bad proxy request\n")
             return
         connect = head.method == b"CONNECT"
         try:
             target, path = _target(head)
         except BadTarget as exc:
             self._record(run, "(invalid)", 0, Decision("denied", "bad-request"))
-            await _reply(writer, conn, 400, f"egress: {exc}\n".encode())
+            await reply(writer, conn, 400, f"egress: {exc}\n".encode())
             return
         decision = await self._decide(run, target)
         self._record(run, target.host, target.port, decision)
         if decision.address is None:
             text = f"egress denied: {target.host}:{target.port} ({decision.reason})\n"
-            await _reply(writer, conn, 403, text.encode())
+            await reply(writer, conn, 403, text.encode())
             return
         try:
             up_reader, up_writer = await asyncio.wait_for(
@@ -238,13 +225,15 @@ class EgressProxy:
                 target.port,
                 type(exc).__name__,
             )
-            await _reply(writer, conn, 502, b"egress: upstream unreachable\n")
+            await reply(writer, conn, 502, b"egress: upstream unreachable\n")
             return
         try:
             if connect:
-                await self._tunnel(conn, reader, writer, up_reader, up_writer)
+                await tunnel(conn, reader, writer, up_reader, up_writer)
             else:
-                await _forward(conn, head, target, path, reader, writer, up_reader, up_writer)
+                await forward(conn, head, target, path, reader, writer, up_reader, up_writer)
+        except (OSError, TimeoutError, h11.ProtocolError) as exc:
+            log.debug("egress connection ended folder=%s: %s", run.folder, type(exc).__name__)
         finally:
             up_writer.close()
 
@@ -291,29 +280,6 @@ class EgressProxy:
         run.hosts.add(host)
         self.counter.add(run.folder, host, decision.verdict)
 
-    async def _tunnel(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        up_reader: asyncio.StreamReader,
-        up_writer: asyncio.StreamWriter,
-    ) -> None:
-        while (event := conn.next_event()) is h11.NEED_DATA:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                return
-            conn.receive_data(data)
-        if not isinstance(event, h11.EndOfMessage):  # a CONNECT with a body
-            await _reply(writer, conn, 400, b"egress: CONNECT takes no body\n")
-            return
-        writer.write(conn.send(h11.Response(status_code=200, headers=[])) or b"")
-        await writer.drain()
-        early, _ = conn.trailing_data  # what the client sent after the head
-        if early:
-            up_writer.write(early)
-        await _pipe_both(reader, writer, up_reader, up_writer)
-
 
 def _target(head: h11.Request) -> tuple[Target, bytes]:
     """Where a request goes and, for a forwarded one, its origin-form path."""
@@ -325,121 +291,3 @@ def _target(head: h11.Request) -> tuple[Target, bytes]:
         raise BadTarget(f"only CONNECT and absolute http:// URLs are proxied, got {raw[:80]!r}")
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     return parse_url_host(url.netloc, 80), path.encode("ascii", "replace")
-
-
-async def _read_head(conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Request:
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                raise ConnectionError("closed before a request")
-            conn.receive_data(data)
-        elif isinstance(event, h11.Request):
-            return event
-        else:
-            raise ConnectionError("no request")
-
-
-async def _forward(
-    conn: h11.Connection,
-    head: h11.Request,
-    target: Target,
-    path: bytes,
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    up_reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
-) -> None:
-    """One plain HTTP request sent on (origin-form, `Connection: close`), its body streamed,
-    the response copied back as it comes; then the connection is closed, so a second request
-    on it never reaches this host unchecked."""
-    hop = {
-        token.strip().lower()
-        for name, value in head.headers
-        if name == b"connection"
-        for token in value.split(b",")
-    }
-    headers = [(k, v) for k, v in head.headers if k not in DROP_REQUEST and k not in hop]
-    host = target.host if target.ip is None or target.ip.version == 4 else f"[{target.host}]"
-    authority = host if target.port == 80 else f"{host}:{target.port}"
-    headers = [(b"host", authority.encode()), *headers, (b"connection", b"close")]
-    client = h11.Connection(h11.CLIENT)
-    up_writer.write(client.send(h11.Request(method=head.method, target=path, headers=headers)))
-    activity = [time.monotonic()]
-    back = asyncio.ensure_future(_pipe(up_reader, writer, activity))
-    try:
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await _read_idle(reader, activity)
-                if data is None:
-                    return
-                conn.receive_data(data)
-            elif isinstance(event, h11.Data):
-                up_writer.write(client.send(event) or b"")
-                await up_writer.drain()
-            elif isinstance(event, h11.EndOfMessage):
-                up_writer.write(client.send(event) or b"")
-                await up_writer.drain()
-                break
-            else:
-                return
-        await back
-    except (ConnectionError, h11.ProtocolError):
-        return
-    finally:
-        back.cancel()
-
-
-async def _read_idle(reader: asyncio.StreamReader, activity: list[float]) -> bytes | None:
-    """The next bytes; None once neither direction moved for IDLE_TIMEOUT_S."""
-    while True:
-        try:
-            data = await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT_S)
-        except TimeoutError:
-            if time.monotonic() - activity[0] >= IDLE_TIMEOUT_S:
-                return None
-            continue
-        activity[0] = time.monotonic()
-        return data
-
-
-async def _pipe(
-    src: asyncio.StreamReader, dst: asyncio.StreamWriter, activity: list[float]
-) -> None:
-    try:
-        while data := await _read_idle(src, activity):
-            dst.write(data)
-            await dst.drain()
-        if dst.can_write_eof():
-            dst.write_eof()
-    except (ConnectionError, OSError):
-        return
-
-
-async def _pipe_both(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    up_reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
-) -> None:
-    activity = [time.monotonic()]
-    await asyncio.gather(_pipe(reader, up_writer, activity), _pipe(up_reader, writer, activity))
-
-
-async def _reply(
-    writer: asyncio.StreamWriter, conn: h11.Connection, status: int, text: bytes
-) -> None:
-    with contextlib.suppress(h11.ProtocolError, ConnectionError):
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        headers = [
-            (b"content-type", b"text/plain"),
-            (b"content-length", str(len(text)).encode()),
-            (b"connection", b"close"),
-        ]
-        writer.write(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
-        writer.write(conn.send(h11.Data(data=text)) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
