@@ -74,14 +74,14 @@ def switchboard(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def net_group(
-    conn: sqlite3.Connection, db: Path, folder: str, network: str, allow: str = ""
+    conn: sqlite3.Connection, db: Path, folder: str, network: str, allow: str = "", **more: str
 ) -> Path:
     path = group_dir(db, folder)
     shutil.copy(HERE / "netagent.py", path / "netagent.py")
     store.register_group(
         conn, f"web:{folder}", folder, agent_config={"command": f"{sys.executable} netagent.py"}
     )
-    changes = {"network": network, **({"allow_hosts": allow} if allow else {})}
+    changes = {"network": network, **({"allow_hosts": allow} if allow else {}), **more}
     store.update_folder_settings(conn, folder, changes, [])
     return path
 
@@ -125,6 +125,7 @@ def net() -> Iterator[NetRun]:
     net_group(conn, db, "netp", "proxy", f"allowed.test:{port},localhost:{port},127.0.0.1:{port}")
     net_group(conn, db, "netn", "none")
     net_group(conn, db, "netf", "full")
+    net_group(conn, db, "netu", "proxy", f"allowed.test:{port}", sandbox="none")
     gated = start_gated(
         db, "--egress-resolve", RESOLVE, "--agent-timeout", "60",
         env={"SWITCHBOARD_SANDBOX": "auto"},
@@ -137,6 +138,7 @@ def net() -> Iterator[NetRun]:
             "HTTP_PROXY": ["env", "HTTP_PROXY"],
         },
         "netf": {"direct": ["direct", "127.0.0.1", port], "HTTP_PROXY": ["env", "HTTP_PROXY"]},
+        "netu": {"HTTP_PROXY": ["env", "HTTP_PROXY"]},
     }
     try:
         for folder, tries in tasks.items():
@@ -323,3 +325,11 @@ def test_with_the_egress_proxy_stopped_nothing_gets_out(bwrap: str, data_dir: Pa
         dirs.stop()
         conn.close()
         web.stop()
+
+
+def test_an_unconfined_run_says_its_network_setting_is_not_enforced(net: NetRun) -> None:
+    assert net.reports["netu"]["HTTP_PROXY"] == "(unset)"
+    assert (
+        "agent network folder=netu: network=proxy is NOT enforced: the agent runs unconfined"
+    ) in net.gated.log_text()
+    assert "egress proxy open folder=netu" not in net.gated.log_text()
