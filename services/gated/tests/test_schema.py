@@ -1,5 +1,6 @@
-"""gated's schema: the final shape of `channels`, `email_threads` and `secrets`, their indexes,
-and gated's rows in `migrations` (applied once, however often gated starts)."""
+"""gated's schema: the final shape of `channels`, `email_threads`, `secrets` and
+`egress_counts`, their indexes, and gated's rows in `migrations` (applied once, however often
+gated starts)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ TABLES: dict[str, list[str]] = {
         "name", "upstream", "header", "format", "expose", "key_id", "sealed", "created_at",
         "updated_at",
     ],
+    "egress_counts": ["folder", "host", "verdict", "n", "last_at"],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of PRIMARY KEY constraints listed too.
@@ -34,6 +36,7 @@ INDEXES: dict[str, tuple[str, list[str]]] = {
     "email_threads_chat": ("email_threads", ["chat_jid"]),
     "sqlite_autoindex_email_threads_1": ("email_threads", ["thread_id"]),
     "sqlite_autoindex_secrets_1": ("secrets", ["name"]),
+    "sqlite_autoindex_egress_counts_1": ("egress_counts", ["folder", "host", "verdict"]),
 }
 
 
@@ -59,7 +62,7 @@ def test_indexes(conn: sqlite3.Connection) -> None:
         )
         for r in conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
-            "AND tbl_name IN ('channels', 'email_threads', 'secrets')"
+            "AND tbl_name IN ('channels', 'email_threads', 'secrets', 'egress_counts')"
         )
     }
     assert found == INDEXES
@@ -73,6 +76,7 @@ def test_migration_rows(conn: sqlite3.Connection) -> None:
         (1, "m001_channels"),
         (2, "m002_email_threads"),
         (3, "m003_secrets"),
+        (4, "m004_egress_counts"),
     ]
     assert store.service_version(conn, "gated") == len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import Config
 from gated.credproxy import CredentialProxy
+from gated.egress import EgressCounter, EgressProxy
 from gated.grants import granted_secrets
 from gated.planning import (
     Plan,
@@ -32,6 +33,7 @@ from gated.planning import (
     next_plan,
 )
 from gated.queue import AgentPool, Finished
+from gated.rundir import RunDirs
 from gated.sandbox import (
     HostPaths,
     Launch,
@@ -55,12 +57,14 @@ class Gateway:
     def __init__(self, cfg: Config, conn: sqlite3.Connection) -> None:
         self.cfg = cfg
         self.conn = conn
+        # One private directory per run holds both proxies' sockets (bound into its sandbox).
+        self.run_dirs = RunDirs(Path(cfg.runtime_dir) if cfg.runtime_dir else None)
         self.proxy = CredentialProxy(
-            Path(cfg.secret_key_file),
-            Path(cfg.runtime_dir) if cfg.runtime_dir else None,
-            cfg.proxy_ca_file,
+            Path(cfg.secret_key_file), None, cfg.proxy_ca_file, dirs=self.run_dirs
         )
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy)
+        self.egress_counts = EgressCounter()
+        self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
+        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy, self.egress)
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -94,13 +98,25 @@ class Gateway:
 
     def step(self, now: datetime) -> float | None:
         self.scan()
+        self.flush_egress_counts()
         return self.schedule(now)
 
     def stop(self, grace_s: float = 2.0) -> None:
-        """Start no new runs; give running agents `grace_s`, then terminate them."""
+        """Start no new runs; give running agents `grace_s`, then terminate them; write the
+        egress counts not written yet."""
         self.accepting = False
         self.pool.shutdown(grace_s)
         self.proxy.stop()
+        self.egress.stop()
+        self.run_dirs.stop()
+        self.flush_egress_counts()
+
+    def flush_egress_counts(self) -> None:
+        """Add the egress attempts counted since the last step to `egress_counts`."""
+        try:
+            self.egress_counts.flush(self.conn)
+        except sqlite3.Error:
+            log.exception("cannot write egress counts; kept for the next step")
 
     def info(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,12 @@ from gated.http_limits import server_options
 from gated.loop import Gateway
 from gated.sandbox import cgroup_parent
 from gated.sandbox.cgroups import remove_parent
-from gated.sandbox.report import sandbox_info, warn_operators
+from gated.sandbox.report import (
+    network_full_folders,
+    sandbox_info,
+    warn_network_full,
+    warn_operators,
+)
 from gated.senders import ChannelSender
 
 __all__ = ["Daemon", "build_parser", "main"]
@@ -62,6 +67,12 @@ class Daemon:
     def start(self) -> None:
         self.sandbox = sandbox_info(self.gateway.sandbox_spec(), self.gateway.sandbox)
         warn_operators(self.conn, self.sandbox)
+        warn_network_full(self.conn, network_full_folders(self.conn))
+        if self.cfg.egress_resolve:
+            log.warning(
+                "egress proxy test resolution in use (--egress-resolve, for tests only): %s",
+                ",".join(f"{name}={ip}" for name, ip in self.cfg.egress_resolve),
+            )
         self.gateway.start()
         self.start_components()
 
@@ -83,7 +94,11 @@ class Daemon:
 
     def info(self) -> dict[str, Any]:
         data = self.gateway.info()
-        data["sandbox"] = self.sandbox
+        data["sandbox"] = dict(self.sandbox)
+        try:
+            data["sandbox"]["network_full"] = network_full_folders(self.conn)
+        except Exception:
+            log.exception("network=full folders unreadable")
         try:
             data["adapters"] = channel_summary(self.conn)
         except Exception:

@@ -1,5 +1,5 @@
-"""Schema owned by gated (`channels`, `email_threads`, `secrets`), applied once at the start of
-each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
+"""Schema owned by gated (`channels`, `email_threads`, `secrets`, `egress_counts`), applied once
+at the start of each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 
@@ -75,6 +75,26 @@ def m003_secrets(conn: sqlite3.Connection) -> None:
                                           -- the associated data is the name
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
+@migration
+def m004_egress_counts(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- What agents of network=proxy groups tried to reach through gated's egress proxy:
+        -- one row per (folder, host, verdict), counted (gated.egress.counts).
+        CREATE TABLE egress_counts (
+            folder  TEXT NOT NULL,     -- the group folder whose agent asked
+            host    TEXT NOT NULL,     -- the host asked for, normalised; '(invalid)' for a
+                                       -- request naming none, '(other)' past a run's cap
+            verdict TEXT NOT NULL,     -- 'allowed' or 'denied'
+            n       INTEGER NOT NULL,  -- attempts counted
+            last_at TEXT NOT NULL,     -- when the latest of them was made
+            PRIMARY KEY (folder, host, verdict)
         );
         """,
     )

@@ -3,7 +3,13 @@
 
 from gated.sandbox.cgroups import CgroupParent, RunCgroup, cgroup_parent
 from gated.sandbox.errors import SandboxError, SandboxRequired
-from gated.sandbox.launch import Launch, SandboxSettings, plan_launch, unconfined_reason
+from gated.sandbox.launch import (
+    Launch,
+    SandboxSettings,
+    network_warning,
+    plan_launch,
+    unconfined_reason,
+)
 from gated.sandbox.limits import RunLimits, child_setup, mechanisms, rlimits
 from gated.sandbox.probe import BwrapProbe, probe_bwrap
 from gated.sandbox.spec import (
@@ -34,6 +40,7 @@ __all__ = [
     "cgroup_parent",
     "child_setup",
     "mechanisms",
+    "network_warning",
     "plan_launch",
     "probe_bwrap",
     "rlimits",

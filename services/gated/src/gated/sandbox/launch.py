@@ -44,6 +44,18 @@ def unconfined_reason(spec: SandboxSpec, settings: SandboxSettings) -> str | Non
     return f"sandbox={spec.sandbox} and bubblewrap is unusable: {probe.reason}"
 
 
+def network_warning(spec: SandboxSpec, confined: bool) -> str | None:
+    """What to warn about a run's network at its start (None: it is as the group asked)."""
+    if not confined and spec.network != "full":
+        return (
+            f"network={spec.network} is NOT enforced: the agent runs unconfined and has the "
+            "host's network"
+        )
+    if spec.network == "full":
+        return "network=full: the agent has the host's network (no egress proxy, no allowlist)"
+    return None
+
+
 def resolve_command(argv: list[str], path: str) -> list[str]:
     """argv with its executable looked up in `path` (the PATH the agent will have)."""
     if not argv:
@@ -77,8 +89,6 @@ def plan_launch(
         # when gated was started as `python -m gated.main`.
         path = os.pathsep.join([env.get("PATH", os.defpath), os.path.dirname(sys.executable)])
         return Launch(resolve_command(command, path), env, False, spec)
-    if spec.network != "none":
-        raise SandboxError("network", f"{spec.network!r} is not available yet; use 'none'")
     folder = os.path.realpath(host.folder)
     path_var = sandbox_path_var()
     env = sandbox_env(
@@ -99,5 +109,6 @@ def plan_launch(
         env=env,
         tmp_mb=spec.disk_mb,
         layout=system_layout(),
+        share_net=spec.network == "full",
     )
     return Launch(argv, {}, True, spec)

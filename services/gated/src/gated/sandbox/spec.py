@@ -28,6 +28,7 @@ class SandboxSpec:
 
     sandbox: SandboxMode = "auto"
     network: NetworkMode = "none"
+    allow_hosts: tuple[str, ...] = ()  # network=proxy: what the egress proxy lets through
     mounts: tuple[Mount, ...] = ()
     memory_mb: int = DEFAULT_MEMORY_MB
     pids: int = DEFAULT_PIDS
@@ -60,6 +61,7 @@ def sandbox_spec(
     return SandboxSpec(
         sandbox=folder.sandbox if "sandbox" in explicit else sandbox,
         network=folder.network,
+        allow_hosts=folder.allow_hosts,
         mounts=folder.mounts,
         memory_mb=folder.memory_mb if "memory_mb" in explicit else memory_mb,
         pids=folder.pids if "pids" in explicit else pids,
