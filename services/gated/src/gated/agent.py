@@ -8,10 +8,12 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +33,9 @@ from gated.sandbox import (
     child_setup,
     rlimits,
 )
-from gated.sandbox.argv import proxy_templates, with_forwarder
+from gated.sandbox.argv import TOOLS_SOCKET, proxy_templates, with_forwarder, with_tools
+from gated.tools import ToolRun, ToolService
+from gated.tools.context import RunIdentity
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +137,16 @@ class AgentRun:
     """Runs one agent process on its own thread and reports a RunOutcome."""
 
     def __init__(
-        self, spec: RunSpec, conn: sqlite3.Connection, proxy: CredentialProxy | None = None
+        self,
+        spec: RunSpec,
+        conn: sqlite3.Connection,
+        proxy: CredentialProxy | None = None,
+        tools: ToolService | None = None,
     ) -> None:
         self.spec = spec
         self.conn = conn
         self.credentials = proxy
+        self.tools = tools
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_reason: StopReason | None = None
         self.limit_detail: str | None = None
@@ -171,13 +180,43 @@ class AgentRun:
             os.killpg(proc.pid, sig)
 
     def execute(self) -> RunOutcome:
-        """Open the run's credential proxy, run the agent, close the proxy; never raises."""
+        """Open the run's tool socket and credential proxy, run the agent, close them; never
+        raises."""
         spec = self.spec
         if spec.refused is not None:
             log.error("agent not started folder=%s: %s", spec.folder, spec.refused)
             return RunOutcome("error", error=spec.refused)
+        try:
+            tools = self._open_tools()
+        except OSError as exc:
+            log.error("cannot open the run's tool socket folder=%s: %s", spec.folder, exc)
+            return RunOutcome("error", error=f"tools: {exc}")
+        try:
+            argv, env = spec.argv, spec.env
+            if tools is not None and spec.confined:
+                argv = with_tools(argv, str(tools.socket_path.parent), tools.env(TOOLS_SOCKET))
+            elif tools is not None:
+                env = {**env, **tools.env()}
+            return self._execute_proxied(argv, env)
+        finally:
+            if tools is not None and self.tools is not None:
+                self.tools.close_run(tools)
+                shutil.rmtree(tools.socket_path.parent, ignore_errors=True)
+
+    def _open_tools(self) -> ToolRun | None:
+        if self.tools is None:
+            return None
+        spec = self.spec
+        run = RunIdentity(
+            spec.run_id, spec.key, spec.folder, spec.chat_jid, spec.topic, spec.last_seq
+        )
+        directory = Path(tempfile.mkdtemp(prefix=f"tools-{spec.run_id}-", dir=self.tools.runtime))
+        return self.tools.open_run(run, directory)
+
+    def _execute_proxied(self, argv: list[str], env: dict[str, str]) -> RunOutcome:
+        spec = self.spec
         if not spec.secrets or self.credentials is None:
-            return self._execute_limited(spec.argv, spec.env)
+            return self._execute_limited(argv, env)
         try:
             # A sandboxed agent cannot reach this host's loopback: it gets the unix socket,
             # bound into the sandbox, through the forwarder (gated.sandbox.forwarder).
@@ -188,11 +227,11 @@ class AgentRun:
             log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
             return RunOutcome("error", error=f"secrets: {exc}")
         if run_proxy is None:
-            return self._execute_limited(spec.argv, spec.env)
+            return self._execute_limited(argv, env)
         try:
             if spec.confined:
-                return self._execute_limited(forwarded_argv(spec.argv, run_proxy), spec.env)
-            return self._execute_limited(spec.argv, {**spec.env, **run_proxy.env})
+                return self._execute_limited(forwarded_argv(argv, run_proxy), env)
+            return self._execute_limited(argv, {**env, **run_proxy.env})
         finally:
             self.credentials.close_run(run_proxy)
 

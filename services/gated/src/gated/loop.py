@@ -41,6 +41,7 @@ from gated.sandbox import (
     plan_launch,
     sandbox_spec,
 )
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class Gateway:
             Path(cfg.runtime_dir) if cfg.runtime_dir else None,
             cfg.proxy_ca_file,
         )
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy)
+        self.tools = ToolService(cfg.db, self.proxy.runtime_dir())
+        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy, self.tools)
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -100,6 +102,7 @@ class Gateway:
         """Start no new runs; give running agents `grace_s`, then terminate them."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.tools.stop()
         self.proxy.stop()
 
     def info(self) -> dict[str, Any]:

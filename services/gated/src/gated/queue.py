@@ -16,6 +16,7 @@ from store.state import clear_state
 
 from gated.agent import KILL_GRACE_S, LIMIT_RESULTS, AgentRun, RunOutcome, RunSpec, StopReason
 from gated.credproxy import CredentialProxy
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ class AgentPool:
         max_agents: int,
         on_finished: Callable[[Finished], None],
         proxy: CredentialProxy | None = None,
+        tools: ToolService | None = None,
     ) -> None:
         self.db = db
         self.proxy = proxy
+        self.tools = tools
         self.max_agents = max(1, max_agents)
         self.on_finished = on_finished
         self.lock = threading.RLock()
@@ -74,7 +77,7 @@ class AgentPool:
     def start(self, spec: RunSpec) -> None:
         """Start a run on its own thread (the caller checked capacity under `lock`)."""
         conn = store.connect(self.db)
-        run = AgentRun(spec, conn, self.proxy)
+        run = AgentRun(spec, conn, self.proxy, self.tools)
         thread = threading.Thread(
             target=self._run, args=(run,), name=f"agent-{spec.folder}", daemon=True
         )
