@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ from gated.agents.tool_client import ToolClient
 from gated.main import SCHEMAS
 from gated.tools import ToolService
 from gated.tools.context import RunIdentity
-from gated_loop_support import agent_command, put, reply_texts, start_gated, stop_gated, wait_for
+from gated_loop_support import (
+    AGENTS,
+    agent_command,
+    put,
+    reply_texts,
+    start_gated,
+    stop_gated,
+    wait_for,
+)
 from timed import api
 
 
@@ -273,3 +282,29 @@ def test_bad_requests_wrong_tokens_and_a_closed_run_get_clear_errors(tmp_path: P
     assert reply_texts(conn, "web:bad") == []
     assert conn.execute("SELECT COUNT(*) FROM tool_calls").fetchone()[0] == 1
     conn.close()
+
+
+def test_claude_gets_the_tools_over_mcp(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    """The real switchboard-agent-claude hands Claude `--mcp-config` for switchboard-mcp; the
+    stand-in `claude` connects with the mcp client SDK, lists the tools and calls them."""
+    claude = tmp_path / "claude"
+    claude.write_text(f"#!{sys.executable}\n" + (AGENTS / "claude_mcp_standin.py").read_text())
+    claude.chmod(0o755)
+    store.register_group(
+        conn, "web:claude-mcp", "claude-mcp", agent_config={"command": "switchboard-agent-claude"}
+    )
+    store.update_folder_settings(
+        conn, "claude-mcp", {"env.SWITCHBOARD_CLAUDE_BIN": str(claude)}, []
+    )
+    put(conn, "web:claude-mcp", "hello")
+    wait_for(lambda: len(reply_texts(conn, "web:claude-mcp")) == 2, 30, "the MCP stand-in")
+    sent, report = reply_texts(conn, "web:claude-mcp")
+    assert sent.startswith("via MCP: ")
+    assert "hello" in sent
+    seen = json.loads(report)
+    assert seen["allowed"] == "mcp__switchboard"
+    assert {"send_message", "schedule_task", "history", "chat_info"} <= set(seen["tools"])
+    assert seen["sent"]["chat_jid"] == "web:claude-mcp"
+    assert seen["refused_is_error"] is True
+    assert seen["refused"]["code"] == "refused"
+    assert [r["tool"] for r in calls(conn, "claude-mcp")] == ["send_message", "history"]
