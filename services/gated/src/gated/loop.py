@@ -161,7 +161,7 @@ class Gateway:
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
         if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
-        if bus.is_scheduled_task(msg) and msg.group_folder:
+        if (bus.is_scheduled_task(msg) or bus.is_delegation(msg)) and msg.group_folder:
             return WorkKey("task", f"{msg.group_folder}:{msg.topic}")
         if msg.chat_jid not in groups:
             groups[msg.chat_jid] = store.get_group(self.conn, msg.chat_jid)

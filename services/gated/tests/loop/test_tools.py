@@ -308,3 +308,64 @@ def test_claude_gets_the_tools_over_mcp(conn: sqlite3.Connection, tmp_path: Path
     assert seen["refused_is_error"] is True
     assert seen["refused"]["code"] == "refused"
     assert [r["tool"] for r in calls(conn, "claude-mcp")] == ["send_message", "history"]
+
+
+def test_operator_tools_need_the_grant_and_act_through_the_owners(
+    conn: sqlite3.Connection,
+) -> None:
+    tool_group(conn, "web:plain", "plain")
+    tool_group(conn, "web:ops-agent", "ops-agent")
+    store.update_folder_settings(conn, "ops-agent", {"grants.operator": "true"}, [])
+    with store.tx(conn):
+        conn.execute(
+            "INSERT INTO onboarding (jid, status, world_name, created_at) "
+            "VALUES ('web:stranger', 'pending', 'stranger-world', '2026-12-01T00:00:00.000Z')"
+        )
+    refused = ask(
+        conn,
+        "web:plain",
+        ("list_groups", {}),
+        ("register_group", {"jid": "web:new", "folder": "new"}),
+        ("approve", {"jid": "web:stranger"}),
+        ("delegate", {"folder": "ops-agent", "prompt": "hi"}),
+    )
+    assert [(d["rc"], d["out"]["code"]) for d in refused] == [(1, "refused")] * 4
+    assert store.get_group(conn, "web:new") is None
+    assert store.get_group(conn, "web:stranger") is None
+
+    done = ask(
+        conn,
+        "web:ops-agent",
+        ("register_group", {"jid": "web:new", "folder": "new"}),
+        ("add_route", {"jid": "web:new", "type": "default", "target": "new"}),
+        ("approve", {"jid": "web:stranger"}),
+        ("list_groups", {}),
+        ("register_group", {"jid": "not a jid", "folder": "x"}),
+    )
+    assert [d["rc"] for d in done] == [0, 0, 0, 0, 1], done
+    group = store.get_group(conn, "web:new")
+    assert group is not None
+    assert group.folder == "new"
+    assert [r.target for r in store.routes_for(conn, "web:new")] == ["new"]
+    stranger = store.get_group(conn, "web:stranger")
+    assert stranger is not None
+    assert stranger.folder == "stranger-world"
+    assert {"web:new", "web:stranger"} <= {g["jid"] for g in done[3]["out"]["groups"]}
+    assert done[4]["out"]["code"] == "invalid_argument"
+
+
+def test_delegate_asks_a_granted_group_and_its_answer_comes_to_this_chat(
+    conn: sqlite3.Connection,
+) -> None:
+    tool_group(conn, "web:boss", "boss")
+    store.register_group(conn, "web:helper", "helper")  # the echo agent
+    store.update_folder_settings(conn, "boss", {"grants.delegate_to": "helper"}, [])
+    done = ask(conn, "web:boss", ("delegate", {"folder": "helper", "prompt": "summarise"}))
+    assert done[0]["rc"] == 0, done
+    wait_for(lambda: "echo: summarise" in reply_texts(conn, "web:boss"), 30, "the helper's answer")
+    answer = conn.execute(
+        "SELECT group_folder FROM messages WHERE chat_jid = 'web:boss' AND content = ?",
+        ("echo: summarise",),
+    ).fetchone()
+    assert answer[0] == "helper"
+    assert reply_texts(conn, "web:helper") == []

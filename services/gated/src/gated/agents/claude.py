@@ -30,7 +30,9 @@ def build_prompt(request: dict[str, Any]) -> str:
         parts.append(f"[system event {sm.get('event', '')}] {sm.get('body', '')}")
     for msg in request.get("messages") or []:
         who = msg.get("sender_name") or msg.get("sender") or "user"
-        if msg.get("verb") == bus.TASK:
+        if msg.get("verb") == bus.TASK and msg.get("sender") == bus.DELEGATE_SENDER:
+            parts.append(f"[asked by the group {who}] {msg.get('content', '')}")
+        elif msg.get("verb") == bus.TASK:
             parts.append(f"[scheduled task] {msg.get('content', '')}")
         else:
             parts.append(f"{who}: {msg.get('content', '')}")

@@ -71,3 +71,32 @@ def parse_args(model: type[M], args: dict[str, Any]) -> M:
 def schema(model: type[ToolArgs]) -> dict[str, Any]:
     """The JSON schema of a model's arguments (MCP's inputSchema)."""
     return model.model_json_schema()
+
+
+class Delegate(ToolArgs):
+    folder: str = Field(min_length=1, max_length=64, description="the group to ask (granted)")
+    prompt: str = Field(min_length=1, max_length=MAX_TEXT, description="what it is asked")
+
+
+class RegisterGroup(ToolArgs):
+    jid: str = Field(min_length=1, max_length=256, description="the chat, '<channel>:<id>'")
+    folder: str = Field(min_length=1, max_length=64, description="its group folder")
+    name: str = Field(default="", max_length=200)
+    trigger_word: str = Field(default="", max_length=100)
+    requires_trigger: bool = False
+
+
+class AddRoute(ToolArgs):
+    jid: str = Field(min_length=1, max_length=256)
+    type: str = Field(description="the rule's kind (as `switchboard route add`)")
+    match: str | None = Field(default=None, max_length=1000)
+    target: str = Field(min_length=1, max_length=64, description="the folder it routes to")
+
+
+class Approve(ToolArgs):
+    jid: str = Field(min_length=1, max_length=256, description="a pending onboarding chat")
+
+
+class Reject(ToolArgs):
+    jid: str = Field(min_length=1, max_length=256)
+    reason: str = Field(default="", max_length=1000)

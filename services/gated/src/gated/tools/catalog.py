@@ -7,10 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gated.tools import chat_tools, task_tools
+from gated.tools import chat_tools, group_tools, task_tools
 from gated.tools.args import (
+    AddRoute,
+    Approve,
+    Delegate,
     History,
     NoArgs,
+    RegisterGroup,
+    Reject,
     ScheduleTask,
     Search,
     SendMessage,
@@ -81,6 +86,53 @@ TOOLS: dict[str, Tool] = {
         Tool("resume_task", "Resume a paused task.", TaskId, task_tools.resume_task, True),
         Tool(
             "cancel_task", "Delete one of the group's tasks.", TaskId, task_tools.cancel_task, True
+        ),
+        Tool(
+            "delegate",
+            "Ask another group (granted: grants.delegate_to); its answer comes to this chat.",
+            Delegate,
+            group_tools.delegate,
+            effect=True,
+        ),
+        Tool(
+            "list_groups",
+            "Every registered chat and its folder.",
+            NoArgs,
+            group_tools.list_groups,
+            effect=False,
+            operator=True,
+        ),
+        Tool(
+            "register_group",
+            "Register a chat to a group folder.",
+            RegisterGroup,
+            group_tools.register_group,
+            effect=True,
+            operator=True,
+        ),
+        Tool(
+            "add_route",
+            "Add a routing rule to a chat.",
+            AddRoute,
+            group_tools.add_route,
+            effect=True,
+            operator=True,
+        ),
+        Tool(
+            "approve",
+            "Approve a pending onboarding request.",
+            Approve,
+            group_tools.approve,
+            effect=True,
+            operator=True,
+        ),
+        Tool(
+            "reject",
+            "Reject an onboarding request, with a reason for the sender.",
+            Reject,
+            group_tools.reject,
+            effect=True,
+            operator=True,
         ),
     )
 }

@@ -1,15 +1,16 @@
 """gated's tool service: for each run a unix socket (`tools.sock`, in a directory only that
 run's sandbox sees) and a run token; each connection is served on its own thread with its own
 database connection, every request answered by `gated.tools.dispatch`. Closing a run closes
-its socket and its token with it."""
+its socket and its token with it, at once (no polling loop to wait for)."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
 import secrets
-import socketserver
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,32 +49,42 @@ class ToolRun:
         return {TOOLS_ENV: socket_path or str(self.socket_path), TOKEN_ENV: self.token}
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    server: _RunServer
-
-    def handle(self) -> None:
-        srv = self.server
-        while True:
-            line = self.rfile.readline(MAX_REQUEST_BYTES + 1)
-            if not line:
-                return
-            if not line.endswith(b"\n") and len(line) > MAX_REQUEST_BYTES:
-                err = ToolError("bad_request", f"a request is at most {MAX_REQUEST_BYTES} bytes")
-                self.wfile.write(error_line(None, err))
-                return
-            self.wfile.write(srv.respond(line))
-            self.wfile.flush()
-
-
-class _RunServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    block_on_close = False
+class _RunServer:
+    """A run's listener: an accept loop on its own thread, a thread per connection. Closing
+    shuts the listening socket down, which wakes the accept at once (no polling)."""
 
     def __init__(self, path: Path, tool_run: ToolRun, db: str) -> None:
         self.tool_run = tool_run
         self.conns = store.ThreadConnections(db)
         self.open = True
-        super().__init__(str(path), _Handler)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        os.chmod(path, 0o600)
+        self.listener.listen(16)
+        self.thread = threading.Thread(
+            target=self._accept, name=f"tools-{tool_run.run.run_id}", daemon=True
+        )
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as reader:
+            try:
+                while line := reader.readline(MAX_REQUEST_BYTES + 1):
+                    if not line.endswith(b"\n") and len(line) > MAX_REQUEST_BYTES:
+                        too_big = f"a request is at most {MAX_REQUEST_BYTES} bytes"
+                        client.sendall(error_line(None, ToolError("bad_request", too_big)))
+                        return
+                    client.sendall(self.respond(line))
+            except OSError:
+                log.debug("tool connection closed folder=%s", self.tool_run.run.folder)
 
     def respond(self, line: bytes) -> bytes:
         try:
@@ -85,6 +96,14 @@ class _RunServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             denied = ToolError("unauthorized", "wrong token, or the run is over", "token")
             return error_line(req.call_id, denied)
         return answer(self.conns.get(), self.tool_run.run, req)
+
+    def close(self) -> None:
+        self.open = False
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(timeout=2.0)
+        self.conns.close()
 
 
 class ToolService:
@@ -100,12 +119,7 @@ class ToolService:
         """Listen on `directory/tools.sock` for this run (the directory is the run's own)."""
         path = directory / SOCKET_NAME
         tool_run = ToolRun(run, path, secrets.token_urlsafe(32))
-        server = _RunServer(path, tool_run, self.db)
-        os.chmod(path, 0o600)
-        tool_run.server = server
-        threading.Thread(
-            target=server.serve_forever, args=(0.2,), name=f"tools-{run.run_id}", daemon=True
-        ).start()
+        tool_run.server = _RunServer(path, tool_run, self.db)
         with self._lock:
             self._runs[run.run_id] = tool_run
         return tool_run
@@ -117,10 +131,7 @@ class ToolService:
         server = tool_run.server
         if server is None:
             return
-        server.open = False
-        server.shutdown()
-        server.server_close()
-        server.conns.close()
+        server.close()
         tool_run.socket_path.unlink(missing_ok=True)
 
     def stop(self) -> None:
