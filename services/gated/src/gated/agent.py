@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,9 @@ from gated.sandbox import (
     network_warning,
     rlimits,
 )
+from gated.sandbox.argv import TOOLS_SOCKET, with_tools
+from gated.tools import ToolRun, ToolService
+from gated.tools.context import RunIdentity
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +124,13 @@ class AgentRun:
         conn: sqlite3.Connection,
         proxy: CredentialProxy | None = None,
         egress: EgressProxy | None = None,
+        tools: ToolService | None = None,
     ) -> None:
         self.spec = spec
         self.conn = conn
         self.credentials = proxy
         self.egress = egress
+        self.tools = tools
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_reason: StopReason | None = None
         self.limit_detail: str | None = None
@@ -157,7 +164,8 @@ class AgentRun:
             os.killpg(proc.pid, sig)
 
     def execute(self) -> RunOutcome:
-        """Open the run's egress and credential proxies, run the agent, close them; never
+        """Open the run's tool socket, egress and credential proxies, run the agent, close
+        them; never
         raises."""
         spec = self.spec
         if spec.refused is not None:
@@ -165,8 +173,37 @@ class AgentRun:
             return RunOutcome("error", error=spec.refused)
         if spec.limits is not None and (warning := network_warning(spec.limits, spec.confined)):
             log.warning("agent network folder=%s: %s", spec.folder, warning)
+        try:
+            tools = self._open_tools()
+        except OSError as exc:
+            log.error("cannot open the run's tool socket folder=%s: %s", spec.folder, exc)
+            return RunOutcome("error", error=f"tools: {exc}")
+        try:
+            argv, env = spec.argv, spec.env
+            if tools is not None and spec.confined:
+                argv = with_tools(argv, str(tools.socket_path.parent), tools.env(TOOLS_SOCKET))
+            elif tools is not None:
+                env = {**env, **tools.env()}
+            return self._execute_networked(argv, env)
+        finally:
+            if tools is not None and self.tools is not None:
+                self.tools.close_run(tools)
+                shutil.rmtree(tools.socket_path.parent, ignore_errors=True)
+
+    def _open_tools(self) -> ToolRun | None:
+        if self.tools is None:
+            return None
+        spec = self.spec
+        run = RunIdentity(
+            spec.run_id, spec.key, spec.folder, spec.chat_jid, spec.topic, spec.last_seq
+        )
+        directory = Path(tempfile.mkdtemp(prefix=f"tools-{spec.run_id}-", dir=self.tools.runtime))
+        return self.tools.open_run(run, directory)
+
+    def _execute_networked(self, argv: list[str], env: dict[str, str]) -> RunOutcome:
+        spec = self.spec
         if not spec.confined or spec.limits is None or spec.limits.network != "proxy":
-            return self._execute_with_secrets(None)
+            return self._execute_with_secrets(None, argv, env)
         if self.egress is None:
             return RunOutcome("error", error="network=proxy: gated has no egress proxy")
         try:
@@ -175,11 +212,13 @@ class AgentRun:
             log.error("cannot open the run's egress proxy folder=%s: %s", spec.folder, exc)
             return RunOutcome("error", error=f"egress proxy: {exc}")
         try:
-            return self._execute_with_secrets(egress)
+            return self._execute_with_secrets(egress, argv, env)
         finally:
             self.egress.close_run(egress)
 
-    def _execute_with_secrets(self, egress: RunEgress | None) -> RunOutcome:
+    def _execute_with_secrets(
+        self, egress: RunEgress | None, argv: list[str], env: dict[str, str]
+    ) -> RunOutcome:
         spec = self.spec
         run_proxy = None
         if spec.secrets and self.credentials is not None:
@@ -199,9 +238,9 @@ class AgentRun:
                 return RunOutcome("error", error=f"secrets: {exc}")
         try:
             if spec.confined and (run_proxy is not None or egress is not None):
-                return self._execute_limited(forwarded_argv(spec.argv, run_proxy, egress), spec.env)
+                return self._execute_limited(forwarded_argv(argv, run_proxy, egress), env)
             extra = run_proxy.env if run_proxy is not None else {}
-            return self._execute_limited(spec.argv, {**spec.env, **extra})
+            return self._execute_limited(argv, {**env, **extra})
         finally:
             if run_proxy is not None and self.credentials is not None:
                 self.credentials.close_run(run_proxy)

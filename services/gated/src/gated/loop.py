@@ -43,6 +43,7 @@ from gated.sandbox import (
     plan_launch,
     sandbox_spec,
 )
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,10 @@ class Gateway:
         )
         self.egress_counts = EgressCounter()
         self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self._finished, self.proxy, self.egress)
+        self.tools = ToolService(cfg.db, self.run_dirs.root())
+        self.pool = AgentPool(
+            cfg.db, cfg.max_agents, self._finished, self.proxy, self.egress, self.tools
+        )
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -106,6 +110,7 @@ class Gateway:
         egress counts not written yet."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.tools.stop()
         self.proxy.stop()
         self.egress.stop()
         self.run_dirs.stop()
@@ -174,7 +179,7 @@ class Gateway:
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
         if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
-        if bus.is_scheduled_task(msg) and msg.group_folder:
+        if (bus.is_scheduled_task(msg) or bus.is_delegation(msg)) and msg.group_folder:
             return WorkKey("task", f"{msg.group_folder}:{msg.topic}")
         if msg.chat_jid not in groups:
             groups[msg.chat_jid] = store.get_group(self.conn, msg.chat_jid)

@@ -1,6 +1,7 @@
 """The gated daemon: the gateway loop on the main thread; the channel API, delivery worker,
 adapter health monitor and email channel on threads (`daemonkit.worker`), each with its own
-connection. Start-up applies gated's schema (and onbod's, which its commands write) once."""
+connection. Start-up applies gated's schema (and onbod's and timed's, which its commands and
+the agents' tools write) once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from daemonkit.listener import HttpListener
 from daemonkit.runner import run_daemon
 from daemonkit.worker import Threads
 from onbod import migrations as onbod_migrations
+from timed import migrations as timed_migrations
 
 from gated import __version__, config, migrations
 from gated.adapters import HealthMonitor, channel_summary
@@ -41,10 +43,12 @@ log = logging.getLogger(__name__)
 
 AGENT_GRACE_S = 2.0  # on SIGTERM, running agents get this long before they are terminated
 THREAD_JOIN_S = 5.0
-# The schemas gated writes: its own, and onbod's (the /approve and /reject commands).
+# The schemas gated writes: its own, onbod's (the /approve and /reject commands) and timed's
+# (the agents' schedule_task tool, through timed.api).
 SCHEMAS: Final[store.Schemas] = {
     "gated": migrations.MIGRATIONS,
     "onbod": onbod_migrations.MIGRATIONS,
+    "timed": timed_migrations.MIGRATIONS,
 }
 
 

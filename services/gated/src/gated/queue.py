@@ -17,6 +17,7 @@ from store.state import clear_state
 from gated.agent import KILL_GRACE_S, LIMIT_RESULTS, AgentRun, RunOutcome, RunSpec, StopReason
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ class AgentPool:
         on_finished: Callable[[Finished], None],
         proxy: CredentialProxy | None = None,
         egress: EgressProxy | None = None,
+        tools: ToolService | None = None,
     ) -> None:
         self.db = db
         self.proxy = proxy
         self.egress = egress
+        self.tools = tools
         self.max_agents = max(1, max_agents)
         self.on_finished = on_finished
         self.lock = threading.RLock()
@@ -77,7 +80,7 @@ class AgentPool:
     def start(self, spec: RunSpec) -> None:
         """Start a run on its own thread (the caller checked capacity under `lock`)."""
         conn = store.connect(self.db)
-        run = AgentRun(spec, conn, self.proxy, self.egress)
+        run = AgentRun(spec, conn, self.proxy, self.egress, self.tools)
         thread = threading.Thread(
             target=self._run, args=(run,), name=f"agent-{spec.folder}", daemon=True
         )

@@ -20,6 +20,9 @@ EGRESS_SOCKET = "egress.sock"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 NO_PROXY = "127.0.0.1,localhost"
 FORWARDER_MODULE = "gated.sandbox.forwarder"
+# Where a run's tool socket directory is inside the sandbox (gated.tools).
+TOOLS_DIR_INSIDE = "/run/switchboard-tools"
+TOOLS_SOCKET = f"{TOOLS_DIR_INSIDE}/tools.sock"
 SANDBOX_TMP = "/tmp"  # noqa: S108 (inside the sandbox: its own tmpfs, nobody else's)
 # Everything unshared (user, pid, ipc, uts, net, cgroup); no new privileges (bwrap always
 # sets it); no capability even for root; the sandbox dies with gated's run thread's bwrap.
@@ -177,3 +180,20 @@ def _command_start(argv: list[str], remount: int) -> int:
     if i >= len(argv) or argv[i] != "--":
         raise ValueError("not a bwrap_argv command line")
     return i + 1
+
+
+def with_tools(argv: list[str], tools_dir: str, env: Mapping[str, str]) -> list[str]:
+    """A `bwrap_argv` command line with the run's tool socket directory bound read-write at
+    TOOLS_DIR_INSIDE (before the root is made read-only) and the tool variables set."""
+    remount = argv.index("--remount-ro")
+    start = _command_start(argv, remount)
+    setenv = [a for name, value in sorted(env.items()) for a in ("--setenv", name, value)]
+    return [
+        *argv[:remount],
+        "--bind",
+        tools_dir,
+        TOOLS_DIR_INSIDE,
+        *argv[remount : start - 1],
+        *setenv,
+        *argv[start - 1 :],
+    ]
