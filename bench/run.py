@@ -133,6 +133,41 @@ def sandbox_rows(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def tools_rows(d: dict[str, Any]) -> list[Row]:
+    trips = d["round_trip_ms"]
+    send, hist, bare = trips["send_message"], trips["history"], trips["bare store_outbound"]
+    late = d["reminder"]["lateness_s"]
+    return [
+        Row(
+            "tools",
+            "send_message round trip p50 / p99 ms (socket → gated → store)",
+            f"{_r(send['p50'])} / {_r(send['p99'])}",
+            f"bare store_outbound {_r(bare['p50'])} / {_r(bare['p99'])}",
+            _r(round(send["p50"] / bare["p50"], 2)),
+            f"p50 ≤ {_r(d['target_send_p50_ms'])} ms",
+            send["p50"] <= d["target_send_p50_ms"],
+        ),
+        Row(
+            "tools",
+            "history (50 messages) round trip p50 / p99 ms",
+            f"{_r(hist['p50'])} / {_r(hist['p99'])}",
+            f"bare store_outbound {_r(bare['p50'])}",
+            "–",
+            "(informative)",
+            True,
+        ),
+        Row(
+            "tools",
+            f"schedule_task(at=now+1s) → reply lateness p50 / p99 s ({late['n']} reminders)",
+            f"{_r(late['p50'])} / {_r(late['p99'])}",
+            "–",
+            "–",
+            f"p99 ≤ {_r(d['target_lateness_p99_s'])} s",
+            late["p99"] <= d["target_lateness_p99_s"],
+        ),
+    ]
+
+
 def timed_rows(d: dict[str, Any]) -> list[Row]:
     tg, cap = d["targets"], d["baseline_firing_capacity"]["fires_per_s"]
     rows = []
@@ -349,6 +384,7 @@ BENCHES = [
     Bench("timed", "timed_bench.py", [], ["--sizes", "2000", "--spread", "10"], 900, timed_rows),
     Bench("slots", "slots_bench.py", [], ["--calls", "500"], 300, slots_rows),
     Bench("sandbox", "sandbox_bench.py", [], ["--samples", "40"], 300, sandbox_rows),
+    Bench("tools", "tools_bench.py", [], ["--calls", "200", "--reminders", "5"], 300, tools_rows),
     Bench(
         "dashd", "dashd_bench.py", [], ["--messages", "20000", "--requests", "30"], 900, dashd_rows
     ),
