@@ -1,17 +1,21 @@
 """Per-run cgroups with the memory and pids controllers, when gated may create them: cgroup v2
 (a delegated subtree, systemd `Delegate=yes`) or cgroup v1 (writable memory and pids
-hierarchies). Reads back which limit a run hit."""
+hierarchies). Reads back which limit a run hit; at start, removes the run cgroups a gated that
+is gone left behind."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from store.liveness import process_start
 
 from gated.sandbox.spec import LimitName
 
@@ -20,6 +24,9 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("memory", "pids")
 RMDIR_TRIES = 50  # a killed run's processes leave the cgroup within milliseconds
+STALE_EMPTY_S = 2.0  # how long a left-behind cgroup's killed processes get to leave it
+# A gated's run cgroups live under `<its own cgroup>/switchboard-gated-<pid>-<start ticks>/`.
+TAG_PREFIX = "switchboard-gated-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +213,9 @@ def _can_hold_thread(probe: RunCgroup) -> bool:
 
 @lru_cache(maxsize=1)
 def cgroup_parent() -> tuple[CgroupParent | None, str]:
-    """Where this gated makes run cgroups, or None and why not (then rlimits are used)."""
-    tag = f"switchboard-gated-{os.getpid()}"
+    """Where this gated makes run cgroups, or None and why not (then rlimits are used). The
+    first call (at gated's start) also removes what gateds that are gone left behind."""
+    tag = f"{TAG_PREFIX}{os.getpid()}-{process_start(os.getpid()) or 0}"
     try:
         own = _own_paths()
         parent = _v2_parent(own, tag) if "memory" not in own else _v1_parent(own, tag)
@@ -221,7 +229,10 @@ def cgroup_parent() -> tuple[CgroupParent | None, str]:
         probe.remove()
     except OSError as exc:
         return None, f"cannot create cgroups: {exc}"
-    return CgroupParent(parent.version, parent.dirs, thread_join), ""
+    parent = CgroupParent(parent.version, parent.dirs, thread_join)
+    for d in parent.dirs:
+        remove_stale(d.parent)
+    return parent, ""
 
 
 def remove_parent(parent: CgroupParent) -> None:
@@ -229,3 +240,88 @@ def remove_parent(parent: CgroupParent) -> None:
     for d in parent.dirs:
         with contextlib.suppress(OSError):
             d.rmdir()
+
+
+def owner_gone(name: str) -> bool:
+    """Whether the gated that made the parent directory `name` has exited: no process has its
+    pid and start time (`switchboard-gated-<pid>-<start>`; an older `switchboard-gated-<pid>`:
+    no process has its pid). Not a gated parent's name: False."""
+    pid, _, start = name.removeprefix(TAG_PREFIX).partition("-")
+    if not name.startswith(TAG_PREFIX) or not pid.isdigit() or not (start or "0").isdigit():
+        return False
+    alive = process_start(int(pid))
+    return alive is None or (bool(start) and alive != start)
+
+
+def remove_stale(base: Path) -> list[Path]:
+    """Remove the run cgroups (and parent directories) under `base` left by gateds that are
+    gone: their remaining processes (agents or what they started) are killed first. A live
+    gated's are never touched: its pid and start time name its directory. The removed paths."""
+    removed: list[Path] = []
+    try:
+        names = sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return removed
+    for name in names:
+        if not owner_gone(name):
+            continue
+        for d in _bottom_up(base / name):
+            killed = _kill_members(d)
+            if _rmdir_when_empty(d):
+                removed.append(d)
+                log.warning(
+                    "removed a cgroup left by a gated that is gone path=%s killed=%d", d, killed
+                )
+            else:
+                log.warning("cannot remove a cgroup left by a gated that is gone path=%s", d)
+    return removed
+
+
+def _bottom_up(top: Path) -> list[Path]:
+    """top and every cgroup below it, children first."""
+    out: list[Path] = []
+    for root, dirs, _ in os.walk(top, topdown=False):
+        out += [Path(root) / d for d in dirs]
+    return [*out, top]
+
+
+def _members(d: Path) -> list[int]:
+    try:
+        return [int(p) for p in (d / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _kill_members(d: Path) -> int:
+    """SIGKILL every process in cgroup d. Each is pinned by a pidfd and found in the cgroup
+    again before the signal, so a pid reused meanwhile by another process is never hit."""
+    killed = 0
+    for pid in _members(d):
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if pid in _members(d):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                killed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return killed
+
+
+def _rmdir_when_empty(d: Path) -> bool:
+    deadline = time.monotonic() + STALE_EMPTY_S
+    while True:
+        try:
+            d.rmdir()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            _kill_members(d)
+            time.sleep(0.01)
