@@ -39,6 +39,7 @@ from gated.sandbox import probe_bwrap
 RESULTS = Path(__file__).parent / "results" / "gated.json"
 SECRET = "bench-secret"
 POLL_BASELINE_S = 2.0
+RUNNING_SQL = "SELECT COUNT(*) FROM session_log WHERE ended_at IS NULL"
 
 
 def free_port() -> int:
@@ -232,6 +233,7 @@ class LatencyGated:
     base: str
     auth: dict[str, str]
     starts: Path
+    db: Path
     start_ms: list[float] = field(default_factory=list)
     reply_ms: list[float] = field(default_factory=list)
 
@@ -281,8 +283,15 @@ def start_latency_gated(
     )
     reg.raise_for_status()
     return LatencyGated(
-        name, proc, base, {"Authorization": f"Bearer {reg.json()['token']}"}, starts
+        name, proc, base, {"Authorization": f"Bearer {reg.json()['token']}"}, starts, db
     )
+
+
+def idle(g: LatencyGated) -> bool:
+    """No run of g's is still going (its agent exited, its sandbox and cgroup are gone)."""
+    with sqlite3.connect(f"file:{g.db}?mode=ro", uri=True) as conn:
+        running: int = conn.execute(RUNNING_SQL).fetchone()[0]
+    return running == 0
 
 
 def sample(
@@ -292,7 +301,10 @@ def sample(
     arrived: dict[str, float],
     cond: threading.Condition,
 ) -> tuple[float, float] | None:
-    """POST one message to g; (POST -> agent start, POST -> reply at the adapter) in ms."""
+    """POST one message to g once it is idle (a chat's next message would otherwise wait for
+    the previous run to end, which is not what is measured); (POST -> agent start, POST ->
+    reply at the adapter) in ms."""
+    wait_for(lambda: idle(g), 10, f"the {g.name} gated's previous run to end")
     text = f"{g.name} ping {i}"
     lines_before = len(g.starts.read_text().splitlines()) if g.starts.exists() else 0
     t0 = time.time()
