@@ -133,7 +133,7 @@ def main() -> None:
         "target_overhead_ms": TARGET_OVERHEAD_MS,
         "bwrap": probe.version,
         "limits": f"cgroup v{parent.version}" if parent else f"rlimits ({reason})",
-        "podman": "measured" if podman else "not installed: not measured",
+        "podman": "installed, not measured by this bench" if podman else "not installed",
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
