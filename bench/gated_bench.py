@@ -3,7 +3,8 @@
 (a) Sustained `POST /v1/messages` throughput (auth, validation, put_message) vs a bare endpoint
     in the same server process that only parses the JSON and does the same `put_message`.
 (b) Latency with a real gated process and the echo agent: POST -> agent process start and
-    POST -> reply at the adapter's /send, p50/p99, next to a modelled 2 s polling gateway.
+    POST -> reply at the adapter's /send, p50/p99, next to a modelled 2 s polling gateway;
+    with the default bubblewrap sandbox and unconfined (`--sandbox none`), interleaved.
 
 Run: `uv run python bench/gated_bench.py [--requests N] [--rounds R] [--samples S]`.
 """
@@ -24,7 +25,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,12 @@ from typing import Any
 import httpx
 import store
 from gated.migrations import MIGRATIONS
+from gated.sandbox import probe_bwrap
 
 RESULTS = Path(__file__).parent / "results" / "gated.json"
 SECRET = "bench-secret"
 POLL_BASELINE_S = 2.0
+RUNNING_SQL = "SELECT COUNT(*) FROM session_log WHERE ended_at IS NULL"
 
 
 def free_port() -> int:
@@ -220,12 +224,33 @@ def reply_catcher() -> Iterator[tuple[str, dict[str, float], threading.Condition
         server.shutdown()
 
 
-def latency(workdir: Path, samples: int) -> dict[str, Any]:
+@dataclass
+class LatencyGated:
+    """One gated of (b) with its adapter registered: posts go to `base`, replies to `arrived`."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    base: str
+    auth: dict[str, str]
+    starts: Path
+    db: Path
+    start_ms: list[float] = field(default_factory=list)
+    reply_ms: list[float] = field(default_factory=list)
+
+
+def start_latency_gated(
+    workdir: Path, name: str, sandbox: str, adapter_url: str, stack: ExitStack
+) -> LatencyGated:
+    """A gated on its own db with `--sandbox <sandbox>` and one group whose agent records when
+    its process started, then becomes the echo agent. The agent script and the record live in
+    the group folder, so a sandboxed agent sees them (it sees nothing else of the host's)."""
+    workdir.mkdir(parents=True)
     db = fresh_db(workdir)
-    starts = workdir / "agent-starts.txt"
+    folder = workdir / "groups" / "bench"
+    folder.mkdir(parents=True)
+    starts = folder / "agent-starts.txt"
     bindir = Path(sys.executable).parent
-    # The agent records when its process started, then becomes the echo agent.
-    agent = workdir / "timed-echo.sh"
+    agent = folder / "timed-echo.sh"
     agent.write_text(f'#!/bin/sh\ndate +%s.%N >> "{starts}"\nexec "{bindir}/switchboard-echo"\n')
     agent.chmod(0o755)
     conn = store.connect(db)
@@ -239,50 +264,65 @@ def latency(workdir: Path, samples: int) -> dict[str, Any]:
         "SWITCHBOARD_GROUPS_DIR": str(workdir / "groups"),
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    log = (workdir / "gated.log").open("w")
+    log = stack.enter_context((workdir / "gated.log").open("w"))
+    argv = [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [*argv, "--sandbox", sandbox], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    start_ms: list[float] = []
-    reply_ms: list[float] = []
-    try:
-        wait_for(lambda: healthy(base), 30, "gated")
-        with reply_catcher() as (adapter_url, arrived, cond), httpx.Client(timeout=10) as http:
-            reg = http.post(
-                f"{base}/v1/channels/register",
-                json={"name": "bench", "url": adapter_url},
-                headers={"Authorization": f"Bearer {SECRET}"},
-            )
-            reg.raise_for_status()
-            auth = {"Authorization": f"Bearer {reg.json()['token']}"}
-            for i in range(samples + 3):  # the first three warm up
-                text = f"ping {i}"
-                lines_before = len(starts.read_text().splitlines()) if starts.exists() else 0
-                t0 = time.time()
-                resp = http.post(
-                    f"{base}/v1/messages",
-                    json={"chat_jid": "bench:latency", "id": f"lat{i}", "content": text},
-                    headers=auth,
-                )
-                resp.raise_for_status()
-                with cond:
-                    if not cond.wait_for(lambda t=text: f"echo: {t}" in arrived, timeout=10):  # type: ignore[misc]
-                        raise SystemExit(f"bench: no reply to {text!r}; see {workdir}/gated.log")
-                    t_reply = arrived[f"echo: {text}"]
-                new = starts.read_text().splitlines()[lines_before:]
-                if i >= 3 and new:
-                    start_ms.append((float(new[0]) - t0) * 1000)
-                    reply_ms.append((t_reply - t0) * 1000)
-    finally:
+
+    def stop() -> None:
         proc.terminate()
         proc.wait(timeout=20)
-        log.close()
-    rng = random.Random(7)
-    # A polling gateway sees a message only at its next poll: a uniform wait in [0, 2 s).
-    polled = [ms + rng.uniform(0, POLL_BASELINE_S * 1000) for ms in reply_ms]
+
+    stack.callback(stop)
+    wait_for(lambda: healthy(base), 30, f"gated ({name})")
+    reg = httpx.post(
+        f"{base}/v1/channels/register",
+        json={"name": "bench", "url": adapter_url},
+        headers={"Authorization": f"Bearer {SECRET}"},
+    )
+    reg.raise_for_status()
+    return LatencyGated(
+        name, proc, base, {"Authorization": f"Bearer {reg.json()['token']}"}, starts, db
+    )
+
+
+def idle(g: LatencyGated) -> bool:
+    """No run of g's is still going (its agent exited, its sandbox and cgroup are gone)."""
+    with sqlite3.connect(f"file:{g.db}?mode=ro", uri=True) as conn:
+        running: int = conn.execute(RUNNING_SQL).fetchone()[0]
+    return running == 0
+
+
+def sample(
+    g: LatencyGated,
+    http: httpx.Client,
+    i: int,
+    arrived: dict[str, float],
+    cond: threading.Condition,
+) -> tuple[float, float] | None:
+    """POST one message to g once it is idle (a chat's next message would otherwise wait for
+    the previous run to end, which is not what is measured); (POST -> agent start, POST ->
+    reply at the adapter) in ms."""
+    wait_for(lambda: idle(g), 10, f"the {g.name} gated's previous run to end")
+    text = f"{g.name} ping {i}"
+    lines_before = len(g.starts.read_text().splitlines()) if g.starts.exists() else 0
+    t0 = time.time()
+    resp = http.post(
+        f"{g.base}/v1/messages",
+        json={"chat_jid": "bench:latency", "id": f"lat{i}", "content": text},
+        headers=g.auth,
+    )
+    resp.raise_for_status()
+    with cond:
+        if not cond.wait_for(lambda: f"echo: {text}" in arrived, timeout=10):
+            raise SystemExit(f"bench: no reply to {text!r} from the {g.name} gated")
+        t_reply = arrived[f"echo: {text}"]
+    new = g.starts.read_text().splitlines()[lines_before:]
+    return ((float(new[0]) - t0) * 1000, (t_reply - t0) * 1000) if new else None
+
+
+def figures(start_ms: list[float], reply_ms: list[float]) -> dict[str, Any]:
     return {
         "samples": len(reply_ms),
         "post_to_agent_start_ms": {
@@ -293,11 +333,44 @@ def latency(workdir: Path, samples: int) -> dict[str, Any]:
             "p50": round(percentile(reply_ms, 50), 1),
             "p99": round(percentile(reply_ms, 99), 1),
         },
+    }
+
+
+def latency(workdir: Path, samples: int) -> dict[str, Any]:
+    """Two gateds at once, the default sandbox (bubblewrap, with the default limits) and
+    unconfined (`--sandbox none`, the same limits), sampled alternately (ABBA): each POST waits
+    for its reply, so only one of them works at a time and load from elsewhere hits both alike.
+    The top-level figures are the sandboxed gated's: how gated runs by default."""
+    probe = probe_bwrap("bwrap")
+    names = {"sandbox": "bwrap", "unconfined": "none"} if probe.works else {"unconfined": "none"}
+    with ExitStack() as stack:
+        adapter_url, arrived, cond = stack.enter_context(reply_catcher())
+        http = stack.enter_context(httpx.Client(timeout=10))
+        gateds = [
+            start_latency_gated(workdir / name, name, sandbox, adapter_url, stack)
+            for name, sandbox in names.items()
+        ]
+        for i in range(samples + 3):  # the first three of each warm up
+            for g in gateds if i % 2 == 0 else reversed(gateds):
+                got = sample(g, http, i, arrived, cond)
+                if i >= 3 and got is not None:
+                    g.start_ms.append(got[0])
+                    g.reply_ms.append(got[1])
+    variants = {g.name: figures(g.start_ms, g.reply_ms) for g in gateds}
+    default = variants.get("sandbox", variants["unconfined"])
+    reply_ms = next(g.reply_ms for g in gateds if g.name in ("sandbox", "unconfined"))
+    rng = random.Random(7)
+    # A polling gateway sees a message only at its next poll: a uniform wait in [0, 2 s).
+    polled = [ms + rng.uniform(0, POLL_BASELINE_S * 1000) for ms in reply_ms]
+    return {
+        **default,
+        "sandbox": "bubblewrap" if probe.works else f"not measured: {probe.reason}",
+        "variants": variants,
         "polling_2s_baseline_reply_ms_modelled": {
             "p50": round(percentile(polled, 50), 1),
             "p99": round(percentile(polled, 99), 1),
         },
-        "targets_ms": {"start_p50": 50, "reply_p50": 150, "reply_p99": 500},
+        "targets_ms": {"start_p50": 50, "reply_p50": 150, "reply_p99": 500, "sandbox_p50": 60},
     }
 
 
@@ -318,7 +391,8 @@ def main() -> None:
         "sqlite": sqlite3.sqlite_version,
         "cpus": os.cpu_count(),
     }
-    with tempfile.TemporaryDirectory(prefix="gated-bench-") as tmp:
+    # Outside /tmp, where deployments keep their data (a sandbox has a /tmp of its own).
+    with tempfile.TemporaryDirectory(prefix="gated-bench-", dir="/var/tmp") as tmp:
         if args.only in (None, "throughput"):
             result["throughput"] = throughput(
                 Path(tmp) / "a", args.requests, args.rounds, args.workers
@@ -338,6 +412,9 @@ def main() -> None:
                 "polling_2s_baseline_reply_ms_modelled",
             ):
                 print(f"| {name} | {lat[name]['p50']} | {lat[name]['p99']} |")
+            for variant, v in lat["variants"].items():
+                reply = v["post_to_reply_ms"]
+                print(f"| post_to_reply_ms, {variant} | {reply['p50']} | {reply['p99']} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {RESULTS}")

@@ -95,6 +95,8 @@ def gated_rows(d: dict[str, Any]) -> list[Row]:
     if "latency" in d:
         lat, tg = d["latency"], d["latency"]["targets_ms"]
         base = lat["polling_2s_baseline_reply_ms_modelled"]
+        variants = lat.get("variants", {})
+        sandboxed = " (default sandbox)" if "sandbox" in variants else ""
         for key, metric, target in (
             ("post_to_agent_start_ms", "p50", "start_p50"),
             ("post_to_reply_ms", "p50", "reply_p50"),
@@ -104,7 +106,7 @@ def gated_rows(d: dict[str, Any]) -> list[Row]:
             rows.append(
                 Row(
                     "gated",
-                    f"{key.removesuffix('_ms').replace('_', ' ')} {metric} ms",
+                    f"{key.removesuffix('_ms').replace('_', ' ')} {metric} ms{sandboxed}",
                     _r(fig),
                     f"2 s polling {_r(base[metric])}" if "reply" in key else "–",
                     _r(round(fig / base[metric], 3)) if "reply" in key else "–",
@@ -112,6 +114,24 @@ def gated_rows(d: dict[str, Any]) -> list[Row]:
                     fig <= tg[target],
                 )
             )
+        if "unconfined" in variants:
+            bare = variants["unconfined"]["post_to_reply_ms"]["p50"]
+            if "sandbox" in variants:
+                fig = variants["sandbox"]["post_to_reply_ms"]["p50"]
+                rows.append(
+                    Row(
+                        "gated",
+                        "post to reply p50 ms: bubblewrap sandbox (default limits) vs unconfined",
+                        _r(fig),
+                        f"unconfined {_r(bare)}",
+                        _r(round(fig / bare, 2)),
+                        f"≤ {tg['sandbox_p50']} ms",
+                        fig <= tg["sandbox_p50"],
+                    )
+                )
+            else:
+                metric, reason = "post to reply p50 ms, sandbox", lat["sandbox"]
+                rows.append(Row("gated", metric, "–", reason, "–", "–", None))
     return rows
 
 

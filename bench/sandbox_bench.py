@@ -14,24 +14,21 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gated.sandbox import (
     HostPaths,
     SandboxSettings,
     SandboxSpec,
     cgroup_parent,
-    child_setup,
     plan_launch,
     probe_bwrap,
-    rlimits,
 )
+from gated.sandbox.spawn import start_process
 
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"
 TARGET_OVERHEAD_MS = 15.0
@@ -47,26 +44,30 @@ PAYLOAD = json.dumps(
 ).encode()
 
 
-def first_output_ms(argv: list[str], env: dict[str, str], cwd: str, setup: Any) -> float:
+def first_output_ms(
+    argv: list[str], env: dict[str, str], cwd: str, spec: SandboxSpec | None, named: str
+) -> float:
+    """From just before the run's cgroup is made to the agent's first line; the process is
+    started as gated starts it (`start_process`) and its cgroup removed after, as gated does."""
+    parent, _ = cgroup_parent()
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=setup,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    proc.stdin.write(PAYLOAD + b"\n")
-    proc.stdin.close()
-    line = proc.stdout.readline()
-    took = (time.perf_counter() - started) * 1000
-    proc.stdout.read()
-    proc.wait()
+    cg = parent.create(named, spec.memory_mb, spec.pids) if parent and spec else None
+    try:
+        proc = start_process(argv, cwd=cwd, env=env, limits=spec, cgroup=cg)
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(PAYLOAD + b"\n")
+        proc.stdin.close()
+        line = proc.stdout.readline()
+        took = (time.perf_counter() - started) * 1000
+        proc.stdout.read()
+        proc.wait()
+        proc.stdout.close()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    finally:
+        if cg is not None:
+            cg.remove()
     if b'"message"' not in line:
         raise SystemExit(f"unexpected first line from {argv[0]}: {line!r}")
     return took
@@ -83,19 +84,12 @@ def variants(work: Path) -> dict[str, Callable[[int], float]]:
     )
     spec = SandboxSpec()
     confined = plan_launch(spec, SandboxSettings(), host, command, protocol, os.environ)
-    parent, _ = cgroup_parent()
 
     def run_bare(i: int) -> float:
-        return first_output_ms(bare.argv, bare.env, str(folder), None)
+        return first_output_ms(bare.argv, bare.env, str(folder), None, "")
 
     def run_bwrap(i: int) -> float:
-        cg = parent.create(f"bench-{i}", spec.memory_mb, spec.pids) if parent else None
-        try:
-            setup = child_setup(rlimits(spec, cgroup=cg is not None), cg.procs_files if cg else ())
-            return first_output_ms(confined.argv, confined.env, str(folder), setup)
-        finally:
-            if cg is not None:
-                cg.remove()
+        return first_output_ms(confined.argv, confined.env, str(folder), spec, f"run-{i}")
 
     return {"bare": run_bare, "bwrap": run_bwrap}
 
@@ -139,7 +133,7 @@ def main() -> None:
         "target_overhead_ms": TARGET_OVERHEAD_MS,
         "bwrap": probe.version,
         "limits": f"cgroup v{parent.version}" if parent else f"rlimits ({reason})",
-        "podman": "measured" if podman else "not installed: not measured",
+        "podman": "installed, not measured by this bench" if podman else "not installed",
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }

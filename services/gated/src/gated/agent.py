@@ -31,11 +31,10 @@ from gated.sandbox import (
     RunLimits,
     SandboxSpec,
     cgroup_parent,
-    child_setup,
     network_warning,
-    rlimits,
 )
 from gated.sandbox.argv import TOOLS_SOCKET, with_tools
+from gated.sandbox.spawn import start_process
 from gated.tools import ToolRun, ToolService
 from gated.tools.context import RunIdentity
 
@@ -269,22 +268,8 @@ class AgentRun:
     ) -> RunOutcome:
         spec = self.spec
         watch = RunLimits(spec.limits, str(spec.cwd), cgroup) if spec.limits else None
-        setup = None
-        if spec.limits is not None:
-            procs = cgroup.procs_files if cgroup is not None else ()
-            setup = child_setup(rlimits(spec.limits, cgroup=cgroup is not None), procs)
         try:
-            proc = subprocess.Popen(
-                argv,
-                cwd=spec.cwd,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
-                preexec_fn=setup,
-            )
+            proc = start_process(argv, cwd=spec.cwd, env=env, limits=spec.limits, cgroup=cgroup)
         except (OSError, subprocess.SubprocessError) as exc:
             return RunOutcome("error", error=f"cannot start agent {argv[0]!r}: {exc}")
         with self._lock:

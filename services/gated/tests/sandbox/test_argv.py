@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from gated.sandbox.argv import (
     egress_templates,
     proxy_templates,
     sandbox_env,
+    system_layout,
     with_forwarder,
 )
 from gated.sandbox.spec import Mount
@@ -57,6 +59,24 @@ def test_system_and_python_are_read_only_at_their_host_paths_and_the_folder_writ
     assert pairs(argv, "--bind") == [("/srv/sb/groups/demo", "/srv/sb/groups/demo")]
     assert argv[argv.index("--chdir") + 1] == "/srv/sb/groups/demo"
     assert not [p for p in pairs(argv, "--ro-bind") if p[0] in ("/etc", "/", "/srv")]
+
+
+def test_an_etc_link_into_the_shown_system_is_recreated_and_anything_else_bound(
+    tmp_path: Path,
+) -> None:
+    usr, etc = tmp_path / "usr", tmp_path / "etc"
+    (usr / "share" / "zoneinfo").mkdir(parents=True)
+    (usr / "share" / "zoneinfo" / "UTC").write_text("TZif")
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (etc / "localtime").symlink_to(usr / "share" / "zoneinfo" / "UTC")
+    (tmp_path / "outside").write_text("not shown")
+    (etc / "elsewhere").symlink_to(tmp_path / "outside")
+    names = ("localtime", "passwd", "elsewhere", "missing")
+    layout = system_layout((str(usr),), tuple(str(etc / n) for n in names))
+    assert layout.links == ((str(etc / "localtime"), os.readlink(etc / "localtime")),)
+    # A link to what the sandbox does not show is bound (its target's content, read-only).
+    assert layout.etc == (str(etc / "passwd"), str(etc / "elsewhere"))
 
 
 def test_tmp_is_a_size_capped_tmpfs_mounted_before_the_folder_and_the_root_is_read_only() -> None:

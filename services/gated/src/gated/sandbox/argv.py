@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gated.sandbox.hostview import ETC_FILES, NET_ETC_FILES, SYSTEM_DIRS
+from gated.sandbox.hostview import ETC_FILES, NET_ETC_FILES, SYSTEM_DIRS, is_within
 from gated.sandbox.spec import Mount
 
 MIB = 1024 * 1024
@@ -48,17 +48,27 @@ class SystemLayout:
     net_etc: tuple[str, ...] = ()  # name resolution's files, shown for network=full only
 
 
-def system_layout() -> SystemLayout:
+def system_layout(
+    system_dirs: tuple[str, ...] = SYSTEM_DIRS, etc_files: tuple[str, ...] = ETC_FILES
+) -> SystemLayout:
     dirs: list[str] = []
     links: list[tuple[str, str]] = []
-    for d in SYSTEM_DIRS:
+    for d in system_dirs:
         if os.path.islink(d):
             links.append((d, os.readlink(d)))
         elif os.path.isdir(d):
             dirs.append(d)
-    etc = tuple(p for p in ETC_FILES if os.path.exists(p))
+    etc: list[str] = []
+    for p in etc_files:
+        if not os.path.exists(p):
+            continue
+        # A link whose target the sandbox shows anyway is the same link there (no mount).
+        if os.path.islink(p) and any(is_within(os.path.realpath(p), d) for d in dirs):
+            links.append((p, os.readlink(p)))
+        else:
+            etc.append(p)
     net_etc = tuple(p for p in NET_ETC_FILES if os.path.exists(p))
-    return SystemLayout(tuple(dirs), tuple(links), etc, net_etc)
+    return SystemLayout(tuple(dirs), tuple(links), tuple(etc), net_etc)
 
 
 def bwrap_argv(

@@ -1,14 +1,16 @@
-"""A run's resource limits: rlimits set in the child before exec (cpu, file size, and memory
-and processes when no cgroup holds them), the folder's disk quota, and which limit a finished
-or running run hit."""
+"""A run's resource limits: rlimits set before the command runs (cpu, file size, and memory and
+processes when no cgroup holds them), the folder's disk quota, and which limit a finished or
+running run hit."""
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gated.sandbox.cgroups import RunCgroup
 from gated.sandbox.spec import LimitName, SandboxSpec
@@ -19,6 +21,15 @@ MAX_WALK_ENTRIES = 20_000  # a folder walk stops counting here (the quota check 
 # Exit statuses of a process killed by a limit's signal: -N from Popen when unconfined,
 # 128+N from bubblewrap when confined.
 SIGNAL_LIMITS: dict[int, LimitName] = {signal.SIGXCPU: "cpu", signal.SIGXFSZ: "disk"}
+
+# prlimit(1)'s option for each rlimit a run gets.
+PRLIMIT_OPTIONS: dict[int, str] = {
+    resource.RLIMIT_CPU: "cpu",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_CORE: "core",
+    resource.RLIMIT_AS: "as",
+    resource.RLIMIT_NPROC: "nproc",
+}
 
 Rlimits = tuple[tuple[int, int, int], ...]  # (resource, soft, hard)
 
@@ -53,9 +64,24 @@ def rlimits(spec: SandboxSpec, *, cgroup: bool) -> Rlimits:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def prlimit_path() -> str | None:
+    """util-linux's prlimit(1), when installed (Debian's util-linux is essential)."""
+    return shutil.which("prlimit")
+
+
+def prlimit_argv(prlimit: str, limits: Rlimits) -> list[str]:
+    """The command line prefix that sets `limits` and execs the command after it: prlimit(1)
+    sets them on itself (failing, it exits 1 and runs nothing), so the command and everything
+    it starts have them from their first instruction."""
+    flags = [f"--{PRLIMIT_OPTIONS[res]}={soft}:{hard}" for res, soft, hard in limits]
+    return [prlimit, *flags, "--"]
+
+
 def child_setup(limits: Rlimits, procs_files: tuple[str, ...]) -> Callable[[], None]:
-    """The preexec function: join the run's cgroups, set the rlimits. Only system calls (no
-    imports, no locks), so it is safe in the forked child of a threaded gated."""
+    """The preexec function, where it is still needed (cgroup v2, or no prlimit(1)): join the
+    run's cgroups, set the rlimits. Only system calls (no imports, no locks), so it is safe in
+    the forked child of a threaded gated."""
 
     def setup() -> None:
         pid = str(os.getpid()).encode()
