@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dashd.users import add_user
 from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
 from onbod.migrations import MIGRATIONS as ONBOD
 from starlette.routing import Route
+from store import blobs
 from timed import api as timed
 from timed.migrations import MIGRATIONS as TIMED
 
@@ -64,8 +66,15 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
         for _ in range(3):
             store.note_run_failure(conn, f"tg:{name}-chat")
         task = timed.add_task(conn, chat_jid=f"tg:{name}-chat", prompt=f"{mark} task", every_s=3600)
+        sha, size = blobs.put_blob(conn, io.BytesIO(f"<script>{mark} file</script>".encode()))
+        entry = blobs.file_entry(f"{mark}.html", "text/html", size, sha)
+        file_seq = store.store_outbound(
+            conn, f"tg:{name}-chat", "a file", group_folder=name, attachments=[entry]
+        )
         if name == "beta":
             ids = {
+                "seq": str(file_seq),
+                "n": "0",
                 "jid": "tg:beta-chat",
                 "folder": "beta",
                 "task_id": str(task.id),
@@ -189,3 +198,21 @@ def test_the_operator_sees_both_groups(world: tuple[Server, dict[str, str]]) -> 
     assert "tg:alpha-chat" in text
     assert "tg:beta-chat" in text
     assert SECRET in client.get("/chats/tg:beta-chat").text
+
+
+def test_an_agents_file_is_a_download_for_its_chats_viewers_only(
+    world: tuple[Server, dict[str, str]], alice: httpx.Client
+) -> None:
+    srv, beta = world
+    assert alice.get(f"/files/{beta['seq']}/0").status_code == 404
+    client = signed_in(srv, "admin")
+    chat = client.get("/chats/tg:beta-chat").text
+    assert f'href="/files/{beta["seq"]}/0"' in chat
+    r = client.get(f"/files/{beta['seq']}/0")
+    assert r.status_code == 200
+    # The agent named it .html and typed it text/html: it is still only ever a download.
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"].startswith("attachment;")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.content == f"<script>{SECRET} file</script>".encode()
+    assert client.get(f"/files/{beta['seq']}/1").status_code == 404

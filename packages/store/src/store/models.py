@@ -94,6 +94,7 @@ class OutboxItem:
     attempts: int
     next_attempt_at: str
     last_error: str | None
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # stored files to send
 
 
 @dataclass(frozen=True, slots=True)

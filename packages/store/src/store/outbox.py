@@ -3,10 +3,12 @@ take back claims of gone owners, the progress of multi-part deliveries, backlog 
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from store import bus, validate
 from store.clock import iso, now_iso, parse_iso, utcnow
@@ -64,7 +66,7 @@ RETURNING seq
 
 ITEM_SQL = """
 SELECT o.seq, m.id, m.chat_jid, o.channel, m.content, m.group_folder, m.topic, m.reply_to_id,
-       o.status, o.attempts, o.next_attempt_at, o.last_error
+       o.status, o.attempts, o.next_attempt_at, o.last_error, m.attachments
 FROM outbox o JOIN messages m ON m.seq = o.seq WHERE o.seq = ?
 """
 
@@ -81,6 +83,7 @@ def store_outbound(
     sender: str = "",
     msg_id: str | None = None,
     verb: str = "message",
+    attachments: list[dict[str, Any]] | None = None,
 ) -> int:
     """Record an outbound message and its pending outbox row in one transaction; return seq.
 
@@ -97,6 +100,7 @@ def store_outbound(
         topic=topic,
         is_from_me=True,
         reply_to_id=reply_to_id,
+        attachments=attachments,
     )
     params = message_params(msg)
     with tx(conn):
@@ -124,6 +128,7 @@ def _item(conn: sqlite3.Connection, seq: int) -> OutboxItem:
         attempts=r["attempts"],
         next_attempt_at=r["next_attempt_at"],
         last_error=r["last_error"],
+        attachments=json.loads(r["attachments"]) if r["attachments"] else [],
     )
 
 

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from store import blobs
 
 from dashd import __version__, auth
 from dashd.access import Viewer
@@ -41,6 +42,7 @@ class AppState:
         self.templates.globals["version"] = __version__
         self.templates.filters["when"] = format_when
         self.templates.filters["seconds"] = format_seconds
+        self.templates.filters["stored_files"] = blobs.stored_files
         self.requests = 0
 
 

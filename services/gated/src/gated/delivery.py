@@ -4,6 +4,7 @@ retrying with back-off; after the last attempt the row is dead and the group is 
 
 from __future__ import annotations
 
+import base64
 import logging
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ from store import liveness, outbox
 from store.outbox import clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
+from gated.attachments import stored_files
 from gated.config import Config
 from gated.errors import DeliveryError
 from gated.senders import ChannelSender
@@ -164,6 +166,8 @@ class DeliveryWorker:
             "part": part,
             "parts": parts,
         }
+        if part == 1 and item.attachments:
+            payload["attachments"] = adapter_attachments(self.conn, item)
         url = f"{channel.url.rstrip('/')}/send"
         try:
             resp = self._client.post(url, json=payload)
@@ -205,6 +209,21 @@ class DeliveryWorker:
             status,
             reason,
         )
+
+
+def adapter_attachments(conn: sqlite3.Connection, item: store.OutboxItem) -> list[dict[str, Any]]:
+    """The item's stored files for an adapter's /send (with the first part): name, type, size,
+    sha256 and the bytes as base64."""
+    return [
+        {
+            "name": entry.get("name"),
+            "type": entry.get("type"),
+            "size": len(data),
+            "sha256": entry["file"],
+            "data": base64.b64encode(data).decode("ascii"),
+        }
+        for entry, data in stored_files(conn, item)
+    ]
 
 
 def _remote_id(resp: httpx.Response) -> str | None:

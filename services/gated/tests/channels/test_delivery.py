@@ -4,6 +4,8 @@ back-off while the adapter fails or is down, dead after the last attempt (and vi
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import sqlite3
@@ -19,6 +21,7 @@ from gated.config import Config
 from gated.delivery import DeliveryWorker
 from gated.errors import DeliveryError
 from gated_channels_support import HERE, make_config, register
+from store import blobs
 from testkit import StandinAdapter, wait_for
 
 
@@ -62,6 +65,21 @@ def test_reply_is_posted_to_the_adapter_once(
     assert status_of(conn, seq).status == "sent"
     remote = conn.execute("SELECT remote_id FROM outbox WHERE seq = ?", (seq,)).fetchone()[0]
     assert remote == "r1"
+
+
+def test_a_stored_file_reaches_the_adapter_with_the_first_part(
+    client: TestClient, adapter: StandinAdapter, conn: sqlite3.Connection, worker: DeliveryWorker
+) -> None:
+    register(client, "chatx", adapter.url)
+    data = bytes(range(256)) * 4
+    sha, size = blobs.put_blob(conn, io.BytesIO(data))
+    entry = blobs.file_entry("blob.bin", "application/octet-stream", size, sha)
+    outbound(conn, "a file", attachments=[entry])
+    worker.step(store.utcnow())
+    (sent,) = adapter.sends()
+    (got,) = sent["attachments"]
+    assert (got["name"], got["size"], got["sha256"]) == ("blob.bin", 1024, sha)
+    assert base64.b64decode(got["data"]) == data
 
 
 def test_web_and_cli_replies_are_marked_sent_without_sending(

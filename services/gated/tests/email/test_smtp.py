@@ -3,6 +3,7 @@ continuation, refusals that must not be retried and failures that must be."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from gated.email.smtp import SmtpSender
 from gated.email.threads import threads_for_chat
 from gated.errors import DeliveryError
 from gated.migrations import MIGRATIONS
+from store import blobs
 
 BOB = "email:bob@example.org"
 NO_IMAP = Dovecot(Path("/nonexistent"), 1, 1)
@@ -159,3 +161,42 @@ def test_5xx_is_permanent_and_unreachable_server_is_retryable(
     with pytest.raises(DeliveryError) as err:
         answer(conn, cfg_down, first, "nobody listening")
     assert not err.value.permanent
+
+
+def test_a_stored_file_goes_as_a_mime_part(
+    conn: sqlite3.Connection, smtp_server: SmtpServer
+) -> None:
+    cfg = email_config(db_path(conn), NO_IMAP, smtp_server)
+    first = receive(conn, cfg, mail(subject="Report", sender="bob@example.org").as_bytes())
+    sha, size = blobs.put_blob(conn, io.BytesIO(b"col1,col2\n1,2\n"))
+    seq = store.store_outbound(
+        conn,
+        BOB,
+        "Here it is.",
+        reply_to_id=first,
+        attachments=[blobs.file_entry("report.csv", "text/csv", size, sha)],
+    )
+    (item,) = [i for i in store.claim_outbound(conn, "test") if i.seq == seq]
+    SmtpSender(cfg).send(item)
+    (got,) = smtp_server.messages()
+    parts = list(got.message.iter_attachments())
+    assert [(p.get_filename(), p.get_content_type()) for p in parts] == [("report.csv", "text/csv")]
+    assert parts[0].get_payload(decode=True) == b"col1,col2\n1,2\n"
+    assert got.message.get_body(("plain",)).get_content().strip() == "Here it is."
+
+
+def test_a_file_gone_from_the_store_is_a_permanent_failure(
+    conn: sqlite3.Connection, smtp_server: SmtpServer
+) -> None:
+    cfg = email_config(db_path(conn), NO_IMAP, smtp_server)
+    receive(conn, cfg, mail(subject="Report", sender="bob@example.org").as_bytes())
+    sha, size = blobs.put_blob(conn, io.BytesIO(b"x"))
+    blobs.blob_path(conn, sha).unlink()
+    entry = blobs.file_entry("x.bin", "application/octet-stream", size, sha)
+    seq = store.store_outbound(conn, BOB, "x", attachments=[entry])
+    (item,) = [i for i in store.claim_outbound(conn, "test") if i.seq == seq]
+    with pytest.raises(DeliveryError) as err:
+        SmtpSender(cfg).send(item)
+    assert err.value.permanent
+    assert "is gone" in err.value.reason
+    assert smtp_server.messages() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import sqlite3
 import sys
@@ -20,13 +21,16 @@ from gated.tools import ToolService
 from gated.tools.context import RunIdentity
 from gated_loop_support import (
     AGENTS,
+    Gated,
     agent_command,
+    group_dir,
     put,
     reply_texts,
     start_gated,
     stop_gated,
     wait_for,
 )
+from store import blobs
 from timed import api
 
 
@@ -369,3 +373,53 @@ def test_delegate_asks_a_granted_group_and_its_answer_comes_to_this_chat(
     ).fetchone()
     assert answer[0] == "helper"
     assert reply_texts(conn, "web:helper") == []
+
+
+def test_send_file_sends_a_folder_file_and_nothing_from_outside(
+    gated: Gated, conn: sqlite3.Connection
+) -> None:
+    tool_group(conn, "web:files", "files")
+    folder = group_dir(gated.db, "files")
+    other = group_dir(gated.db, "files-victim")
+    (other / "secret.txt").write_text("the victim's secret")
+    (folder / "report.txt").write_text("quarterly numbers")
+    (folder / "to-etc").symlink_to("/etc/passwd")
+    (folder / "to-other").symlink_to(other)
+    os.mkfifo(folder / "pipe")
+    with (folder / "huge.bin").open("wb") as f:
+        f.truncate(26 * 1024 * 1024)
+    done = ask(
+        conn,
+        "web:files",
+        ("send_file", {"path": "report.txt", "caption": "the report"}),
+        ("send_file", {"path": "to-etc"}),
+        ("send_file", {"path": "to-other/secret.txt"}),
+        ("send_file", {"path": "../files-victim/secret.txt"}),
+        ("send_file", {"path": str(other / "secret.txt")}),
+        ("send_file", {"path": "pipe"}),
+        ("send_file", {"path": "huge.bin"}),
+        ("send_file", {"path": "missing.txt"}),
+    )
+    assert done[0]["rc"] == 0, done
+    sent = done[0]["out"]
+    assert sent["file"]["name"] == "report.txt"
+    assert sent["file"]["type"] == "text/plain"
+    stored = store.get_message(conn, sent["seq"])
+    assert stored is not None
+    assert stored.content == "the report"
+    assert blobs.blob_path(conn, sent["file"]["file"]).read_text() == "quarterly numbers"
+    refused = [(d["rc"], d["out"]["code"], d["out"]["argument"]) for d in done[1:]]
+    assert refused == [
+        (1, "invalid_argument", "path"),  # a final symlink is not followed
+        (1, "refused", "path"),
+        (1, "refused", "path"),
+        (1, "refused", "path"),
+        (1, "invalid_argument", "path"),  # not a regular file (and never blocks)
+        (1, "invalid_argument", "path"),  # over 25 MiB
+        (1, "invalid_argument", "path"),
+    ]
+    assert "over 25 MiB" in done[6]["out"]["message"]
+    texts = "\n".join(r[0] for r in conn.execute("SELECT content FROM messages"))
+    assert "the victim's secret" not in texts
+    files = [p for p in blobs.files_dir(conn).rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in files] == [b"quarterly numbers"]

@@ -4,11 +4,12 @@ of seq, scoped to the viewer's chats)."""
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote
 
 import store
 from starlette.responses import Response
 from starlette.routing import Route
-from store import validate
+from store import blobs, validate
 from store.outbox import outbox_states
 from store.search import search_messages
 
@@ -80,7 +81,35 @@ def search(ctx: Ctx) -> Response:
     return ctx.render("search.html", q=q, found=found)
 
 
+@page()
+def file_download(ctx: Ctx) -> Response:
+    """A file an agent sent (a stored attachment of message `seq`), to a viewer of its chat.
+    Always a download of octet-stream bytes: the agent chose the name and type, so the
+    browser must never render it."""
+    seq = int(ctx.request.path_params["seq"])
+    n = int(ctx.request.path_params["n"])
+    conn = ctx.read
+    msg = store.get_message(conn, seq)
+    if msg is None or not ctx.user.can_see_jid(conn, msg.chat_jid):
+        raise ctx.not_found("No such file here.")
+    files = blobs.stored_files(msg.attachments)
+    if not 0 <= n < len(files):
+        raise ctx.not_found("No such file here.")
+    entry = files[n]
+    try:
+        data = blobs.blob_path(conn, entry["file"]).read_bytes()
+    except OSError:
+        raise ctx.not_found("That file is no longer stored.") from None
+    name = str(entry.get("name") or "file")
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
+    )
+
+
 ROUTES = [
+    Route("/files/{seq:int}/{n:int}", file_download, methods=["GET"]),
     Route("/chats", chat_list, methods=["GET"]),
     Route("/chats/{jid:path}", chat_detail, methods=["GET"]),
     Route("/search", search, methods=["GET"]),

@@ -16,6 +16,7 @@ import store
 from store import bus
 from store.rates import has_received, sent_since
 
+from gated.attachments import stored_files
 from gated.config import Config, EmailConfig
 from gated.email.imap import PlainTextRefused, require_tls_unless_local
 from gated.email.ingest import find_meta
@@ -76,6 +77,16 @@ def delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, smtplib.SMTPNotSupportedError | PlainTextRefused):
         return DeliveryError(f"smtp configuration: {exc}", permanent=True)
     return DeliveryError(f"smtp {type(exc).__name__}: {exc}", permanent=False)
+
+
+def attach_files(msg: EmailMessage, conn: sqlite3.Connection, item: store.OutboxItem) -> None:
+    """The item's stored files as MIME parts of the mail."""
+    for entry, data in stored_files(conn, item):
+        maintype, _, subtype = str(entry.get("type") or "").partition("/")
+        if not maintype or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        name = str(entry.get("name") or "file")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
 
 
 class SmtpSender:
@@ -144,6 +155,7 @@ class SmtpSender:
             references=refs,
             date=now,
         )
+        attach_files(msg, conn, item)
         return msg, to_addr, thread_id
 
     def send(self, item: store.OutboxItem) -> str | None:

@@ -30,6 +30,16 @@ class SendMessage(ToolArgs):
     )
 
 
+class SendFile(ToolArgs):
+    path: str = Field(
+        min_length=1, max_length=4096, description="a file in the group folder (or relative to it)"
+    )
+    caption: str | None = Field(default=None, max_length=MAX_TEXT, description="text with it")
+    chat_jid: str | None = Field(
+        default=None, description="another chat (granted); default: the run's chat"
+    )
+
+
 class History(ToolArgs):
     limit: int = Field(default=50, ge=1, le=500, description="messages, newest last")
     before_seq: int | None = Field(default=None, ge=1, description="page below this seq")

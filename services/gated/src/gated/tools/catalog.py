@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gated.tools import chat_tools, group_tools, task_tools
+from gated.tools import chat_tools, file_tools, group_tools, task_tools
 from gated.tools.args import (
     AddRoute,
     Approve,
@@ -18,6 +18,7 @@ from gated.tools.args import (
     Reject,
     ScheduleTask,
     Search,
+    SendFile,
     SendMessage,
     TaskId,
     ToolArgs,
@@ -58,6 +59,13 @@ TOOLS: dict[str, Tool] = {
             "Send a message to the run's chat, or to another chat the group is granted.",
             SendMessage,
             chat_tools.send_message,
+            effect=True,
+        ),
+        Tool(
+            "send_file",
+            "Send a file of the group folder (at most 25 MiB) to the run's chat or a granted one.",
+            SendFile,
+            file_tools.send_file,
             effect=True,
         ),
         Tool(
