@@ -1,11 +1,10 @@
-"""An agent run's in-flight record names the gated that owns it: a running gated leaves a live
-owner's record, agent and run alone, and takes the record over within seconds once that owner
-is gone (here: killed and not yet reaped, a zombie) — its agent killed, its run closed, the
-batch answered here."""
+"""An agent run's open session_log row names the gated that owns it: a running gated leaves a
+live owner's run and agent alone, and takes the run over within seconds once that owner is gone
+(here: killed and not yet reaped, a zombie) — its agent killed, its row closed, the batch
+answered here."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from gated_loop_support import put, reply_texts, runs, start_gated, stop_gated, 
 from store import liveness
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
-LEFT_ALONE_S = 3.0  # longer than gated.inflight.RECHECK_S: several looks at the record
+LEFT_ALONE_S = 3.0  # longer than gated.takeover.RECHECK_S: several looks at the run
 
 
 @pytest.fixture
@@ -51,17 +50,13 @@ def test_a_live_owners_run_is_left_alone_and_a_gone_owners_is_taken_over(
     token = liveness.Owner(
         liveness.me().host, owner.pid, liveness.process_start(owner.pid), "other-gated"
     ).token
-    run_id = store.log_session_start(conn, "held", "", "web:held", None)
-    record = {
-        "last_seq": seq,
-        "system_messages": [],
-        "run_id": run_id,
-        "owner": token,
-        "since": store.now_iso(),
-        "pid": agent.pid,
-        "pid_start": liveness.process_start(agent.pid),
-    }
-    store.set_state(conn, "agent_inflight:web:held", json.dumps(record))
+    key = store.WorkKey.chat("web:held")
+    run_id = store.open_run(
+        conn, store.NewRun(key, "held", "", "web:held", seq, sandbox="none"), owner=token
+    )
+    assert run_id is not None
+    assert store.note_pid(conn, run_id, agent.pid, liveness.process_start(agent.pid), owner=token)
+    held = store.open_run_of(conn, key)
 
     gated = start_gated(db)
     try:
@@ -71,7 +66,7 @@ def test_a_live_owners_run_is_left_alone_and_a_gone_owners_is_taken_over(
             assert reply_texts(conn, "web:held") == []
             assert runs(conn, "held")[0]["ended_at"] is None
             time.sleep(0.1)
-        assert store.get_state(conn, "agent_inflight:web:held") == json.dumps(record)
+        assert store.open_run_of(conn, key) == held
 
         owner.kill()  # not reaped: a zombie, as a killed gated is until its parent waits
         killed_at = time.monotonic()
@@ -80,7 +75,10 @@ def test_a_live_owners_run_is_left_alone_and_a_gone_owners_is_taken_over(
         wait_for(lambda: not alive(agent.pid), 5, "the gone owner's agent killed")
         first = runs(conn, "held")[0]
         assert (first["result"], first["error"]) == ("killed", "gated gone (zombie)")
-        wait_for(lambda: store.get_state(conn, "agent_inflight:web:held") is None, 10, "run done")
+        wait_for(lambda: store.open_run_of(conn, key) is None, 10, "run done")
+        rerun = runs(conn, "held")[-1]
+        assert (rerun["result"], rerun["batch_end"]) == ("ok", seq)
+        assert rerun["owner"].startswith(f"{liveness.me().host}:{gated.proc.pid}:")
     finally:
         assert stop_gated(gated) == 0, gated.log_text()
         conn.close()
