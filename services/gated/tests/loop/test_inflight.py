@@ -1,7 +1,7 @@
 """An agent run's open session_log row names the gated that owns it: a running gated leaves a
 live owner's run and agent alone, and takes the run over within seconds once that owner is gone
 (here: killed and not yet reaped, a zombie) — its agent killed, its row closed, the batch
-answered here."""
+answered here. The owner is a stand-in process in one test, a second real gated in the other."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 import store
-from gated_loop_support import put, reply_texts, runs, start_gated, stop_gated, wait_for
+from gated_loop_support import (
+    agent_command,
+    group_dir,
+    put,
+    reply_texts,
+    runs,
+    start_gated,
+    stop_gated,
+    wait_for,
+)
 from store import liveness
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -81,4 +90,44 @@ def test_a_live_owners_run_is_left_alone_and_a_gone_owners_is_taken_over(
         assert rerun["owner"].startswith(f"{liveness.me().host}:{gated.proc.pid}:")
     finally:
         assert stop_gated(gated) == 0, gated.log_text()
+        conn.close()
+
+
+def test_a_second_gated_leaves_a_running_gateds_run_alone_and_takes_it_over_once_it_dies(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    store.register_group(conn, "web:two", "two", agent_config={"command": agent_command("hang.py")})
+    put(conn, "web:two", "hello")
+    first = start_gated(db)
+    started = group_dir(db, "two") / "started.txt"
+    agent = int(wait_for(lambda: started.exists() and started.read_text().split(), what="hang")[0])
+    key = store.WorkKey.chat("web:two")
+    held = store.open_run_of(conn, key)
+    assert held is not None
+    second = start_gated(db)
+    try:
+        deadline = time.monotonic() + LEFT_ALONE_S
+        while time.monotonic() < deadline:
+            assert alive(agent), "the first gated's agent was killed"
+            assert store.open_run_of(conn, key) == held
+            time.sleep(0.1)
+        # From now on the folder's agent is the echo agent: what a re-run here would start.
+        store.update_folder_settings(conn, "two", {}, ["command"])
+        first.proc.kill()  # not reaped yet: a zombie
+        wait_for(lambda: reply_texts(conn, "web:two") == ["echo: hello"], 10, "the batch rerun")
+        wait_for(lambda: not alive(agent), 5, "the dead gated's agent killed")
+        taken = runs(conn, "two")[0]
+        assert (taken["id"], taken["result"], taken["error"]) == (
+            held.id,
+            "killed",
+            "gated gone (zombie)",
+        )
+        wait_for(lambda: store.open_run_of(conn, key) is None, 10, "run done")
+        assert [r["result"] for r in runs(conn, "two")] == ["killed", "ok"]
+        assert runs(conn, "two")[1]["owner"].startswith(f"{liveness.me().host}:{second.proc.pid}:")
+    finally:
+        first.proc.wait()
+        assert stop_gated(second) == 0, second.log_text()
         conn.close()
