@@ -1,6 +1,7 @@
 """The bus: every name the daemons use to talk to each other through the database — message
-verbs and senders with a meaning, and the `router_state` keys with who writes and reads them.
-docs/architecture.md lists them on one page; nothing outside this module spells them out."""
+verbs and senders with a meaning, the `router_state` keys with who writes and reads them, and
+the work keys of agent runs. docs/architecture.md lists them on one page; nothing outside this
+module spells them out."""
 
 from __future__ import annotations
 
