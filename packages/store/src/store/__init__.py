@@ -104,6 +104,7 @@ from store.sessions import (
     set_session,
 )
 from store.state import (
+    advance_cursor,
     cas_state,
     daemon_stopped,
     get_state,
@@ -149,6 +150,7 @@ __all__ = [
     "active_web_jids",
     "add_route",
     "add_system_message",
+    "advance_cursor",
     "all_routes",
     "backoff_delay",
     "cas_state",

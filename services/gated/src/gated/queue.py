@@ -193,7 +193,7 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
             )
             return Finished(spec.key, spec.chat_jid, False, False, 0)
         if advance:
-            store.set_state(conn, spec.key.cursor_key, str(spec.last_seq))
+            store.advance_cursor(conn, spec.key.cursor_key, spec.last_seq)
         # A /new during the run deleted the session it started with: keep that reset.
         started_with = spec.payload.get("session_id")
         current = store.get_session(conn, spec.folder, spec.topic)
