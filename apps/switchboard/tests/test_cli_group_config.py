@@ -80,7 +80,8 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
     rows = table(text.stdout)
     assert list(rows) == [
         "command", "timeout_s", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
-        "pids", "cpu_s", "disk_mb", "env", "secrets",
+        "pids", "cpu_s", "disk_mb", "env", "secrets", "grants.send_to", "grants.delegate_to",
+        "grants.operator",
     ]  # fmt: skip
     assert rows["command"] == ("my-agent", False)
     assert rows["timeout_s"] == ("(gated's --agent-timeout)", True)
@@ -93,7 +94,8 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
     assert shown["settings"] == {
         "command": "my-agent", "timeout_s": None, "sandbox": "auto", "network": "none",
         "allow_hosts": [], "mounts": [], "memory_mb": 1024, "pids": 256, "cpu_s": 600,
-        "disk_mb": 1024, "env": {}, "secrets": [],
+        "disk_mb": 1024, "env": {}, "secrets": [], "grants.send_to": [], "grants.delegate_to": [],
+        "grants.operator": False,
     }  # fmt: skip
     assert "command" not in shown["defaults"]
     assert set(shown["defaults"]) == set(rows) - {"command"}

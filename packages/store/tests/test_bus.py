@@ -21,6 +21,7 @@ SPELLED = (
     "onbod:cursor",
     "email:imap:",
     '"scheduler"',
+    '"delegate"',
 )
 
 
@@ -46,6 +47,10 @@ def test_only_timeds_task_messages_are_scheduled_tasks() -> None:
     assert bus.is_scheduled_task(Msg(bus.TASK, bus.SCHEDULER_SENDER))
     assert not bus.is_scheduled_task(Msg(bus.TASK, "mallory"))
     assert not bus.is_scheduled_task(Msg(bus.MESSAGE, bus.SCHEDULER_SENDER))
+    assert not bus.is_scheduled_task(Msg(bus.TASK, bus.DELEGATE_SENDER))
+    assert bus.is_delegation(Msg(bus.TASK, bus.DELEGATE_SENDER))
+    assert not bus.is_delegation(Msg(bus.MESSAGE, bus.DELEGATE_SENDER))
+    assert bus.delegate_topic("home") == "delegate:home"
 
 
 @pytest.mark.parametrize("folder", ["packages", "services", "apps"])

@@ -120,6 +120,11 @@ def test_a_good_value_is_stored_typed(
         ("secrets", "Anthropic", "not a secret name"),
         ("secrets", "-x", "not a secret name"),
         ("secrets", "a" * 65, "not a secret name"),
+        ("grants.send_to", "Web:x", "malformed jid"),
+        ("grants.send_to", "../etc", "folder"),
+        ("grants.send_to", "web:a,,web:b", "empty item"),
+        ("grants.delegate_to", "web:a", "folder"),
+        ("grants.operator", "yes", "not true or false"),
         ("mounts", "/srv/data:/data", "no mount roots are configured"),
     ],
 )
@@ -176,7 +181,8 @@ def test_setting_lines_mark_the_defaults(db: sqlite3.Connection) -> None:
     lines = {line.key: line for line in store.setting_lines(db, "demo")}
     assert list(lines) == [
         "command", "timeout_s", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
-        "pids", "cpu_s", "disk_mb", "env.MODE", "secrets",
+        "pids", "cpu_s", "disk_mb", "env.MODE", "secrets", "grants.send_to",
+        "grants.delegate_to", "grants.operator",
     ]  # fmt: skip
     assert (lines["sandbox"].value, lines["sandbox"].default) == ("bwrap", False)
     assert (lines["allow_hosts"].value, lines["allow_hosts"].default) == (
@@ -420,3 +426,26 @@ def test_processes_changing_one_folder_at_once_lose_no_change(
     assert [workers.finish(p).strip() for p in procs] == ["done"] * 4
     env: dict[str, Any] = dict(store.folder_settings(db, "race").env)
     assert env == {f"W{n}_{i}": str(i) for n in range(4) for i in range(15)}
+
+
+def test_grants_are_stored_shown_and_typed(db: sqlite3.Connection) -> None:
+    store.update_folder_settings(
+        db,
+        "demo",
+        {
+            "grants.send_to": "web:ops,family",
+            "grants.delegate_to": "research",
+            "grants.operator": "true",
+        },
+        [],
+    )
+    settings = store.folder_settings(db, "demo")
+    assert settings.grants_send_to == ("web:ops", "family")
+    assert settings.grants_delegate_to == ("research",)
+    assert settings.grants_operator is True
+    lines = {line.key: line for line in store.setting_lines(db, "demo")}
+    assert lines["grants.send_to"].value == "web:ops,family"
+    assert lines["grants.operator"].value == "true"
+    assert store.settings_json(settings)["grants.delegate_to"] == ["research"]
+    store.update_folder_settings(db, "demo", {}, ["grants.operator"])
+    assert store.folder_settings(db, "demo").grants_operator is False

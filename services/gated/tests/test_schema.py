@@ -1,5 +1,6 @@
-"""gated's schema: the final shape of `channels`, `email_threads` and `secrets`, their indexes,
-and gated's rows in `migrations` (applied once, however often gated starts)."""
+"""gated's schema: the final shape of `channels`, `email_threads`, `secrets`, `egress_counts`
+and `tool_calls`, their indexes, and gated's rows in `migrations` (applied once, however often
+gated starts)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ TABLES: dict[str, list[str]] = {
         "name", "upstream", "header", "format", "expose", "key_id", "sealed", "created_at",
         "updated_at",
     ],
+    "egress_counts": ["folder", "host", "verdict", "n", "last_at"],
+    "tool_calls": [
+        "id", "run_id", "call_id", "tool", "args", "status", "error_code", "error", "result",
+        "effect_key", "replay_of", "started_at", "duration_ms",
+    ],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of PRIMARY KEY constraints listed too.
@@ -34,6 +40,9 @@ INDEXES: dict[str, tuple[str, list[str]]] = {
     "email_threads_chat": ("email_threads", ["chat_jid"]),
     "sqlite_autoindex_email_threads_1": ("email_threads", ["thread_id"]),
     "sqlite_autoindex_secrets_1": ("secrets", ["name"]),
+    "sqlite_autoindex_egress_counts_1": ("egress_counts", ["folder", "host", "verdict"]),
+    "tool_calls_call": ("tool_calls", ["run_id", "call_id"]),
+    "tool_calls_effect": ("tool_calls", ["effect_key"]),
 }
 
 
@@ -59,7 +68,8 @@ def test_indexes(conn: sqlite3.Connection) -> None:
         )
         for r in conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
-            "AND tbl_name IN ('channels', 'email_threads', 'secrets')"
+            "AND tbl_name IN ('channels', 'email_threads', 'secrets', 'egress_counts', "
+            "'tool_calls')"
         )
     }
     assert found == INDEXES
@@ -73,6 +83,8 @@ def test_migration_rows(conn: sqlite3.Connection) -> None:
         (1, "m001_channels"),
         (2, "m002_email_threads"),
         (3, "m003_secrets"),
+        (4, "m004_egress_counts"),
+        (5, "m005_tool_calls"),
     ]
     assert store.service_version(conn, "gated") == len(MIGRATIONS)
 
@@ -81,3 +93,9 @@ def test_gated_start_up_applies_onbod_schema_too(conn: sqlite3.Connection) -> No
     # /approve and /reject write onbod's table, so gated's start-up applies its schema.
     assert store.service_version(conn, "onbod") >= 1
     assert conn.execute("SELECT COUNT(*) FROM onboarding").fetchone()[0] == 0
+
+
+def test_gated_start_up_applies_timed_schema_too(conn: sqlite3.Connection) -> None:
+    # The agents' schedule_task tool writes timed's table through timed.api.
+    assert store.service_version(conn, "timed") >= 1
+    assert conn.execute("SELECT COUNT(*) FROM scheduled_tasks").fetchone()[0] == 0

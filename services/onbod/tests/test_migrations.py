@@ -10,6 +10,7 @@ import store
 from onbod import api
 from onbod.main import SCHEMAS
 from onbod.migrations import MIGRATIONS
+from store.group_settings import stored_settings
 
 
 def test_onboarding_schema_and_migration_rows(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ def test_onboarding_schema_and_migration_rows(tmp_path: Path) -> None:
     rows = conn.execute(
         "SELECT version, name FROM migrations WHERE service = 'onbod' ORDER BY version"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [(1, "m001_onboarding")]
+    assert [tuple(r) for r in rows] == [(1, "m001_onboarding"), (2, "m002_strangers_sandboxed")]
     assert store.service_version(conn, "onbod") == len(MIGRATIONS)
 
 
@@ -70,3 +71,31 @@ def test_read_functions_work_on_a_read_only_connection(tmp_path: Path) -> None:
         )
     assert [o.jid for o in api.pending(ro)] == ["tg:1"]
     assert [o.world_name for o in api.list_onboarding(ro, "pending")] == ["w"]
+
+
+def test_strangers_groups_of_an_older_release_get_the_sandbox(tmp_path: Path) -> None:
+    """A database onbod left at m001 (before folder settings): its approved strangers' groups
+    now require bubblewrap; a folder whose sandbox an operator set keeps it."""
+    path = tmp_path / "old.db"
+    conn = store.open(path, {"onbod": MIGRATIONS[:1]})
+    for jid, folder, status in [
+        ("tg:1", "alice", "approved"),
+        ("tg:2", "bob", "approved"),
+        ("tg:3", "carol", "rejected"),
+    ]:
+        if status == "approved":
+            store.register_group(conn, jid, folder)
+        with store.tx(conn):
+            conn.execute(
+                "INSERT INTO onboarding (jid, status, world_name, created_at) "
+                "VALUES (?, ?, ?, '2026-11-01T00:00:00.000Z')",
+                (jid, status, folder),
+            )
+    store.register_group(conn, "web:ops", "ops")  # the operator's own group: not a stranger
+    store.update_folder_settings(conn, "bob", {"sandbox": "none"}, [])
+    conn.close()
+    conn = store.open(path, SCHEMAS)
+    assert store.folder_settings(conn, "alice").sandbox == "bwrap"
+    assert store.folder_settings(conn, "bob").sandbox == "none"
+    assert "sandbox" not in stored_settings(conn, "ops")
+    assert "sandbox" not in stored_settings(conn, "carol")

@@ -14,7 +14,7 @@ from store.errors import InvalidInput
 
 Verb = Literal["message", "task", "ignored"]
 MESSAGE: Final[Verb] = "message"  # what a person wrote (every channel); the default
-TASK: Final[Verb] = "task"  # a scheduled prompt timed posted into a chat
+TASK: Final[Verb] = "task"  # a prompt for a folder's agent: timed's schedule, or a delegation
 IGNORED: Final[Verb] = "ignored"  # stored but never answered (auto-mail, bounces, loops)
 # Verbs no agent and no onboarding answer.
 UNANSWERED_VERBS: Final = frozenset({IGNORED})
@@ -24,6 +24,10 @@ UNANSWERED_VERBS: Final = frozenset({IGNORED})
 SCHEDULER_SENDER: Final = "scheduler"  # `sender` of timed's task messages
 SCHEDULER_SOURCE: Final = "timed"  # `source` of timed's task messages
 ONBOARDING_SENDER: Final = "onbod"  # `sender` and `source` of onbod's messages to strangers
+# `sender` of the task messages gated posts for an agent's `delegate` tool (`source` 'gated'):
+# the delegate folder's agent answers in the delegating chat.
+DELEGATE_SENDER: Final = "delegate"
+DELEGATE_SOURCE: Final = "gated"
 
 
 class HasVerbAndSender(Protocol):
@@ -36,6 +40,16 @@ class HasVerbAndSender(Protocol):
 def is_scheduled_task(msg: HasVerbAndSender) -> bool:
     """A task message posted by timed (a chat cannot forge one: adapters post only `message`)."""
     return msg.verb == TASK and msg.sender == SCHEDULER_SENDER
+
+
+def is_delegation(msg: HasVerbAndSender) -> bool:
+    """A task message gated posted for an agent's `delegate` tool."""
+    return msg.verb == TASK and msg.sender == DELEGATE_SENDER
+
+
+def delegate_topic(folder: str) -> str:
+    """The topic of what `folder` delegated: one serial line of work per delegator."""
+    return f"delegate:{folder}"
 
 
 # -- router_state keys ------------------------------------------------------------------------

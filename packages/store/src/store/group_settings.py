@@ -1,5 +1,6 @@
 """A group's settings, one `group_settings` row per folder (the seed's container_config): the
-agent command, timeout, sandbox, network, mounts, limits, env and secrets; each key validated."""
+agent command, timeout, sandbox, network, mounts, limits, env, secrets and tool grants; each key
+validated."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ KNOWN_KEYS: Final = (
     "disk_mb",
     "env.NAME",
     "secrets",
+    "grants.send_to",
+    "grants.delegate_to",
+    "grants.operator",
 )
 ENV_PREFIX: Final = "env."
 SANDBOX_MODES: Final[tuple[str, ...]] = get_args(SandboxMode)
@@ -124,6 +128,9 @@ def decode(folder: str, data: Mapping[str, Any]) -> FolderSettings:
         disk_mb=int(data.get("disk_mb", defaults.disk_mb)),
         env=tuple(sorted((str(k), str(v)) for k, v in env.items())),
         secrets=tuple(data.get("secrets", ())),
+        grants_send_to=tuple(data.get("grants.send_to", ())),
+        grants_delegate_to=tuple(data.get("grants.delegate_to", ())),
+        grants_operator=bool(data.get("grants.operator", False)),
     )
 
 
@@ -156,6 +163,9 @@ def settings_json(settings: FolderSettings) -> dict[str, Any]:
         "disk_mb": settings.disk_mb,
         "env": dict(settings.env),
         "secrets": list(settings.secrets),
+        "grants.send_to": list(settings.grants_send_to),
+        "grants.delegate_to": list(settings.grants_delegate_to),
+        "grants.operator": settings.grants_operator,
     }
 
 
@@ -170,13 +180,16 @@ def setting_lines(conn: sqlite3.Connection, folder: str) -> list[SettingLine]:
                 lines.append(SettingLine("env", "", True))
             lines += [SettingLine(f"{ENV_PREFIX}{k}", v, False) for k, v in settings.env]
             continue
-        lines.append(SettingLine(key, _as_text(getattr(settings, key)), key not in stored))
+        value = getattr(settings, key.replace(".", "_"))
+        lines.append(SettingLine(key, _as_text(value), key not in stored))
     return lines
 
 
 def _as_text(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):
@@ -288,6 +301,28 @@ def _env_value(key: str, text: str) -> str:
     return text
 
 
+def _send_to(key: str, text: str) -> list[str]:
+    """Chats (`channel:id`) or folders a group may message."""
+    for item in (targets := _items(key, text)):
+        if ":" in item:
+            validate.jid(item, key)
+        else:
+            validate.folder(item, key)
+    return targets
+
+
+def _folders(key: str, text: str) -> list[str]:
+    for item in (folders := _items(key, text)):
+        validate.folder(item, key)
+    return folders
+
+
+def _flag(key: str, text: str) -> bool:
+    if text not in ("true", "false"):
+        raise InvalidInput(key, f"{text[:40]!r} is not true or false")
+    return text == "true"
+
+
 # Validators of the keys that need nothing but their text (mounts also need the roots).
 PLAIN_KEYS: Final[dict[str, Callable[[str, str], Any]]] = {
     "command": _command,
@@ -297,6 +332,9 @@ PLAIN_KEYS: Final[dict[str, Callable[[str, str], Any]]] = {
     "allow_hosts": _allow_hosts,
     **dict.fromkeys(LIMITS, _limit),
     "secrets": _secrets,
+    "grants.send_to": _send_to,
+    "grants.delegate_to": _folders,
+    "grants.operator": _flag,
 }
 
 

@@ -172,6 +172,10 @@ class FolderSettings:
     disk_mb: int = 1024
     env: tuple[tuple[str, str], ...] = ()  # sorted (NAME, value) pairs
     secrets: tuple[str, ...] = ()  # secret names granted to the group
+    # What the group's agent may do through its tools beyond its own chats (gated.tools).
+    grants_send_to: tuple[str, ...] = ()  # chats (jids) or folders it may message
+    grants_delegate_to: tuple[str, ...] = ()  # folders it may hand a prompt to
+    grants_operator: bool = False  # the operator tools (groups, routes, onboarding)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,11 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ import store
 from store import CarriedMessage, WorkKey
 from store.liveness import process_start
 
-from gated.credproxy import CredentialProxy, RunProxy
+from gated.credproxy import CredentialProxy
+from gated.egress import EgressProxy, RunEgress
 from gated.errors import SecretKeyError
+from gated.forwarding import forwarded_argv
 from gated.sandbox import (
     LimitName,
     RunCgroup,
@@ -30,9 +33,12 @@ from gated.sandbox import (
     SandboxSpec,
     cgroup_parent,
     child_setup,
+    network_warning,
     rlimits,
 )
-from gated.sandbox.argv import proxy_templates, with_forwarder
+from gated.sandbox.argv import TOOLS_SOCKET, with_tools
+from gated.tools import ToolRun, ToolService
+from gated.tools.context import RunIdentity
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,6 @@ MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
 MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
 MAX_STDERR_LINES = 200  # stderr lines logged per run
 STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
-EXPOSED_ENV_FILE = "agent-env.json"  # in the run's proxy directory; read once by the forwarder
 
 LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
 
@@ -93,25 +98,6 @@ def agent_argv(command: str | list[str]) -> list[str]:
     return argv
 
 
-def forwarded_argv(argv: list[str], proxy: RunProxy) -> list[str]:
-    """A confined run's bwrap argv with its proxy directory bound in and the forwarder in front
-    of the agent. `--expose env` values go in a 0600 file there (not on a command line), which
-    the forwarder reads and removes."""
-    env_file = None
-    if proxy.exposed:
-        env_file = EXPOSED_ENV_FILE
-        fd = os.open(proxy.run_dir / env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(proxy.exposed, f)
-    return with_forwarder(
-        argv,
-        run_dir=str(proxy.run_dir),
-        python=sys.executable,
-        templates=proxy_templates(proxy.bases, proxy.plain),
-        env_file=env_file,
-    )
-
-
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
     """Deterministic id of output n of the run whose batch ends at last_seq (re-runs dedupe)."""
     return f"reply:{folder}:{topic}:{last_seq}:{n}"
@@ -132,11 +118,18 @@ class AgentRun:
     """Runs one agent process on its own thread and reports a RunOutcome."""
 
     def __init__(
-        self, spec: RunSpec, conn: sqlite3.Connection, proxy: CredentialProxy | None = None
+        self,
+        spec: RunSpec,
+        conn: sqlite3.Connection,
+        proxy: CredentialProxy | None = None,
+        egress: EgressProxy | None = None,
+        tools: ToolService | None = None,
     ) -> None:
         self.spec = spec
         self.conn = conn
         self.credentials = proxy
+        self.egress = egress
+        self.tools = tools
         self.proc: subprocess.Popen[bytes] | None = None
         self.stop_reason: StopReason | None = None
         self.limit_detail: str | None = None
@@ -170,30 +163,86 @@ class AgentRun:
             os.killpg(proc.pid, sig)
 
     def execute(self) -> RunOutcome:
-        """Open the run's credential proxy, run the agent, close the proxy; never raises."""
+        """Open the run's tool socket, egress and credential proxies, run the agent, close
+        them; never
+        raises."""
         spec = self.spec
         if spec.refused is not None:
             log.error("agent not started folder=%s: %s", spec.folder, spec.refused)
             return RunOutcome("error", error=spec.refused)
-        if not spec.secrets or self.credentials is None:
-            return self._execute_limited(spec.argv, spec.env)
+        if spec.limits is not None and (warning := network_warning(spec.limits, spec.confined)):
+            log.warning("agent network folder=%s: %s", spec.folder, warning)
         try:
-            # A sandboxed agent cannot reach this host's loopback: it gets the unix socket,
-            # bound into the sandbox, through the forwarder (gated.sandbox.forwarder).
-            run_proxy = self.credentials.open_run(
-                self.conn, spec.run_id, spec.folder, spec.secrets, tcp=not spec.confined
-            )
-        except (SecretKeyError, store.StoreError, sqlite3.Error, OSError) as exc:
-            log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
-            return RunOutcome("error", error=f"secrets: {exc}")
-        if run_proxy is None:
-            return self._execute_limited(spec.argv, spec.env)
+            tools = self._open_tools()
+        except OSError as exc:
+            log.error("cannot open the run's tool socket folder=%s: %s", spec.folder, exc)
+            return RunOutcome("error", error=f"tools: {exc}")
         try:
-            if spec.confined:
-                return self._execute_limited(forwarded_argv(spec.argv, run_proxy), spec.env)
-            return self._execute_limited(spec.argv, {**spec.env, **run_proxy.env})
+            argv, env = spec.argv, spec.env
+            if tools is not None and spec.confined:
+                argv = with_tools(argv, str(tools.socket_path.parent), tools.env(TOOLS_SOCKET))
+            elif tools is not None:
+                env = {**env, **tools.env()}
+            return self._execute_networked(argv, env)
         finally:
-            self.credentials.close_run(run_proxy)
+            if tools is not None and self.tools is not None:
+                self.tools.close_run(tools)
+                shutil.rmtree(tools.socket_path.parent, ignore_errors=True)
+
+    def _open_tools(self) -> ToolRun | None:
+        if self.tools is None:
+            return None
+        spec = self.spec
+        run = RunIdentity(
+            spec.run_id, str(spec.key), spec.folder, spec.chat_jid, spec.topic, spec.last_seq
+        )
+        directory = Path(tempfile.mkdtemp(prefix=f"tools-{spec.run_id}-", dir=self.tools.runtime))
+        return self.tools.open_run(run, directory)
+
+    def _execute_networked(self, argv: list[str], env: dict[str, str]) -> RunOutcome:
+        spec = self.spec
+        if not spec.confined or spec.limits is None or spec.limits.network != "proxy":
+            return self._execute_with_secrets(None, argv, env)
+        if self.egress is None:
+            return RunOutcome("error", error="network=proxy: gated has no egress proxy")
+        try:
+            egress = self.egress.open_run(spec.run_id, spec.folder, spec.limits.allow_hosts)
+        except OSError as exc:
+            log.error("cannot open the run's egress proxy folder=%s: %s", spec.folder, exc)
+            return RunOutcome("error", error=f"egress proxy: {exc}")
+        try:
+            return self._execute_with_secrets(egress, argv, env)
+        finally:
+            self.egress.close_run(egress)
+
+    def _execute_with_secrets(
+        self, egress: RunEgress | None, argv: list[str], env: dict[str, str]
+    ) -> RunOutcome:
+        spec = self.spec
+        run_proxy = None
+        if spec.secrets and self.credentials is not None:
+            try:
+                # A sandboxed agent cannot reach this host's loopback: it gets the unix
+                # socket, bound into the sandbox, through the forwarder (gated.sandbox.forwarder).
+                run_proxy = self.credentials.open_run(
+                    self.conn,
+                    spec.run_id,
+                    spec.folder,
+                    spec.secrets,
+                    tcp=not spec.confined,
+                    run_dir=egress.run_dir if egress is not None else None,
+                )
+            except (SecretKeyError, store.StoreError, sqlite3.Error, OSError) as exc:
+                log.error("cannot open the run's secrets folder=%s: %s", spec.folder, exc)
+                return RunOutcome("error", error=f"secrets: {exc}")
+        try:
+            if spec.confined and (run_proxy is not None or egress is not None):
+                return self._execute_limited(forwarded_argv(argv, run_proxy, egress), env)
+            extra = run_proxy.env if run_proxy is not None else {}
+            return self._execute_limited(argv, {**env, **extra})
+        finally:
+            if run_proxy is not None and self.credentials is not None:
+                self.credentials.close_run(run_proxy)
 
     def _execute_limited(self, argv: list[str], env: dict[str, str]) -> RunOutcome:
         cgroup = self._cgroup()

@@ -13,6 +13,7 @@ from daemonkit import settings
 from daemonkit.flags import add_common_args, db_path_from
 
 from gated import secret_store
+from gated.egress.rules import parse_resolve_map
 from gated.email.parse import ADDRESS_RE
 from gated.sandbox.spec import (
     DEFAULT_CPU_S,
@@ -73,6 +74,7 @@ class Config:
     pids: int = DEFAULT_PIDS
     cpu_s: int = DEFAULT_CPU_S
     disk_mb: int = DEFAULT_DISK_MB
+    egress_resolve: tuple[tuple[str, str], ...] = ()  # tests only: (name, address) pairs
 
     @property
     def db_path(self) -> str:
@@ -150,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         parse=settings.optional_text,
         default=None,
         metavar="DIR",
-        help="where per-run credential proxy sockets live; default $RUNTIME_DIRECTORY, else a "
-        "private temporary directory",
+        help="where per-run proxy sockets (credential and egress proxy) live; default "
+        "$RUNTIME_DIRECTORY, else a private temporary directory",
     )
     add(
         "--proxy-ca-file",
@@ -209,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
             default=default,
             help=f"limit of one agent run: {what}; default {default}",
         )
+    add(
+        "--egress-resolve",
+        env="SWITCHBOARD_EGRESS_RESOLVE",
+        parse=_resolve_map,
+        default=(),
+        metavar="NAME=IP[,NAME=IP...]",
+        help="for tests only: names the egress proxy of network=proxy groups resolves to these "
+        "addresses without DNS, and lets reach them even when loopback or private; default "
+        "none",
+    )
     email = p.add_argument_group(
         "email channel (enabled when --imap-host and --email-address are set)"
     )
@@ -331,6 +343,13 @@ def _directories(raw: str) -> tuple[str, ...]:
     return dirs
 
 
+def _resolve_map(raw: str) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_resolve_map(settings.text(raw))
+    except ValueError as exc:
+        raise settings.SettingError(f"expected NAME=IP[,NAME=IP...]: {exc}") from None
+
+
 def _address(raw: str) -> str | None:
     value = settings.text(raw).strip().lower()
     if value and not ADDRESS_RE.fullmatch(value):
@@ -402,6 +421,7 @@ def from_args(args: argparse.Namespace) -> Config:
         pids=args.agent_pids,
         cpu_s=args.agent_cpu_s,
         disk_mb=args.agent_disk_mb,
+        egress_resolve=args.egress_resolve,
     )
 
 

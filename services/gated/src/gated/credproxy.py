@@ -11,10 +11,8 @@ import hmac
 import logging
 import os
 import secrets
-import shutil
 import sqlite3
 import ssl
-import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import httpx
 import store
 
 from gated import secret_store
+from gated.rundir import RunDirs
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ MAX_REQUEST_BYTES: Final = 32 * 1024 * 1024
 MAX_HEADER_BYTES: Final = 64 * 1024
 READ_CHUNK: Final = 65536
 SOCKET_NAME: Final = "proxy.sock"
-MAX_SOCKET_PATH: Final = 100  # sun_path holds 108 bytes
 # Set for Claude Code, which wants some API key before it sends anything: the proxy replaces it.
 ANTHROPIC_PLACEHOLDER_KEY: Final = "switchboard-credential-proxy"
 # Never forwarded upstream: hop-by-hop headers, the host (the upstream's), and every header that
@@ -169,6 +167,7 @@ class RunProxy:
     exposed: dict[str, str] = field(default_factory=dict, repr=False)  # `--expose env` values
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    owns_dir: bool = True  # close_run removes run_dir
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -177,10 +176,19 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 class CredentialProxy:
     """One event loop thread serving every run's listeners; `open_run` / `close_run` per run."""
 
-    def __init__(self, key_file: Path, runtime_dir: Path | None, ca_file: str | None) -> None:
+    def __init__(
+        self,
+        key_file: Path,
+        runtime_dir: Path | None,
+        ca_file: str | None,
+        *,
+        dirs: RunDirs | None = None,
+    ) -> None:
         self.key_file = key_file
-        self._runtime_dir = runtime_dir
-        self._own_runtime: Path | None = None  # made on first use, removed at stop
+        # The runs' directories: shared with the egress proxy when given (the caller stops
+        # them), else this proxy's own under runtime_dir.
+        self.dirs = dirs or RunDirs(runtime_dir)
+        self._own_dirs = dirs is None
         self._ssl = upstream_ssl_context(ca_file)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
@@ -221,16 +229,8 @@ class CredentialProxy:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
                 self._thread.join(timeout=5)
-        if self._own_runtime is not None:
-            shutil.rmtree(self._own_runtime, ignore_errors=True)
-
-    def runtime_dir(self) -> Path:
-        with self._lock:
-            if self._runtime_dir is None:
-                self._runtime_dir = self._own_runtime = Path(
-                    tempfile.mkdtemp(prefix="switchboard-gated-")
-                )
-            return self._runtime_dir
+        if self._own_dirs:
+            self.dirs.stop()
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -242,21 +242,21 @@ class CredentialProxy:
         names: Sequence[str],
         *,
         tcp: bool = True,
+        run_dir: Path | None = None,
     ) -> RunProxy | None:
         """Listeners and env for a run granted `names`; None when it needs none. Raises
         SecretKeyError when the secrets cannot be opened. `tcp=False` (a sandboxed run, which
-        cannot reach this host's loopback): the unix socket only."""
+        cannot reach this host's loopback): the unix socket only. `run_dir`: the run's
+        directory, made and removed by the caller (else this makes and removes one)."""
         grants = resolve_grants(conn, self.key_file, folder, names)
         if not grants.routes and not grants.env_values:
             return None
-        run_dir = self.runtime_dir() / f"run-{run_id}"
+        owns_dir = run_dir is None
+        run_dir = self.dirs.create(run_id) if run_dir is None else run_dir
         sock = run_dir / SOCKET_NAME
-        if len(str(sock)) > MAX_SOCKET_PATH:
-            raise OSError(f"runtime dir {run_dir.parent} is too long for a unix socket path")
-        shutil.rmtree(run_dir, ignore_errors=True)
-        run_dir.mkdir(mode=0o700, parents=True)
         token = secrets.token_urlsafe(24)
         proxy = RunProxy(folder, run_dir, sock, 0, token, dict(grants.env_values))
+        proxy.owns_dir = owns_dir
         if grants.routes:
             self._ensure_loop()
             self._call(self._listen(proxy, grants.routes, tcp=tcp))
@@ -282,7 +282,8 @@ class CredentialProxy:
     def close_run(self, proxy: RunProxy) -> None:
         if proxy.servers and self._loop is not None:
             self._call(self._close(proxy))
-        shutil.rmtree(proxy.run_dir, ignore_errors=True)
+        if proxy.owns_dir:
+            RunDirs.remove(proxy.run_dir)
 
     async def _listen(self, proxy: RunProxy, routes: dict[str, Route], *, tcp: bool) -> None:
         def handler(prefix: str) -> Handler:

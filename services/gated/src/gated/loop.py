@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import Config
 from gated.credproxy import CredentialProxy
+from gated.egress import EgressCounter, EgressProxy
 from gated.errors import RunTaken
 from gated.grants import granted_secrets
 from gated.planning import Plan, agent_settings, next_plan
 from gated.queue import AgentPool
+from gated.rundir import RunDirs
 from gated.sandbox import (
     HostPaths,
     Launch,
@@ -36,6 +39,7 @@ from gated.sandbox import (
     sandbox_spec,
     unconfined_reason,
 )
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +54,15 @@ class Gateway:
     def __init__(self, cfg: Config, conn: sqlite3.Connection) -> None:
         self.cfg = cfg
         self.conn = conn
+        # One private directory per run holds both proxies' sockets (bound into its sandbox).
+        self.run_dirs = RunDirs(Path(cfg.runtime_dir) if cfg.runtime_dir else None)
         self.proxy = CredentialProxy(
-            Path(cfg.secret_key_file),
-            Path(cfg.runtime_dir) if cfg.runtime_dir else None,
-            cfg.proxy_ca_file,
+            Path(cfg.secret_key_file), None, cfg.proxy_ca_file, dirs=self.run_dirs
         )
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self.proxy)
+        self.egress_counts = EgressCounter()
+        self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
+        self.tools = ToolService(cfg.db, self.run_dirs.root())
+        self.pool = AgentPool(cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools)
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -63,7 +70,8 @@ class Gateway:
         self.accepting = True
         self._known_cursors: set[str] = set()
         self._base_env = dict(os.environ)
-        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox, cfg.mount_roots)
+        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox)
+        self.mount_roots = tuple(Path(r) for r in cfg.mount_roots)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -87,13 +95,26 @@ class Gateway:
     def step(self, now: datetime) -> float | None:
         self.take_finished(now)
         self.scan()
+        self.flush_egress_counts()
         return self.schedule(now)
 
     def stop(self, grace_s: float = 2.0) -> None:
-        """Start no new runs; give running agents `grace_s`, then terminate them."""
+        """Start no new runs; give running agents `grace_s`, then terminate them; write the
+        egress counts not written yet."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.tools.stop()
         self.proxy.stop()
+        self.egress.stop()
+        self.run_dirs.stop()
+        self.flush_egress_counts()
+
+    def flush_egress_counts(self) -> None:
+        """Add the egress attempts counted since the last step to `egress_counts`."""
+        try:
+            self.egress_counts.flush(self.conn)
+        except sqlite3.Error:
+            log.exception("cannot write egress counts; kept for the next step")
 
     def info(self) -> dict[str, Any]:
         return {
@@ -149,7 +170,7 @@ class Gateway:
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
         if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
-        if bus.is_scheduled_task(msg) and msg.group_folder:
+        if (bus.is_scheduled_task(msg) or bus.is_delegation(msg)) and msg.group_folder:
             return WorkKey.task(msg.group_folder, msg.topic)
         if msg.chat_jid not in groups:
             groups[msg.chat_jid] = store.get_group(self.conn, msg.chat_jid)
@@ -215,11 +236,16 @@ class Gateway:
             "SWITCHBOARD_CHAT_JID": plan.chat_jid,
             "SWITCHBOARD_TOPIC": plan.topic,
         }
-        host = HostPaths(str(cwd), str(groups_dir(self.conn)), self.cfg.db, self.cfg.mount_roots)
+        host = HostPaths(str(cwd), str(groups_dir(self.conn)), self.cfg.db)
         refused: str | None = None
         try:
+            if spec.mounts:
+                # Checked again at every run, by the same rule as when they were set: a path
+                # may have become a symlink, or a group may have been made there, since.
+                checked = store.check_mounts(self.conn, spec.mounts, self.mount_roots)
+                spec = replace(spec, mounts=checked)
             started = plan_launch(spec, self.sandbox, host, command, protocol, self._base_env)
-        except SandboxError as exc:
+        except (SandboxError, store.InvalidInput) as exc:
             refused = f"agent not started: {exc}"
             started = Launch(command, {}, False, spec)
         sandbox = sandbox_label(started, refused, self.sandbox)

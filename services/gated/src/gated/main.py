@@ -1,6 +1,7 @@
 """The gated daemon: the gateway loop on the main thread; the channel API, delivery worker,
 adapter health monitor and email channel on threads (`daemonkit.worker`), each with its own
-connection. Start-up applies gated's schema (and onbod's, which its commands write) once."""
+connection. Start-up applies gated's schema (and onbod's and timed's, which its commands and
+the agents' tools write) once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from daemonkit.listener import HttpListener
 from daemonkit.runner import run_daemon
 from daemonkit.worker import Threads
 from onbod import migrations as onbod_migrations
+from timed import migrations as timed_migrations
 
 from gated import __version__, config, migrations
 from gated.adapters import HealthMonitor, channel_summary
@@ -27,7 +29,12 @@ from gated.http_limits import server_options
 from gated.loop import Gateway
 from gated.sandbox import cgroup_parent
 from gated.sandbox.cgroups import remove_parent
-from gated.sandbox.report import sandbox_info, warn_operators
+from gated.sandbox.report import (
+    network_full_folders,
+    sandbox_info,
+    warn_network_full,
+    warn_operators,
+)
 from gated.senders import ChannelSender
 
 __all__ = ["Daemon", "build_parser", "main"]
@@ -36,10 +43,12 @@ log = logging.getLogger(__name__)
 
 AGENT_GRACE_S = 2.0  # on SIGTERM, running agents get this long before they are terminated
 THREAD_JOIN_S = 5.0
-# The schemas gated writes: its own, and onbod's (the /approve and /reject commands).
+# The schemas gated writes: its own, onbod's (the /approve and /reject commands) and timed's
+# (the agents' schedule_task tool, through timed.api).
 SCHEMAS: Final[store.Schemas] = {
     "gated": migrations.MIGRATIONS,
     "onbod": onbod_migrations.MIGRATIONS,
+    "timed": timed_migrations.MIGRATIONS,
 }
 
 
@@ -62,6 +71,12 @@ class Daemon:
     def start(self) -> None:
         self.sandbox = sandbox_info(self.gateway.sandbox_spec(), self.gateway.sandbox)
         warn_operators(self.conn, self.sandbox)
+        warn_network_full(self.conn, network_full_folders(self.conn))
+        if self.cfg.egress_resolve:
+            log.warning(
+                "egress proxy test resolution in use (--egress-resolve, for tests only): %s",
+                ",".join(f"{name}={ip}" for name, ip in self.cfg.egress_resolve),
+            )
         self.gateway.start()
         self.start_components()
 
@@ -83,7 +98,11 @@ class Daemon:
 
     def info(self) -> dict[str, Any]:
         data = self.gateway.info()
-        data["sandbox"] = self.sandbox
+        data["sandbox"] = dict(self.sandbox)
+        try:
+            data["sandbox"]["network_full"] = network_full_folders(self.conn)
+        except Exception:
+            log.exception("network=full folders unreadable")
         try:
             data["adapters"] = channel_summary(self.conn)
         except Exception:

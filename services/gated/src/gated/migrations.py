@@ -1,5 +1,5 @@
-"""Schema owned by gated (`channels`, `email_threads`, `secrets`), applied once at the start of
-each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
+"""Schema owned by gated (`channels`, `email_threads`, `secrets`, `egress_counts`), applied once
+at the start of each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 
@@ -76,5 +76,56 @@ def m003_secrets(conn: sqlite3.Connection) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
+        """,
+    )
+
+
+@migration
+def m004_egress_counts(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- What agents of network=proxy groups tried to reach through gated's egress proxy:
+        -- one row per (folder, host, verdict), counted (gated.egress.counts).
+        CREATE TABLE egress_counts (
+            folder  TEXT NOT NULL,     -- the group folder whose agent asked
+            host    TEXT NOT NULL,     -- the host asked for, normalised; '(invalid)' for a
+                                       -- request naming none, '(other)' past a run's cap
+            verdict TEXT NOT NULL,     -- 'allowed' or 'denied'
+            n       INTEGER NOT NULL,  -- attempts counted
+            last_at TEXT NOT NULL,     -- when the latest of them was made
+            PRIMARY KEY (folder, host, verdict)
+        );
+        """,
+    )
+
+
+@migration
+def m005_tool_calls(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Every call an agent made through its tool socket (gated.tools), refused ones too.
+        CREATE TABLE tool_calls (
+            id          INTEGER PRIMARY KEY,
+            run_id      INTEGER NOT NULL,  -- session_log id of the calling run
+            call_id     TEXT NOT NULL,     -- the caller's id: a retried call gets this answer
+            tool        TEXT NOT NULL,
+            args        TEXT NOT NULL,     -- the arguments as JSON, cut to 2,000 characters
+            status      TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error_code  TEXT,              -- gated.tools.protocol.ErrorCode when status='error'
+            error       TEXT,              -- its message
+            result      TEXT,              -- the JSON result when status='ok'
+            effect_key  TEXT,              -- '<work key>:<batch end>:<tool>:<n>' of a call that
+                                           -- changed something: one per effect, ever
+            replay_of   INTEGER,           -- the earlier attempt's call this one was answered by
+            started_at  TEXT NOT NULL,
+            duration_ms REAL NOT NULL
+        );
+        -- find_call(): a retried call id of a run is answered from its first answer.
+        CREATE UNIQUE INDEX tool_calls_call ON tool_calls (run_id, call_id);
+        -- by_effect(): a re-run of a batch finds what its earlier attempt already did.
+        CREATE UNIQUE INDEX tool_calls_effect ON tool_calls (effect_key)
+            WHERE effect_key IS NOT NULL;
         """,
     )

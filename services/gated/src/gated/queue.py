@@ -27,6 +27,8 @@ from gated.agent import (
     StopReason,
 )
 from gated.credproxy import CredentialProxy
+from gated.egress import EgressProxy
+from gated.tools import ToolService
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,14 @@ class AgentPool:
         db: str,
         max_agents: int,
         proxy: CredentialProxy | None = None,
+        egress: EgressProxy | None = None,
+        tools: ToolService | None = None,
         wake: Callable[[], None] = store.wake_waiters,
     ) -> None:
         self.db = db
         self.proxy = proxy
+        self.egress = egress
+        self.tools = tools
         self.max_agents = max(1, max_agents)
         # A run's end, for the gateway thread; `wake` then ends the daemon's wait for a change,
         # so the gateway drains it at once.
@@ -96,7 +102,7 @@ class AgentPool:
     def start(self, spec: RunSpec) -> None:
         """Start a run on its own thread (the caller checked capacity under `lock`)."""
         conn = store.connect(self.db)
-        run = AgentRun(spec, conn, self.proxy)
+        run = AgentRun(spec, conn, self.proxy, self.egress, self.tools)
         thread = threading.Thread(
             target=self._run, args=(run,), name=f"agent-{spec.folder}", daemon=True
         )

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from gated.credproxy import RunProxy
+from gated.egress import RunEgress
+from gated.forwarding import forwarded_argv
 from gated.sandbox.argv import (
     PROXY_DIR_INSIDE,
     SystemLayout,
     bwrap_argv,
+    egress_templates,
     proxy_templates,
     sandbox_env,
     with_forwarder,
@@ -131,3 +138,49 @@ def test_an_env_file_is_passed_by_its_inside_path_and_an_odd_argv_is_refused() -
         with_forwarder(
             ["bwrap", "--remount-ro", "/", "--", "x"], run_dir="/r", python="/p", templates={}
         )
+
+
+def test_full_network_shares_the_hosts_namespace_and_name_resolution_only_then() -> None:
+    layout = SystemLayout(LAYOUT.dirs, LAYOUT.links, LAYOUT.etc, ("/etc/resolv.conf",))
+    full = build(layout=layout, share_net=True)
+    assert full[full.index("--unshare-all") + 1] == "--share-net"
+    assert ("/etc/resolv.conf", "/etc/resolv.conf") in pairs(full, "--ro-bind")
+    confined = build(layout=layout)
+    assert "--share-net" not in confined
+    assert ("/etc/resolv.conf", "/etc/resolv.conf") not in pairs(confined, "--ro-bind")
+
+
+def test_a_proxy_run_forwards_to_the_egress_socket_and_points_the_proxy_variables_there() -> None:
+    argv = with_forwarder(
+        build(),
+        run_dir="/run/gated/run-8",
+        python="/p",
+        templates=egress_templates(),
+        credentials=False,
+        egress=True,
+    )
+    assert ("/run/gated/run-8", PROXY_DIR_INSIDE) in pairs(argv, "--bind")
+    assert "--socket" not in argv
+    assert argv[argv.index("--egress-socket") + 1] == "/run/switchboard/egress.sock"
+    templates = [argv[i + 1] for i, a in enumerate(argv) if a == "--set-env"]
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        assert f"{name}=http://127.0.0.1:{{egress_port}}" in templates
+    assert "NO_PROXY=127.0.0.1,localhost" in templates
+
+
+def test_a_run_with_secrets_and_egress_shares_one_directory_and_gets_both(
+    tmp_path: Path,
+) -> None:
+    proxy = RunProxy("demo", tmp_path, tmp_path / "proxy.sock", 0, "t", {})
+    proxy.bases = {"ANTHROPIC_BASE_URL": "anthropic"}
+    proxy.exposed = {"GITHUB_TOKEN": "raw"}
+    egress = RunEgress("demo", 9, tmp_path, tmp_path / "egress.sock", ())
+    argv = forwarded_argv(build(), proxy, egress)
+    assert (str(tmp_path), PROXY_DIR_INSIDE) in pairs(argv, "--bind")
+    assert argv[argv.index("--socket") + 1] == "/run/switchboard/proxy.sock"
+    assert argv[argv.index("--egress-socket") + 1] == "/run/switchboard/egress.sock"
+    templates = [argv[i + 1] for i, a in enumerate(argv) if a == "--set-env"]
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:{port}/anthropic" in templates
+    assert "HTTPS_PROXY=http://127.0.0.1:{egress_port}" in templates
+    assert argv[argv.index("--env-file") + 1] == "/run/switchboard/agent-env.json"
+    assert json.loads((tmp_path / "agent-env.json").read_text()) == {"GITHUB_TOKEN": "raw"}

@@ -37,6 +37,8 @@ def test_agent_env_fills_the_port_into_templates_only() -> None:
     assert env == {"PATH": "/bin", "A": "http://127.0.0.1:4242/x", "B": "k", "C": "{port}"}
     with pytest.raises(ValueError, match="NAME=TEMPLATE"):
         agent_env({}, ["nonsense"], 1, {})
+    both = agent_env({}, ["P={egress_port}", "B={port}/{egress_port}"], 1, {}, egress_port=2)
+    assert both == {"P": "2", "B": "1/2"}
 
 
 def test_exit_status_is_the_code_or_128_plus_the_signal() -> None:

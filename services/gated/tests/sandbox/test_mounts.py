@@ -1,86 +1,110 @@
-"""Declared mounts, checked when a run starts: resolved, under a mount root, never the database,
-its directory, the groups directory or another group's folder."""
+"""Declared mounts in a real sandbox: bound read-only unless `:rw`, and checked again at every
+run by the store's one rule (`store.check_mounts`, the same as `group config --set mounts=`), so
+a mount that has become a symlink to a forbidden path since it was set is refused, not bound."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
-from gated.sandbox.errors import MountRefused
-from gated.sandbox.mounts import check_mount
-from gated.sandbox.spec import HostPaths, Mount
+import store
+from gated_loop_support import group_dir, put, reply_texts, runs, start_gated, stop_gated
+from gated_loop_support import wait_for as _wait_for
+
+# Reads /ref/data.txt, writes /out/made.txt, tries to write into the read-only /ref.
+MOUNT_AGENT = r"""
+import json, sys
+json.loads(sys.stdin.readline())
+report = {"ref": open("/ref/data.txt").read()}
+open("/out/made.txt", "w").write("from the sandbox")
+try:
+    open("/ref/pwned", "w").write("x")
+    report["ref_writable"] = True
+except OSError as exc:
+    report["ref_writable"] = False
+print(json.dumps({"type": "message", "text": json.dumps(report)}))
+print(json.dumps({"type": "result", "status": "ok"}))
+"""
 
 
-@pytest.fixture
-def layout(tmp_path: Path) -> tuple[Path, HostPaths]:
-    data = tmp_path / "data"
-    for d in ("groups/demo/sub", "groups/other", "shared/ref", "backups"):
-        (data / d).mkdir(parents=True)
-    (data / "messages.db").write_text("")
-    host = HostPaths(
-        folder=str(data / "groups/demo"),
-        groups_dir=str(data / "groups"),
-        db_path=str(data / "messages.db"),
-        mount_roots=(str(tmp_path),),
-    )
-    return data, host
+def test_mounts_are_bound_and_rechecked_at_every_run(bwrap: str, data_dir: Path) -> None:
+    # One mount root above both the database's directory and the shared data, so the swapped
+    # mount below is refused for what it shows, not for being outside the roots.
+    db = data_dir / "state" / "messages.db"
+    db.parent.mkdir()
+    store.open(db).close()
+    shared = data_dir / "shared"
+    (shared / "ref").mkdir(parents=True)
+    (shared / "out").mkdir()
+    (shared / "ref" / "data.txt").write_text("reference data")
+    gated = start_gated(
+        db, "--mount-root", str(data_dir), env={"SWITCHBOARD_SANDBOX": "bwrap"}
+    )  # fmt: skip
+    conn = gated.conn()
+    try:
+        other = group_dir(db, "other")
+        (other / "secret.txt").write_text("other group's secret")
+        store.register_group(conn, "web:other", "other")
+        folder = group_dir(db, "mounts")
+        (folder / "agent.py").write_text(MOUNT_AGENT)
+        store.register_group(
+            conn, "web:mounts", "mounts", agent_config={"command": f"{sys.executable} agent.py"}
+        )
+        store.update_folder_settings(
+            conn,
+            "mounts",
+            {"mounts": f"{shared / 'ref'}:/ref,{shared / 'out'}:/out:rw"},
+            (),
+            mount_roots=[data_dir],
+        )
 
+        put(conn, "web:mounts", "first")
+        _wait_for(lambda: reply_texts(conn, "web:mounts"), 30, "the mount agent's report")
+        report = json.loads(reply_texts(conn, "web:mounts")[0])
+        assert report == {"ref": "reference data", "ref_writable": False}
+        assert (shared / "out" / "made.txt").read_text() == "from the sandbox"
+        assert not (shared / "ref" / "pwned").exists()
 
-def refused(mount: Mount, host: HostPaths) -> str:
-    with pytest.raises(MountRefused) as err:
-        check_mount(mount, host)
-    return str(err.value)
-
-
-def test_a_path_under_a_mount_root_is_resolved_and_kept(layout: tuple[Path, HostPaths]) -> None:
-    data, host = layout
-    m = check_mount(Mount(str(data / "shared/ref/../ref"), "/ref/", True), host)
-    assert m == Mount(str((data / "shared/ref").resolve()), "/ref", True)
-
-
-def test_no_mount_root_means_no_mount(layout: tuple[Path, HostPaths]) -> None:
-    data, host = layout
-    bare = HostPaths(host.folder, host.groups_dir, host.db_path)
-    assert "not under a mount root" in refused(Mount(str(data / "shared"), "/s"), bare)
+        # The read-only mount's directory is swapped for a symlink to another group's folder.
+        shutil.rmtree(shared / "ref")
+        (shared / "ref").symlink_to(other)
+        put(conn, "web:mounts", "second")
+        _wait_for(
+            lambda: any(r["result"] == "error" for r in runs(conn, "mounts")),
+            30,
+            "the second run refused",
+        )
+        refused = next(r for r in runs(conn, "mounts") if r["result"] == "error")
+        assert refused["error"].startswith("agent not started: mounts:"), dict(refused)
+        assert "overlaps" in refused["error"]
+        assert len(reply_texts(conn, "web:mounts")) == 1
+    finally:
+        conn.close()
+        assert stop_gated(gated) == 0, gated.log_text()
 
 
 @pytest.mark.parametrize(
-    ("path", "reason"),
+    ("path", "why"),
     [
-        ("messages.db", "the database"),
-        (".", "the database"),
-        ("..", "the database"),
-        ("groups", "the groups directory"),
-        ("groups/other", "another group's folder"),
+        # The database's directory holds secrets.key and the WAL: nothing in it is mounted.
+        ("backups", "overlaps"),
+        # A group's own folder is already its working directory; none of it is mounted twice.
+        ("groups/demo/sub", "overlaps"),
+        ("groups/other", "overlaps"),
     ],
 )
-def test_forbidden_paths_are_refused(
-    layout: tuple[Path, HostPaths], path: str, reason: str
-) -> None:
-    data, host = layout
-    assert reason in refused(Mount(str(data / path), "/x"), host)
-
-
-def test_a_symlink_to_a_forbidden_path_is_refused(layout: tuple[Path, HostPaths]) -> None:
-    data, host = layout
-    (data / "shared/link").symlink_to(data / "groups/other")
-    assert "another group's folder" in refused(Mount(str(data / "shared/link"), "/x"), host)
-    (data / "shared/dblink").symlink_to(data)
-    assert "the database" in refused(Mount(str(data / "shared/dblink"), "/x"), host)
-
-
-def test_own_folder_and_a_sibling_of_the_db_are_allowed(layout: tuple[Path, HostPaths]) -> None:
-    data, host = layout
-    assert check_mount(Mount(str(data / "groups/demo/sub"), "/sub"), host).inside_path == "/sub"
-    assert check_mount(Mount(str(data / "backups"), "/b"), host).inside_path == "/b"
-
-
-@pytest.mark.parametrize("inside", ["relative", "/", "/proc/x", "/dev", "/a/../b"])
-def test_bad_inside_paths_are_refused(layout: tuple[Path, HostPaths], inside: str) -> None:
-    data, host = layout
-    assert "inside path" in refused(Mount(str(data / "shared"), inside), host)
-
-
-def test_a_missing_host_path_is_refused(layout: tuple[Path, HostPaths]) -> None:
-    data, host = layout
-    assert "cannot be resolved" in refused(Mount(str(data / "nope"), "/x"), host)
+def test_run_time_check_is_the_set_time_rule(data_dir: Path, path: str, why: str) -> None:
+    db = data_dir / "messages.db"
+    for d in ("groups/demo/sub", "groups/other", "backups"):
+        (data_dir / d).mkdir(parents=True)
+    conn = store.open(db)
+    try:
+        mount = store.Mount(str(data_dir / path), "/x")
+        with pytest.raises(store.InvalidInput) as err:
+            store.check_mounts(conn, [mount], [data_dir])
+        assert why in str(err.value)
+    finally:
+        conn.close()

@@ -3,10 +3,14 @@ that uses it: `store.open(path, {"onbod": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from store.connection import execute_script
+from store.group_settings import stored_settings, update_folder_settings
 from store.migrator import Migration
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
@@ -48,3 +52,19 @@ def m001_onboarding(conn: sqlite3.Connection) -> None:
         CREATE INDEX onboarding_greeted ON onboarding (greeted_at) WHERE greeted_at IS NOT NULL;
         """,
     )
+
+
+@migration
+def m002_strangers_sandboxed(conn: sqlite3.Connection) -> None:
+    """Groups onbod made for strangers before folder settings existed get `sandbox=bwrap`, as
+    every stranger's group made since does; a folder whose sandbox was set is left alone."""
+    rows = conn.execute(
+        "SELECT o.world_name FROM onboarding o "
+        "JOIN registered_groups g ON g.jid = o.jid AND g.folder = o.world_name "
+        "WHERE o.status = 'approved' ORDER BY o.world_name"
+    ).fetchall()
+    for (folder,) in rows:
+        if "sandbox" in stored_settings(conn, folder):
+            continue
+        update_folder_settings(conn, folder, {"sandbox": "bwrap"}, [])
+        log.warning("a stranger's group now requires the sandbox folder=%s", folder)

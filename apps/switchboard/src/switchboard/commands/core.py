@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import store
 import typer
+from gated.egress.counts import egress_counts
 
 from switchboard import schemas
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
@@ -68,6 +70,17 @@ def sandbox_line(info: dict[str, Any] | None) -> str:
     return f"sandbox: required but unusable, agent runs fail ({info['unconfined_reason']})"
 
 
+def network_line(info: dict[str, Any] | None) -> str | None:
+    """One line naming the folders whose agents have the host's network (None: no folder)."""
+    folders = (info or {}).get("network_full") or []
+    if not folders:
+        return None
+    return (
+        f"network: FULL host network for {', '.join(folders)} (network=full: no egress proxy, "
+        "no allowlist)"
+    )
+
+
 def status_data(conn: sqlite3.Connection) -> dict[str, Any]:
     daemons = [
         {
@@ -93,11 +106,13 @@ def status_data(conn: sqlite3.Connection) -> dict[str, Any]:
         "groups": len(store.registered_groups(conn)),
         "messages": store.latest_seq(conn),
         "sandbox": gated_sandbox(conn),
+        "egress": [asdict(c) for c in egress_counts(conn)],
     }
 
 
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show daemon heartbeats, outbox backlog, dead letters and errored chats."""
+    """Show daemon heartbeats, confinement, outbox backlog, dead letters, errored chats and
+    the egress proxy's counts."""
     with opened(db) as conn:
         data = status_data(conn)
     if as_json:
@@ -122,6 +137,16 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         "no daemon has run on this database yet (start one: uv run switchboard up)",
     )
     typer.echo(sandbox_line(data["sandbox"]))
+    if line := network_line(data["sandbox"]):
+        typer.echo(line)
+    egress: dict[str, int] = {}
+    for count in data["egress"]:
+        egress[count["verdict"]] = egress.get(count["verdict"], 0) + count["n"]
+    if egress:
+        typer.echo(
+            f"egress: {egress.get('allowed', 0)} allowed, {egress.get('denied', 0)} denied "
+            "(network=proxy attempts; --json lists them by folder and host)"
+        )
     o = data["outbox"]
     typer.echo(
         f"outbox: {o['pending']} pending, {o['sending']} sending, {o['failed']} retrying, "
@@ -136,6 +161,7 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Check pragmas, schema versions, integrity and heartbeats; exit 1 when something is wrong."""
     problems: list[str] = []
+    warnings: list[str] = []  # said, but not a failure: a setting someone chose
     checks: list[tuple[str, str]] = []
     path = store.resolve_db_path(db)
     if not path.exists():
@@ -172,6 +198,9 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
             problems.append(sandbox_line(sandbox))
         for limit, how in ((sandbox or {}).get("limits") or {}).items():
             checks.append((f"limit {limit}", str(how)))
+        if line := network_line(sandbox):
+            checks.append(("network", line.removeprefix("network: ")))
+            warnings.append(line)
     from gated.config import load as gated_config
     from gated.email.check import check_login
 
@@ -183,12 +212,16 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
         checks.append(("email login", "failed" if login_problems else "ok (imap, smtp)"))
         problems += login_problems
     if as_json:
-        print_json({"checks": dict(checks), "problems": problems, "ok": not problems})
+        print_json(
+            {"checks": dict(checks), "problems": problems, "warnings": warnings, "ok": not problems}
+        )
     else:
         for name, value in checks:
             typer.echo(f"{name:28} {value}")
         for p in problems:
             typer.echo(f"PROBLEM: {p}")
+        for w in warnings:
+            typer.echo(f"WARNING: {w}")
         typer.echo(
             "doctor: all checks passed" if not problems else f"doctor: {len(problems)} problem(s)"
         )

@@ -1,10 +1,14 @@
 """`switchboard-agent-claude`: runs the Claude Code CLI in print mode (`claude -p --output-format
-stream-json --verbose [--resume SESSION]`, prompt on stdin) and maps its events to our protocol."""
+stream-json --verbose [--resume SESSION]`, prompt on stdin) and maps its events to our protocol.
+When the run has a tool socket, Claude gets Switchboard's tools: `switchboard-mcp` through
+`--mcp-config` (a JSON text, never a file in the group folder) and `--allowedTools
+mcp__switchboard`, so print mode may call them."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -14,6 +18,9 @@ from store import bus
 
 CLAUDE_BIN_ENV = "SWITCHBOARD_CLAUDE_BIN"
 EXTRA_ARGS_ENV = "SWITCHBOARD_CLAUDE_ARGS"  # extra flags, e.g. "--model sonnet"
+TOOLS_ENV = "SWITCHBOARD_TOOLS"
+TOKEN_ENV = "SWITCHBOARD_RUN_TOKEN"  # noqa: S105 (a variable name)
+MCP_SERVER = "switchboard"  # Claude names the tools mcp__switchboard__<tool>
 
 
 def build_prompt(request: dict[str, Any]) -> str:
@@ -23,11 +30,28 @@ def build_prompt(request: dict[str, Any]) -> str:
         parts.append(f"[system event {sm.get('event', '')}] {sm.get('body', '')}")
     for msg in request.get("messages") or []:
         who = msg.get("sender_name") or msg.get("sender") or "user"
-        if msg.get("verb") == bus.TASK:
+        if msg.get("verb") == bus.TASK and msg.get("sender") == bus.DELEGATE_SENDER:
+            parts.append(f"[asked by the group {who}] {msg.get('content', '')}")
+        elif msg.get("verb") == bus.TASK:
             parts.append(f"[scheduled task] {msg.get('content', '')}")
         else:
             parts.append(f"{who}: {msg.get('content', '')}")
     return "\n\n".join(parts)
+
+
+def mcp_config() -> str | None:
+    """The `--mcp-config` JSON that starts `switchboard-mcp` for this run (None: no tools)."""
+    tools, token = os.environ.get(TOOLS_ENV), os.environ.get(TOKEN_ENV)
+    if not tools or not token:
+        return None
+    beside = os.path.join(os.path.dirname(sys.executable), "switchboard-mcp")
+    command = beside if os.path.exists(beside) else shutil.which("switchboard-mcp")
+    server: dict[str, object] = {
+        "command": command or "switchboard-mcp",
+        "args": [],
+        "env": {TOOLS_ENV: tools, TOKEN_ENV: token},
+    }
+    return json.dumps({"mcpServers": {MCP_SERVER: server}})
 
 
 def claude_argv(session_id: str | None) -> list[str]:
@@ -35,6 +59,9 @@ def claude_argv(session_id: str | None) -> list[str]:
     argv += ["--output-format", "stream-json", "--verbose"]
     if session_id:
         argv += ["--resume", session_id]
+    config = mcp_config()
+    if config is not None:
+        argv += ["--mcp-config", config, "--allowedTools", f"mcp__{MCP_SERVER}"]
     argv += os.environ.get(EXTRA_ARGS_ENV, "").split()
     return argv
 

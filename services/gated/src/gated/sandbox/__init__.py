@@ -2,8 +2,14 @@
 /dev, empty environment) and resource limits (cgroups when gated may make them, else rlimits)."""
 
 from gated.sandbox.cgroups import CgroupParent, RunCgroup, cgroup_parent
-from gated.sandbox.errors import MountRefused, SandboxError, SandboxRequired
-from gated.sandbox.launch import Launch, SandboxSettings, plan_launch, unconfined_reason
+from gated.sandbox.errors import SandboxError, SandboxRequired
+from gated.sandbox.launch import (
+    Launch,
+    SandboxSettings,
+    network_warning,
+    plan_launch,
+    unconfined_reason,
+)
 from gated.sandbox.limits import RunLimits, child_setup, mechanisms, rlimits
 from gated.sandbox.probe import BwrapProbe, probe_bwrap
 from gated.sandbox.spec import (
@@ -24,7 +30,6 @@ __all__ = [
     "Launch",
     "LimitName",
     "Mount",
-    "MountRefused",
     "RunCgroup",
     "RunLimits",
     "SandboxError",
@@ -35,6 +40,7 @@ __all__ = [
     "cgroup_parent",
     "child_setup",
     "mechanisms",
+    "network_warning",
     "plan_launch",
     "probe_bwrap",
     "rlimits",

@@ -16,7 +16,3 @@ class SandboxError(GatedError):
 
 class SandboxRequired(SandboxError):
     """The run would be unconfined, and gated or the group requires a sandbox."""
-
-
-class MountRefused(SandboxError):
-    """A declared mount is outside the mount roots or shows a forbidden path."""

@@ -1,6 +1,7 @@
-"""Runs inside a sandbox in front of the agent: a 127.0.0.1 TCP listener whose connections are
-copied byte for byte to the run's credential proxy socket, the agent's base URLs pointing at it.
-Standard library only; `python -I -m gated.sandbox.forwarder --socket S --set-env N=T -- ARGV`."""
+"""Runs inside a sandbox in front of the agent: 127.0.0.1 TCP listeners whose connections are
+copied byte for byte to the run's unix sockets (the credential proxy's, the egress proxy's), the
+agent's variables pointing at them. Standard library only;
+`python -I -m gated.sandbox.forwarder [--socket S] [--egress-socket E] --set-env N=T -- ARGV`."""
 
 from __future__ import annotations
 
@@ -16,22 +17,28 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-PORT_FIELD = "{port}"
+PORT_FIELD = "{port}"  # the credential proxy's listener
+EGRESS_PORT_FIELD = "{egress_port}"  # the egress proxy's listener
 CHUNK = 65536
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def agent_env(
-    base: Mapping[str, str], templates: Sequence[str], port: int, extra: Mapping[str, str]
+    base: Mapping[str, str],
+    templates: Sequence[str],
+    port: int,
+    extra: Mapping[str, str],
+    egress_port: int = 0,
 ) -> dict[str, str]:
-    """The agent's environment: `base`, then each `NAME=TEMPLATE` with `{port}` filled in,
-    then `extra` (the values gated handed over in the env file). Pure."""
+    """The agent's environment: `base`, then each `NAME=TEMPLATE` with `{port}` and
+    `{egress_port}` filled in, then `extra` (the values gated handed over in the env file)."""
     env = dict(base)
     for item in templates:
         name, sep, template = item.partition("=")
         if not sep or not name:
             raise ValueError(f"--set-env: expected NAME=TEMPLATE, got {item!r}")
-        env[name] = template.replace(PORT_FIELD, str(port))
+        value = template.replace(PORT_FIELD, str(port))
+        env[name] = value.replace(EGRESS_PORT_FIELD, str(egress_port))
     env.update(extra)
     return env
 
@@ -84,6 +91,16 @@ def listen() -> tuple[socket.socket, int]:
     return listener, port
 
 
+def _forward_to(path: str | None) -> int:
+    """A listener whose connections go to the unix socket `path`, served on a thread; its
+    port (0: no path, no listener)."""
+    if path is None:
+        return 0
+    listener, port = listen()
+    threading.Thread(target=_serve, args=(listener, path), daemon=True).start()
+    return port
+
+
 def read_env_file(path: str | None) -> dict[str, str]:
     """The JSON object of `--env-file` (removed once read), or nothing."""
     if path is None:
@@ -100,9 +117,14 @@ def read_env_file(path: str | None) -> dict[str, str]:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gated.sandbox.forwarder", description=__doc__)
-    parser.add_argument("--socket", required=True, help="the credential proxy's unix socket")
+    parser.add_argument("--socket", help="the credential proxy's unix socket ({port})")
+    parser.add_argument("--egress-socket", help="the egress proxy's unix socket ({egress_port})")
     parser.add_argument(
-        "--set-env", action="append", default=[], metavar="NAME=TEMPLATE", help="{port}: ours"
+        "--set-env",
+        action="append",
+        default=[],
+        metavar="NAME=TEMPLATE",
+        help="{port}, {egress_port}: our listeners' ports",
     )
     parser.add_argument("--env-file", help="JSON object of more variables; removed once read")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- the agent's argv")
@@ -111,6 +133,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.command = args.command[1:]
     if not args.command:
         parser.error("the agent's command is missing (after --)")
+    if args.socket is None and args.egress_socket is None:
+        parser.error("nothing to forward: give --socket, --egress-socket or both")
     return args
 
 
@@ -118,12 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         extra = read_env_file(args.env_file)
-        listener, port = listen()
-        env = agent_env(os.environ, args.set_env, port, extra)
+        port = _forward_to(args.socket)
+        egress_port = _forward_to(args.egress_socket)
+        env = agent_env(os.environ, args.set_env, port, extra, egress_port)
     except (OSError, ValueError) as exc:
         print(f"forwarder: {exc}", file=sys.stderr)
         return 2
-    threading.Thread(target=_serve, args=(listener, args.socket), daemon=True).start()
     child: subprocess.Popen[bytes] | None = None
     pending: list[int] = []
 

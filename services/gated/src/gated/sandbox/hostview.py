@@ -24,6 +24,8 @@ ETC_FILES = (
     "/etc/ca-certificates.conf",
     "/etc/mime.types",
 )
+# Name resolution: shown to network=full runs only (a network-less sandbox resolves nothing).
+NET_ETC_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf")
 
 
 def is_within(path: str, parent: str) -> bool:

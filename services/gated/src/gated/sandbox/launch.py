@@ -12,18 +12,16 @@ from dataclasses import dataclass
 from gated.sandbox.argv import bwrap_argv, sandbox_env, system_layout
 from gated.sandbox.errors import SandboxError, SandboxRequired
 from gated.sandbox.hostview import safe_python_paths, sandbox_path_var
-from gated.sandbox.mounts import check_mounts
 from gated.sandbox.probe import probe_bwrap
 from gated.sandbox.spec import HostPaths, SandboxSpec
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
-    """gated's side: which bwrap, whether unconfined runs are refused, the mount roots."""
+    """gated's side: which bwrap, and whether unconfined runs are refused."""
 
     bwrap: str = "bwrap"
     require: bool = False
-    mount_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +44,18 @@ def unconfined_reason(spec: SandboxSpec, settings: SandboxSettings) -> str | Non
     return f"sandbox={spec.sandbox} and bubblewrap is unusable: {probe.reason}"
 
 
+def network_warning(spec: SandboxSpec, confined: bool) -> str | None:
+    """What to warn about a run's network at its start (None: it is as the group asked)."""
+    if not confined and spec.network != "full":
+        return (
+            f"network={spec.network} is NOT enforced: the agent runs unconfined and has the "
+            "host's network"
+        )
+    if spec.network == "full":
+        return "network=full: the agent has the host's network (no egress proxy, no allowlist)"
+    return None
+
+
 def resolve_command(argv: list[str], path: str) -> list[str]:
     """argv with its executable looked up in `path` (the PATH the agent will have)."""
     if not argv:
@@ -64,7 +74,8 @@ def plan_launch(
     protocol_env: Mapping[str, str],
     gated_env: Mapping[str, str],
 ) -> Launch:
-    """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined)."""
+    """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined).
+    `spec.mounts` are bound as given: the caller has checked them (`store.check_mounts`)."""
     reason = unconfined_reason(spec, settings)
     if reason is not None:
         if settings.require:
@@ -78,9 +89,6 @@ def plan_launch(
         # when gated was started as `python -m gated.main`.
         path = os.pathsep.join([env.get("PATH", os.defpath), os.path.dirname(sys.executable)])
         return Launch(resolve_command(command, path), env, False, spec)
-    if spec.network != "none":
-        raise SandboxError("network", f"{spec.network!r} is not available yet; use 'none'")
-    mounts = check_mounts(spec.mounts, host)
     folder = os.path.realpath(host.folder)
     path_var = sandbox_path_var()
     env = sandbox_env(
@@ -97,9 +105,10 @@ def plan_launch(
         resolve_command(command, path_var),
         folder=folder,
         python_paths=safe_python_paths(forbidden),
-        mounts=mounts,
+        mounts=spec.mounts,
         env=env,
         tmp_mb=spec.disk_mb,
         layout=system_layout(),
+        share_net=spec.network == "full",
     )
     return Launch(argv, {}, True, spec)

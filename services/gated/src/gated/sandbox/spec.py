@@ -28,6 +28,7 @@ class SandboxSpec:
 
     sandbox: SandboxMode = "auto"
     network: NetworkMode = "none"
+    allow_hosts: tuple[str, ...] = ()  # network=proxy: what the egress proxy lets through
     mounts: tuple[Mount, ...] = ()
     memory_mb: int = DEFAULT_MEMORY_MB
     pids: int = DEFAULT_PIDS
@@ -42,8 +43,7 @@ class HostPaths:
 
     folder: str  # the group folder (resolved); the sandbox's working directory
     groups_dir: str  # every group's folder lives under it
-    db_path: str  # the database file (its directory is forbidden too)
-    mount_roots: tuple[str, ...] = ()  # --mount-root: declared mounts must lie under one
+    db_path: str  # the database file (kept out of the sandbox with its directory)
     python_paths: tuple[str, ...] = field(default=())  # the Python environment, read-only
 
 
@@ -61,6 +61,7 @@ def sandbox_spec(
     return SandboxSpec(
         sandbox=folder.sandbox if "sandbox" in explicit else sandbox,
         network=folder.network,
+        allow_hosts=folder.allow_hosts,
         mounts=folder.mounts,
         memory_mb=folder.memory_mb if "memory_mb" in explicit else memory_mb,
         pids=folder.pids if "pids" in explicit else pids,
