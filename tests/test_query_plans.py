@@ -13,6 +13,7 @@ from dashd.auth import SESSION_ALIVE_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
+from store.runs import OPEN_RUN_SQL, OPEN_RUNS_SQL
 from switchboard.schemas import open_all
 from timed.firing import DUE_SQL
 
@@ -86,6 +87,9 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         "LIMIT 1",
         ("email:a",),
     ),
+    # gated's look at a work key's run in flight (every schedule), its start-up take-over
+    ("store.runs.OPEN_RUN_SQL", OPEN_RUN_SQL, ("chat:web:a",)),
+    ("store.runs.OPEN_RUNS_SQL", OPEN_RUNS_SQL, ()),
     ("timed.firing.DUE_SQL", DUE_SQL, (NOW, 200)),
     # onbod/records.py: get, world-name lookup, rate counts
     ("onbod.get", "SELECT * FROM onboarding WHERE jid = ?", ("tg:1",)),

@@ -3,6 +3,7 @@ final core schema, and a database of the previous release brought up to date."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sqlite3
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import store
+from store.migrations import MIGRATIONS
+from store.migrator import migrate_core
 
 if TYPE_CHECKING:
     from conftest import Workers
@@ -37,7 +40,8 @@ CORE_TABLES: dict[str, list[str]] = {
     "sessions": ["group_folder", "topic", "session_id", "updated_at"],
     "session_log": [
         "id", "group_folder", "topic", "chat_jid", "session_id", "started_at", "ended_at",
-        "result", "error",
+        "result", "error", "work_key", "batch_end", "pid", "pid_start", "owner", "owner_since",
+        "sandbox", "limit_hit", "system_messages",
     ],
     "system_messages": ["id", "group_folder", "origin", "event", "body", "created_at"],
     "router_state": ["key", "value"],
@@ -61,6 +65,7 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_sessions_1": ("sessions", ["group_folder", "topic"]),
     "session_log_folder": ("session_log", ["group_folder", "id"]),
     "session_log_running": ("session_log", ["ended_at"]),
+    "session_log_open_work": ("session_log", ["work_key"]),
     "system_messages_folder": ("system_messages", ["group_folder", "id"]),
     "sqlite_autoindex_router_state_1": ("router_state", ["key"]),
     "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
@@ -102,15 +107,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 1, "m001_core"),
         ("store", 2, "m002_daemon_identity"),
         ("store", 3, "m003_group_settings"),
+        ("store", 4, "m004_run_records"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 3
-    assert store.service_version(db, "store") == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 4
+    assert store.service_version(db, "store") == 4
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 3
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 4
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -138,6 +144,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 1, "m001_core"),
         ("store", 2, "m002_daemon_identity"),
         ("store", 3, "m003_group_settings"),
+        ("store", 4, "m004_run_records"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]
@@ -247,7 +254,7 @@ def test_agent_config_of_the_previous_release_moves_into_folder_settings(
     old.close()
     with caplog.at_level(logging.WARNING, logger="store.migrations"):
         conn = store.open(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.schema_version()
 
     def settings(folder: str) -> tuple[str | None, float | None, tuple[tuple[str, str], ...]]:
         s = store.folder_settings(conn, folder)
@@ -279,5 +286,89 @@ def test_agent_config_of_the_previous_release_moves_into_folder_settings(
     assert [m.content for m in store.messages_since(conn, "web:plain", 0)] == ["hello @bot"]
     conn.close()
     again = store.open(path)
-    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 3
+    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 4
     again.close()
+
+
+def test_in_flight_records_of_the_previous_release_become_open_runs(tmp_path: Path) -> None:
+    """A database of schema 3 with gated's in-flight records in router_state, as a gated of
+    that release leaves them: a run in flight (its row open), a chat's batch owed a re-run
+    after a shutdown (its row closed), a task's record with a ':' in the topic, a garbled one."""
+    path = tmp_path / "messages.db"
+    conn = store.connect(path)
+    migrate_core(conn, MIGRATIONS[:3])
+    store.register_group(conn, "web:owed", "owed")
+    carried = [{"origin": "timed", "event": "e", "body": "b", "created_at": "2026-01-01Z"}]
+    with store.tx(conn):
+        started = "2026-01-01T00:00:00.000Z"
+        live = conn.execute(
+            "INSERT INTO session_log (group_folder, topic, chat_jid, started_at) "
+            "VALUES ('live', '', 'web:live', ?) RETURNING id",
+            (started,),
+        ).fetchone()[0]
+        stopped = conn.execute(
+            "INSERT INTO session_log (group_folder, topic, chat_jid, started_at, ended_at, "
+            "result, error) VALUES ('owed', 't', 'web:owed', ?, ?, 'killed', "
+            "'stopped (shutdown)') RETURNING id",
+            (started, started),
+        ).fetchone()[0]
+        records = {
+            "agent_inflight:web:live": {
+                "last_seq": 12,
+                "system_messages": carried,
+                "run_id": live,
+                "owner": "host:10:20:abc",
+                "since": started,
+                "pid": 4321,
+                "pid_start": "999",
+            },
+            "agent_inflight:web:owed": {
+                "last_seq": 30,
+                "system_messages": [],
+                "run_id": stopped,
+                "owner": "host:11:21:def",
+                "since": started,
+            },
+            "task_inflight:demo:daily:report": {"last_seq": 40, "system_messages": []},
+            "agent_inflight:web:garbled": "{not json",
+        }
+        for key, record in records.items():
+            text = record if isinstance(record, str) else json.dumps(record)
+            conn.execute("INSERT INTO router_state (key, value) VALUES (?, ?)", (key, text))
+        conn.execute("INSERT INTO router_state (key, value) VALUES ('agent_cursor:web:a', '5')")
+    conn.close()
+
+    conn = store.open(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.schema_version()
+    assert [r[0] for r in conn.execute("SELECT key FROM router_state")] == ["agent_cursor:web:a"]
+    running = store.open_run_of(conn, store.WorkKey.chat("web:live"))
+    assert running is not None
+    assert (running.id, running.batch_end, list(running.system_messages)) == (live, 12, carried)
+    assert (running.owner, running.owner_since, running.pid, running.pid_start) == (
+        "host:10:20:abc",
+        started,
+        4321,
+        "999",
+    )
+    assert running.launched  # its agent may still run: a take-over kills it and closes the row
+    owed = store.open_run_of(conn, store.WorkKey.chat("web:owed"))
+    assert owed is not None
+    assert (owed.group_folder, owed.topic, owed.chat_jid, owed.batch_end) == (
+        "owed",
+        "t",
+        "web:owed",
+        30,
+    )
+    assert (owed.owner, owed.launched) == ("host:11:21:def", False)
+    task = store.open_run_of(conn, store.WorkKey.task("demo", "daily:report"))
+    assert task is not None
+    assert (task.group_folder, task.topic, task.chat_jid, task.owner) == (
+        "demo",
+        "daily:report",
+        None,
+        None,
+    )
+    assert store.open_run_of(conn, store.WorkKey.chat("web:garbled")) is None
+    closed = conn.execute("SELECT result, error FROM session_log WHERE id = ?", (stopped,))
+    assert tuple(closed.fetchone()) == ("killed", "stopped (shutdown)")
+    conn.close()

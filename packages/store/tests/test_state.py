@@ -166,3 +166,12 @@ def test_readonly_connection_reads_but_cannot_write(db_path: Path, db: sqlite3.C
     finally:
         ro.close()
     assert store.get_state(db, "k") == "v"
+
+
+def test_a_cursor_only_moves_forward(db: sqlite3.Connection) -> None:
+    assert store.advance_cursor(db, "agent_cursor:web:a", 5) is True  # absent: set
+    assert store.advance_cursor(db, "agent_cursor:web:a", 3) is False
+    assert store.advance_cursor(db, "agent_cursor:web:a", 5) is False
+    assert store.get_state(db, "agent_cursor:web:a") == "5"
+    assert store.advance_cursor(db, "agent_cursor:web:a", 9) is True
+    assert store.get_state(db, "agent_cursor:web:a") == "9"

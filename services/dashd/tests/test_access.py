@@ -59,9 +59,15 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
         seq = store.store_outbound(conn, f"tg:{name}-chat", f"{mark} reply", group_folder=name)
         store.claim_outbound(conn, "test")
         store.mark_failed(conn, seq, f"{mark} delivery error", permanent=True)
-        run = store.log_session_start(conn, name, "", f"tg:{name}-chat", f"{mark}-session")
-        store.log_session_end(conn, run, "error", error=f"{mark} agent crashed")
-        store.log_session_start(conn, name, f"{mark}-topic", f"tg:{name}-chat", None)
+        chat = store.WorkKey.chat(f"tg:{name}-chat")
+        run = store.open_run(
+            conn,
+            store.NewRun(chat, name, "", chat.jid, 3, session_id=f"{mark}-session", sandbox="none"),
+        )
+        assert run is not None
+        store.end_run(conn, run, "error", error=f"{mark} agent crashed")
+        topic = store.WorkKey.task(name, f"{mark}-topic")
+        store.open_run(conn, store.NewRun(topic, name, topic.topic, chat.jid, 3, sandbox="none"))
         store.set_session(conn, name, "", f"{mark}-session")
         for _ in range(3):
             store.note_run_failure(conn, f"tg:{name}-chat")

@@ -2,6 +2,7 @@
 writes through these typed functions. See DESIGN.md section 3."""
 
 from store import validate
+from store.bus import WorkKey
 from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
@@ -66,7 +67,7 @@ from store.models import (
     SessionRun,
     SystemMessage,
 )
-from store.notify import ChangeWatcher, wait_for_change
+from store.notify import ChangeWatcher, wait_for_change, wake_waiters
 from store.outbox import (
     backoff_delay,
     claim_outbound,
@@ -78,21 +79,32 @@ from store.outbox import (
     outbox_status,
     store_outbound,
 )
+from store.runs import (
+    CarriedMessage,
+    NewRun,
+    OpenRun,
+    RunLimit,
+    close_runs_without_key,
+    end_run,
+    launch_owed_run,
+    note_pid,
+    open_run,
+    open_run_of,
+    open_runs,
+    session_runs,
+    take_over_run,
+)
 from store.sessions import (
     add_system_message,
-    close_abandoned_run,
-    close_abandoned_runs,
     delete_session,
     flush_sys_msgs,
     get_session,
     list_sessions,
-    log_session_end,
-    log_session_start,
     pending_system_messages,
-    session_runs,
     set_session,
 )
 from store.state import (
+    advance_cursor,
     cas_state,
     daemon_stopped,
     get_state,
@@ -105,6 +117,7 @@ from store.state import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CarriedMessage",
     "ChangeWatcher",
     "Chat",
     "Daemon",
@@ -116,11 +129,14 @@ __all__ = [
     "Mount",
     "NetworkMode",
     "NewMessage",
+    "NewRun",
     "NotFound",
+    "OpenRun",
     "OutboxItem",
     "OutboxStatus",
     "PutResult",
     "Route",
+    "RunLimit",
     "SandboxMode",
     "SchemaTooNew",
     "Schemas",
@@ -129,21 +145,23 @@ __all__ = [
     "StoreError",
     "SystemMessage",
     "ThreadConnections",
+    "WorkKey",
     "__version__",
     "active_web_jids",
     "add_route",
     "add_system_message",
+    "advance_cursor",
     "all_routes",
     "backoff_delay",
     "cas_state",
     "check_mounts",
     "claim_outbound",
-    "close_abandoned_run",
-    "close_abandoned_runs",
+    "close_runs_without_key",
     "connect",
     "daemon_stopped",
     "dead_letters",
     "delete_session",
+    "end_run",
     "errored_chats",
     "execute_script",
     "find_message",
@@ -161,12 +179,11 @@ __all__ = [
     "is_registered",
     "iso",
     "latest_seq",
+    "launch_owed_run",
     "list_chats",
     "list_daemons",
     "list_sessions",
     "log_safe",
-    "log_session_end",
-    "log_session_start",
     "mark_failed",
     "mark_sent",
     "messages_before",
@@ -177,10 +194,14 @@ __all__ = [
     "new_outbound_id",
     "next_due_at",
     "normalise_iso",
+    "note_pid",
     "note_run_failure",
     "note_run_success",
     "now_iso",
     "open",
+    "open_run",
+    "open_run_of",
+    "open_runs",
     "operator_groups",
     "outbox_counts",
     "outbox_status",
@@ -203,10 +224,12 @@ __all__ = [
     "settings_json",
     "states_with_prefix",
     "store_outbound",
+    "take_over_run",
     "tx",
     "unregister_group",
     "update_folder_settings",
     "utcnow",
     "validate",
     "wait_for_change",
+    "wake_waiters",
 ]

@@ -1,10 +1,14 @@
 """The bus: every name the daemons use to talk to each other through the database — message
-verbs and senders with a meaning, and the `router_state` keys with who writes and reads them.
-docs/architecture.md lists them on one page; nothing outside this module spells them out."""
+verbs and senders with a meaning, the `router_state` keys with who writes and reads them, and
+the work keys of agent runs. docs/architecture.md lists them on one page; nothing outside this
+module spells them out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final, Literal, Protocol
+
+from store.errors import InvalidInput
 
 # -- verbs of `messages.verb` ------------------------------------------------------------------
 
@@ -54,8 +58,10 @@ GATEWAY_CURSOR: Final = "gated:cursor"  # the last seq gated's scan has looked a
 ONBOARDING_CURSOR: Final = "onbod:cursor"  # the last seq onbod has handled
 AGENT_CURSOR_PREFIX: Final = "agent_cursor:"
 TASK_CURSOR_PREFIX: Final = "task_cursor:"
-AGENT_INFLIGHT_PREFIX: Final = "agent_inflight:"
-TASK_INFLIGHT_PREFIX: Final = "task_inflight:"
+# Before core migration m004 an open agent run was a JSON record under these keys; m004 moves
+# them into session_log (store.runs) and nothing writes them since.
+LEGACY_AGENT_INFLIGHT_PREFIX: Final = "agent_inflight:"
+LEGACY_TASK_INFLIGHT_PREFIX: Final = "task_inflight:"
 DELIVERY_PARTS_PREFIX: Final = "delivery_parts:"
 EMAIL_CURSOR_PREFIX: Final = "email:imap:"
 
@@ -70,16 +76,6 @@ def task_cursor(folder: str, topic: str) -> str:
     return f"{TASK_CURSOR_PREFIX}{folder}:{topic}"
 
 
-def agent_inflight(jid: str) -> str:
-    """The open agent run of chat `jid`: its batch, owner and pid (gated)."""
-    return AGENT_INFLIGHT_PREFIX + jid
-
-
-def task_inflight(folder: str, topic: str) -> str:
-    """The open agent run of (folder, topic)'s task messages (gated)."""
-    return f"{TASK_INFLIGHT_PREFIX}{folder}:{topic}"
-
-
 def delivery_parts(seq: int) -> str:
     """How many parts of outbound message `seq` were delivered (gated's delivery)."""
     return f"{DELIVERY_PARTS_PREFIX}{seq}"
@@ -88,3 +84,66 @@ def delivery_parts(seq: int) -> str:
 def email_cursor(user: str, host: str, port: int, folder: str) -> str:
     """UIDVALIDITY and last UID read of one IMAP folder (gated's email channel)."""
     return f"{EMAIL_CURSOR_PREFIX}{user}@{host}:{port}/{folder}"
+
+
+# -- work keys: `session_log.work_key` ----------------------------------------------------------
+
+WorkKind = Literal["chat", "task"]
+CHAT_WORK: Final[WorkKind] = "chat"
+TASK_WORK: Final[WorkKind] = "task"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkKey:
+    """A unit of gated's serial work: a registered chat, or the task messages of a (folder,
+    topic). Its text, `chat:<jid>` or `task:<folder>:<topic>`, names the work in
+    `session_log.work_key`; `parse` reads it back (a jid and a topic may hold ':', a folder
+    may not)."""
+
+    kind: WorkKind
+    jid: str = ""  # kind 'chat': the chat
+    folder: str = ""  # kind 'task': the group folder
+    topic: str = ""  # kind 'task': the session topic ('' = default)
+
+    @classmethod
+    def chat(cls, jid: str) -> WorkKey:
+        return cls(CHAT_WORK, jid=jid)
+
+    @classmethod
+    def task(cls, folder: str, topic: str) -> WorkKey:
+        return cls(TASK_WORK, folder=folder, topic=topic)
+
+    @classmethod
+    def parse(cls, text: str, field: str = "work_key") -> WorkKey:
+        """The work key a text names; InvalidInput when it names none."""
+        kind, sep, rest = text.partition(":")
+        if sep and kind == CHAT_WORK and rest:
+            return cls.chat(rest)
+        if sep and kind == TASK_WORK:
+            folder, sep, topic = rest.partition(":")
+            if sep and folder:
+                return cls.task(folder, topic)
+        raise InvalidInput(
+            field, f"{text[:80]!r} is not a work key ('chat:<jid>' or 'task:<folder>:<topic>')"
+        )
+
+    @classmethod
+    def of_cursor(cls, key: str) -> WorkKey | None:
+        """The work key whose cursor is router_state `key`; None for any other key."""
+        if key.startswith(AGENT_CURSOR_PREFIX):
+            return cls.parse(CHAT_WORK + ":" + key.removeprefix(AGENT_CURSOR_PREFIX), "key")
+        if key.startswith(TASK_CURSOR_PREFIX):
+            return cls.parse(TASK_WORK + ":" + key.removeprefix(TASK_CURSOR_PREFIX), "key")
+        return None
+
+    def __str__(self) -> str:
+        if self.kind == CHAT_WORK:
+            return f"{CHAT_WORK}:{self.jid}"
+        return f"{TASK_WORK}:{self.folder}:{self.topic}"
+
+    @property
+    def cursor_key(self) -> str:
+        """The router_state key of the work's cursor (the last seq fed to its agent)."""
+        if self.kind == CHAT_WORK:
+            return agent_cursor(self.jid)
+        return task_cursor(self.folder, self.topic)

@@ -128,7 +128,6 @@ def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     caller's transaction (timed fires a task message and its run row atomically this way) and
     an inner failure undoes only the inner part: the caller may catch it and go on.
     """
-    global _local_commit_count
     if conn.in_transaction:
         with _savepoint(conn):
             yield conn
@@ -141,9 +140,7 @@ def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    with LOCAL_COMMITS:
-        _local_commit_count += 1
-        LOCAL_COMMITS.notify_all()
+    note_local_change()
 
 
 @contextmanager
@@ -158,6 +155,15 @@ def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute(f"RELEASE {name}")
         raise
     conn.execute(f"RELEASE {name}")
+
+
+def note_local_change() -> None:
+    """Count a change in this process and wake its wait_for_change() callers (every tx()
+    commit does; `store.wake_waiters` for news that is not a commit)."""
+    global _local_commit_count
+    with LOCAL_COMMITS:
+        _local_commit_count += 1
+        LOCAL_COMMITS.notify_all()
 
 
 def local_commit_count() -> int:

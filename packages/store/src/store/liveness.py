@@ -1,6 +1,6 @@
 """Who holds a lease and whether it is gone: each process has an identity (host, pid, the pid's
 start time, a random instance id) recorded with its daemon's heartbeat, and one rule, used by
-every lease holder (outbox claims, agent in-flight records), says when its work is taken back."""
+every lease holder (outbox claims, open agent runs), says when its work is taken back."""
 
 from __future__ import annotations
 

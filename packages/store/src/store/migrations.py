@@ -8,6 +8,8 @@ import logging
 import sqlite3
 from typing import Any
 
+from store import bus
+from store.clock import now_iso
 from store.connection import execute_script
 from store.group_settings import agent_config_changes, seed_folder_settings
 from store.migrator import Migration
@@ -231,3 +233,98 @@ def copy_agent_configs(conn: sqlite3.Connection) -> None:
             log.warning(
                 "agent_config value refused, left out folder=%s jid=%s %s", folder, jid, problem
             )
+
+
+@migration
+def m004_run_records(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- A session_log row is the whole record of an agent run: a run is in flight while its
+        -- row is open, and the row holds what resuming or taking it over needs (store.runs).
+        -- All NULL on rows from before this migration, except those it moves in (below).
+        ALTER TABLE session_log ADD COLUMN work_key TEXT;  -- 'chat:<jid>', 'task:<f>:<topic>'
+        ALTER TABLE session_log ADD COLUMN batch_end INTEGER;  -- seq of the batch's last input
+        ALTER TABLE session_log ADD COLUMN pid INTEGER;  -- the agent's process group leader
+        ALTER TABLE session_log ADD COLUMN pid_start TEXT;  -- /proc/<pid>/stat field 22 of pid
+        ALTER TABLE session_log ADD COLUMN owner TEXT;  -- liveness token of the gated running it
+        ALTER TABLE session_log ADD COLUMN owner_since TEXT;  -- when it took the run (UTC text)
+        -- What the agent ran under: 'bwrap', 'none', 'unconfined:<reason>', 'refused' (not
+        -- started), 'unrecorded' (in flight across this migration); NULL on an open row that
+        -- owes its batch a re-run and has no agent yet.
+        ALTER TABLE session_log ADD COLUMN sandbox TEXT;
+        ALTER TABLE session_log ADD COLUMN limit_hit TEXT;  -- memory, pids, cpu, disk, timeout
+        -- JSON list of the system messages handed to the run ({origin, event, body, created_at}).
+        ALTER TABLE session_log ADD COLUMN system_messages TEXT NOT NULL DEFAULT '[]';
+        -- store.runs.OPEN_RUN_SQL (the open run of a work key, on every schedule of a key) and
+        -- OPEN_RUNS_SQL; unique: a work key has at most one run in flight.
+        CREATE UNIQUE INDEX session_log_open_work ON session_log (work_key)
+            WHERE ended_at IS NULL;
+        """,
+    )
+    move_inflight_records(conn)
+
+
+def move_inflight_records(conn: sqlite3.Connection) -> None:
+    """Each in-flight record in router_state becomes the open session_log row of its work key,
+    so an upgrade in the middle of a run loses nothing: its own row when that is still open,
+    else (the run was closed by a shutdown or a take-over, its batch owed a re-run) a new open
+    row without an agent. The records are deleted; an unreadable one is logged and dropped."""
+    prefixes = {
+        bus.LEGACY_AGENT_INFLIGHT_PREFIX: bus.CHAT_WORK,
+        bus.LEGACY_TASK_INFLIGHT_PREFIX: bus.TASK_WORK,
+    }
+    for prefix, kind in prefixes.items():
+        rows = conn.execute(
+            "SELECT key, value FROM router_state WHERE substr(key, 1, ?) = ? ORDER BY key",
+            (len(prefix), prefix),
+        ).fetchall()
+        for key, value in rows:
+            conn.execute("DELETE FROM router_state WHERE key = ?", (key,))
+            try:
+                work = bus.WorkKey.parse(f"{kind}:{key.removeprefix(prefix)}")
+                record = json.loads(value)
+                batch_end = int(record["last_seq"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("in-flight record unreadable, dropped key=%s: %s", key, exc)
+                continue
+            move_inflight_record(conn, work, record, batch_end)
+
+
+def move_inflight_record(
+    conn: sqlite3.Connection, work: bus.WorkKey, record: dict[str, Any], batch_end: int
+) -> None:
+    owner = record.get("owner") if isinstance(record.get("owner"), str) else None
+    since = record.get("since") if owner is not None else None
+    carried = json.dumps(record.get("system_messages") or [])
+    pid = record.get("pid") if isinstance(record.get("pid"), int) else None
+    run_id = record.get("run_id")
+    row = conn.execute(
+        "SELECT group_folder, topic, chat_jid, ended_at FROM session_log WHERE id = ?",
+        (run_id if isinstance(run_id, int) else -1,),
+    ).fetchone()
+    if row is not None and row["ended_at"] is None:
+        conn.execute(
+            "UPDATE session_log SET work_key = ?, batch_end = ?, pid = ?, pid_start = ?, "
+            "owner = ?, owner_since = ?, sandbox = 'unrecorded', system_messages = ? "
+            "WHERE id = ?",
+            (str(work), batch_end, pid, record.get("pid_start"), owner, since, carried, run_id),
+        )
+        return
+    if row is not None:
+        folder, topic, jid = row["group_folder"], row["topic"], row["chat_jid"]
+    elif work.kind == bus.TASK_WORK:
+        folder, topic, jid = work.folder, work.topic, None
+    else:
+        group = conn.execute(
+            "SELECT folder FROM registered_groups WHERE jid = ?", (work.jid,)
+        ).fetchone()
+        if group is None:
+            log.warning("in-flight record of an unregistered chat dropped jid=%s", work.jid)
+            return
+        folder, topic, jid = group[0], "", work.jid
+    conn.execute(
+        "INSERT INTO session_log (work_key, group_folder, topic, chat_jid, started_at, "
+        "batch_end, owner, owner_since, system_messages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (str(work), folder, topic, jid, now_iso(), batch_end, owner, since, carried),
+    )

@@ -223,6 +223,9 @@ class SessionRun:
     ended_at: str | None
     result: str | None
     error: str | None
+    work_key: str | None  # 'chat:<jid>' / 'task:<folder>:<topic>'; None before run records
+    sandbox: str | None  # what the agent ran under: 'bwrap', 'none', 'unconfined:<reason>'
+    limit_hit: str | None  # memory, pids, cpu, disk, timeout; None when no limit was hit
 
 
 @dataclass(frozen=True, slots=True)

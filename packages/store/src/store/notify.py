@@ -50,6 +50,12 @@ class ChangeWatcher:
                     connection.LOCAL_COMMITS.wait(min(POLL_S, left))
 
 
+def wake_waiters() -> None:
+    """Wake this process's `wait_for_change` callers as a commit would: for news a thread hands
+    over without a commit (gated's agent pool reporting a finished run through its queue)."""
+    connection.note_local_change()
+
+
 _watchers: dict[int, ChangeWatcher] = {}
 
 

@@ -56,6 +56,19 @@ def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: s
         return cur.rowcount == 1
 
 
+def advance_cursor(conn: sqlite3.Connection, key: str, seq: int) -> bool:
+    """Move the seq cursor under `key` forward to `seq`, never back (another writer may have
+    moved it past: gated skipping what an unregistered chat said while a run was finishing);
+    True when it moved."""
+    validate.short_text(key, "key", allow_empty=False)
+    with tx(conn):
+        current = get_state(conn, key)
+        if current is not None and int(current) >= seq:
+            return False
+        set_state(conn, key, str(seq))
+        return True
+
+
 def clear_state(conn: sqlite3.Connection, key: str) -> bool:
     """Delete a router_state key; True when it existed."""
     with tx(conn):

@@ -14,11 +14,12 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import store
+from store import CarriedMessage, WorkKey
 from store.liveness import process_start
 
 from gated.credproxy import CredentialProxy
@@ -59,7 +60,7 @@ LIMIT_RESULTS: tuple[LimitName, ...] = ("memory", "pids", "cpu", "disk")
 class RunSpec:
     """Everything a run needs; built by the gateway loop."""
 
-    key: str  # work key: 'chat:<jid>' or 'task:<folder>:<topic>'
+    key: WorkKey  # the chat, or the (folder, topic) of task messages, the run works for
     folder: str
     topic: str
     chat_jid: str
@@ -70,10 +71,8 @@ class RunSpec:
     payload: dict[str, Any]  # the stdin object
     last_seq: int  # last input message of the batch: the cursor after success
     reply_to_id: str | None
-    cursor_key: str
-    inflight_key: str
     run_id: int  # session_log id
-    system_messages: list[dict[str, Any]] = field(default_factory=list)
+    system_messages: tuple[CarriedMessage, ...] = ()
     secrets: tuple[str, ...] = ()  # names granted to the folder; opened by the credential proxy
     limits: SandboxSpec | None = None  # the run's limits (None: only the timeout)
     confined: bool = False  # argv starts bubblewrap
@@ -194,7 +193,7 @@ class AgentRun:
             return None
         spec = self.spec
         run = RunIdentity(
-            spec.run_id, spec.key, spec.folder, spec.chat_jid, spec.topic, spec.last_seq
+            spec.run_id, str(spec.key), spec.folder, spec.chat_jid, spec.topic, spec.last_seq
         )
         directory = Path(tempfile.mkdtemp(prefix=f"tools-{spec.run_id}-", dir=self.tools.runtime))
         return self.tools.open_run(run, directory)
@@ -331,15 +330,10 @@ class AgentRun:
             return
 
     def _note_pid(self, pid: int) -> None:
-        """Remember the process in the in-flight record, so a restarted gated can kill it."""
+        """Remember the process in the run's session_log row, so a gated taking the run over
+        (this one gone) can kill it."""
         try:
-            with store.tx(self.conn):
-                raw = store.get_state(self.conn, self.spec.inflight_key)
-                if raw is None:
-                    return
-                data = json.loads(raw)
-                data.update(pid=pid, pid_start=process_start(pid))
-                store.set_state(self.conn, self.spec.inflight_key, json.dumps(data))
+            store.note_pid(self.conn, self.spec.run_id, pid, process_start(pid))
         except sqlite3.Error:
             log.exception("cannot record agent pid folder=%s", self.spec.folder)
 

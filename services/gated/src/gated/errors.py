@@ -19,3 +19,11 @@ class DeliveryError(GatedError):
 class SecretKeyError(GatedError):
     """The secrets key file is missing, unsafe (group/other may read it) or not the one that
     encrypted a secret; names the file and what to do."""
+
+
+class RunTaken(GatedError):
+    """Between planning and launch, another gated opened or took the work key's run."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"work_key {key!r}: its run is held by another gated")
+        self.key = key

@@ -13,26 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import store
-from store import Group, Message, bus
-from store.clock import utcnow
+from store import Group, Message, NewRun, WorkKey, bus
 from store.group_settings import decode, stored_settings
 from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
-from gated import inflight
+from gated import takeover
 from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import Config
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressCounter, EgressProxy
+from gated.errors import RunTaken
 from gated.grants import granted_secrets
-from gated.planning import (
-    Plan,
-    WorkKey,
-    agent_settings,
-    next_plan,
-)
-from gated.queue import AgentPool, Finished
+from gated.planning import Plan, agent_settings, next_plan
+from gated.queue import AgentPool
 from gated.rundir import RunDirs
 from gated.sandbox import (
     HostPaths,
@@ -42,6 +37,7 @@ from gated.sandbox import (
     SandboxSpec,
     plan_launch,
     sandbox_spec,
+    unconfined_reason,
 )
 from gated.tools import ToolService
 
@@ -66,9 +62,7 @@ class Gateway:
         self.egress_counts = EgressCounter()
         self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
         self.tools = ToolService(cfg.db, self.run_dirs.root())
-        self.pool = AgentPool(
-            cfg.db, cfg.max_agents, self._finished, self.proxy, self.egress, self.tools
-        )
+        self.pool = AgentPool(cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools)
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -84,23 +78,22 @@ class Gateway:
     def start(self) -> None:
         # Runs of a gated that is gone are taken over (agent killed, run closed) and run again;
         # a live gated's are left to it.
-        live_runs = inflight.take_over_all(
-            self.conn, (bus.AGENT_INFLIGHT_PREFIX, bus.TASK_INFLIGHT_PREFIX)
-        )
-        closed = store.close_abandoned_runs(self.conn, keep=live_runs)
-        if closed:
-            log.warning("closed %d agent runs left open by a previous gated", closed)
+        taken = takeover.take_over_all(self.conn)
+        closed = store.close_runs_without_key(self.conn, "gateway restarted")
+        if taken or closed:
+            log.warning("took over %d agent runs; closed %d without a work key", taken, closed)
         self.cursor = int(store.get_state(self.conn, bus.GATEWAY_CURSOR) or 0)
         self._persisted = self.cursor
-        for key in store.states_with_prefix(self.conn, bus.AGENT_CURSOR_PREFIX):
-            self._known_cursors.add(key)
-            self.dirty.add(WorkKey("chat", key.removeprefix(bus.AGENT_CURSOR_PREFIX)))
-        for key in store.states_with_prefix(self.conn, bus.TASK_CURSOR_PREFIX):
-            self._known_cursors.add(key)
-            self.dirty.add(WorkKey("task", key.removeprefix(bus.TASK_CURSOR_PREFIX)))
+        for prefix in (bus.AGENT_CURSOR_PREFIX, bus.TASK_CURSOR_PREFIX):
+            for cursor_key in store.states_with_prefix(self.conn, prefix):
+                key = WorkKey.of_cursor(cursor_key)
+                if key is not None:
+                    self._known_cursors.add(cursor_key)
+                    self.dirty.add(key)
         log.info("gateway cursor=%d pending_keys=%d", self.cursor, len(self.dirty))
 
     def step(self, now: datetime) -> float | None:
+        self.take_finished(now)
         self.scan()
         self.flush_egress_counts()
         return self.schedule(now)
@@ -137,8 +130,7 @@ class Gateway:
         return self.pool.stop_folder(folder, "stop")
 
     def queue_depth(self) -> int:
-        with self.pool.lock:
-            return sum(1 for k in self.dirty if not self.pool.is_running(str(k)))
+        return sum(1 for k in self.dirty if not self.pool.is_running(k))
 
     # -- scanning -------------------------------------------------------------------------
 
@@ -171,16 +163,15 @@ class Gateway:
                 self._persisted = last
             self._known_cursors.update(k.cursor_key for k in touched)
             self.cursor = last
-            with self.pool.lock:
-                for key in touched:
-                    self.dirty.add(key)
-                    self.retry_at.pop(key, None)  # a new message earns an immediate retry
+            for key in touched:
+                self.dirty.add(key)
+                self.retry_at.pop(key, None)  # a new message earns an immediate retry
 
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
         if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
         if (bus.is_scheduled_task(msg) or bus.is_delegation(msg)) and msg.group_folder:
-            return WorkKey("task", f"{msg.group_folder}:{msg.topic}")
+            return WorkKey.task(msg.group_folder, msg.topic)
         if msg.chat_jid not in groups:
             groups[msg.chat_jid] = store.get_group(self.conn, msg.chat_jid)
         group = groups[msg.chat_jid]
@@ -192,7 +183,7 @@ class Gateway:
                 handle_command(self.conn, self, cmd, msg, group)
             except Exception:
                 log.exception("command failed chat=%s seq=%d", msg.chat_jid, msg.seq)
-        return WorkKey("chat", msg.chat_jid)
+        return WorkKey.chat(msg.chat_jid)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -201,74 +192,45 @@ class Gateway:
         wake: float | None = None
         if not self.accepting:
             return None
-        with self.pool.lock:
-            for key in sorted(self.dirty, key=str):
-                if self.pool.is_running(str(key)):
+        for key in sorted(self.dirty, key=str):
+            if self.pool.is_running(key):
+                continue
+            retry = self.retry_at.get(key)
+            if retry is not None and retry > now:
+                left = (retry - now).total_seconds()
+                wake = left if wake is None else min(wake, left)
+                continue
+            if self.pool.full():
+                break
+            try:
+                if takeover.held_elsewhere(self.conn, key):
+                    wake = takeover.RECHECK_S if wake is None else min(wake, takeover.RECHECK_S)
                     continue
-                retry = self.retry_at.get(key)
-                if retry is not None and retry > now:
-                    left = (retry - now).total_seconds()
-                    wake = left if wake is None else min(wake, left)
-                    continue
-                if self.pool.full():
-                    break
-                try:
-                    if inflight.held_elsewhere(self.conn, key.inflight_key):
-                        wait = inflight.RECHECK_S
-                        wake = wait if wake is None else min(wake, wait)
-                        continue
-                    ready = next_plan(self.conn, key, self.cursor)
-                    if ready is None:
-                        self.dirty.discard(key)
-                    elif not self.pool.folder_busy(ready.folder):
-                        self.launch(ready)
-                        self.dirty.discard(key)
-                except Exception:
-                    log.exception("cannot start a run key=%s", key)
-                    self.retry_at[key] = now + timedelta(seconds=RETRY_CAP_S)
+                ready = next_plan(self.conn, key, self.cursor)
+                if ready is None:
+                    self.dirty.discard(key)
+                elif not self.pool.folder_busy(ready.folder):
+                    self.launch(ready)
+                    self.dirty.discard(key)
+            except RunTaken:
+                log.info("run held by another gated key=%s", key)
+                wake = takeover.RECHECK_S if wake is None else min(wake, takeover.RECHECK_S)
+            except Exception:
+                log.exception("cannot start a run key=%s", key)
+                self.retry_at[key] = now + timedelta(seconds=RETRY_CAP_S)
         return wake
 
     # -- starting and finishing -----------------------------------------------------------
 
     def launch(self, plan: Plan) -> None:
-        """Record the run (session_log, in-flight batch) in one transaction, then start it."""
+        """Record the run (its session_log row: batch, owner, sandbox, system messages) in one
+        transaction, then start it; RunTaken when another gated holds the work key's run."""
         stored = stored_settings(self.conn, plan.folder)  # one read: the values and which are set
         folder_settings = decode(plan.folder, stored)
         command, timeout, _ = agent_settings(self.cfg, folder_settings)
         cwd = group_path(self.conn, plan.folder, create=True)
         spec = self.sandbox_spec(folder_settings, stored.keys())
         last = plan.messages[-1]
-        session_id = store.get_session(self.conn, plan.folder, plan.topic)
-        with store.tx(self.conn):
-            fresh = store.flush_sys_msgs(self.conn, plan.folder)
-            sysmsgs = plan.carried_system_messages + [
-                {"origin": s.origin, "event": s.event, "body": s.body, "created_at": s.created_at}
-                for s in fresh
-            ]
-            run_id = store.log_session_start(
-                self.conn, plan.folder, plan.topic, plan.chat_jid, session_id
-            )
-            record = inflight.new_record(last.seq, sysmsgs, run_id)
-            store.set_state(self.conn, plan.key.inflight_key, record)
-        payload = {
-            "group_folder": plan.folder,
-            "chat_jid": plan.chat_jid,
-            "topic": plan.topic,
-            "session_id": session_id,
-            "system_messages": sysmsgs,
-            "messages": [
-                {
-                    "seq": m.seq,
-                    "id": m.id,
-                    "sender": m.sender,
-                    "sender_name": m.sender_name,
-                    "content": m.content,
-                    "timestamp": m.timestamp,
-                    "verb": m.verb,
-                }
-                for m in plan.messages
-            ],
-        }
         protocol = {
             "SWITCHBOARD_GROUP_FOLDER": plan.folder,
             "SWITCHBOARD_CHAT_JID": plan.chat_jid,
@@ -286,9 +248,39 @@ class Gateway:
         except (SandboxError, store.InvalidInput) as exc:
             refused = f"agent not started: {exc}"
             started = Launch(command, {}, False, spec)
+        sandbox = sandbox_label(started, refused, self.sandbox)
+        session_id = store.get_session(self.conn, plan.folder, plan.topic)
+        with store.tx(self.conn):
+            fresh = store.flush_sys_msgs(self.conn, plan.folder)
+            sysmsgs = plan.carried_system_messages + tuple(
+                store.CarriedMessage(
+                    origin=s.origin, event=s.event, body=s.body, created_at=s.created_at
+                )
+                for s in fresh
+            )
+            run_id = self._open_run(plan, sandbox, session_id, sysmsgs)
+        payload = {
+            "group_folder": plan.folder,
+            "chat_jid": plan.chat_jid,
+            "topic": plan.topic,
+            "session_id": session_id,
+            "system_messages": list(sysmsgs),
+            "messages": [
+                {
+                    "seq": m.seq,
+                    "id": m.id,
+                    "sender": m.sender,
+                    "sender_name": m.sender_name,
+                    "content": m.content,
+                    "timestamp": m.timestamp,
+                    "verb": m.verb,
+                }
+                for m in plan.messages
+            ],
+        }
         self.pool.start(
             RunSpec(
-                key=str(plan.key),
+                key=plan.key,
                 folder=plan.folder,
                 topic=plan.topic,
                 chat_jid=plan.chat_jid,
@@ -299,8 +291,6 @@ class Gateway:
                 payload=payload,
                 last_seq=last.seq,
                 reply_to_id=last.id,
-                cursor_key=plan.key.cursor_key,
-                inflight_key=plan.key.inflight_key,
                 run_id=run_id,
                 system_messages=sysmsgs,
                 secrets=granted_secrets(self.conn, plan.folder),
@@ -326,13 +316,59 @@ class Gateway:
             disk_mb=cfg.disk_mb,
         )
 
-    def _finished(self, done: Finished) -> None:
-        """Called by the pool (under its lock) after a run's outcome is recorded."""
-        kind, _, name = done.key.partition(":")
-        key = WorkKey(kind, name)
-        self.dirty.add(key)
-        if done.advanced:
-            self.retry_at.pop(key, None)
-        elif done.failed:
-            delay = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, done.failures - 1))
-            self.retry_at[key] = utcnow() + timedelta(seconds=delay)
+    def _open_run(
+        self,
+        plan: Plan,
+        sandbox: str,
+        session_id: str | None,
+        sysmsgs: tuple[store.CarriedMessage, ...],
+    ) -> int:
+        """The run's session_log row, inside the launch transaction: the row that owes this
+        batch a re-run, else a new one (RunTaken when another gated got the key first)."""
+        if plan.owed is not None:
+            if not store.launch_owed_run(
+                self.conn,
+                plan.owed,
+                sandbox=sandbox,
+                session_id=session_id,
+                system_messages=sysmsgs,
+            ):
+                raise RunTaken(str(plan.key))
+            return plan.owed.id
+        run = NewRun(
+            plan.key,
+            plan.folder,
+            plan.topic,
+            plan.chat_jid,
+            plan.messages[-1].seq,
+            sysmsgs,
+            session_id=session_id,
+            sandbox=sandbox,
+        )
+        run_id = store.open_run(self.conn, run)
+        if run_id is None:
+            raise RunTaken(str(plan.key))
+        return run_id
+
+    def take_finished(self, now: datetime) -> None:
+        """Take the outcomes of the runs that ended (the pool's queue): their keys are looked
+        at again, after a back-off when they failed."""
+        for done in self.pool.take_finished():
+            self.dirty.add(done.key)
+            if done.advanced:
+                self.retry_at.pop(done.key, None)
+            elif done.failed:
+                delay = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, done.failures - 1))
+                self.retry_at[done.key] = now + timedelta(seconds=delay)
+
+
+def sandbox_label(started: Launch, refused: str | None, settings: SandboxSettings) -> str:
+    """What a run runs under, as session_log.sandbox records it: 'bwrap', 'none' (the folder
+    asked for none), 'unconfined:<reason>', or 'refused' (not started)."""
+    if refused is not None:
+        return "refused"
+    if started.confined:
+        return "bwrap"
+    if started.spec.sandbox == "none":
+        return "none"
+    return f"unconfined:{unconfined_reason(started.spec, settings) or 'unknown'}"

@@ -3,14 +3,12 @@ which folder/topic and agent answer it. The gateway loop starts what is planned 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, replace
 
 import store
-from store import FolderSettings, Group, Message, bus
+from store import CarriedMessage, FolderSettings, Group, Message, OpenRun, WorkKey, bus, liveness
 from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
@@ -25,41 +23,17 @@ Target = tuple[str, str]  # (group folder, topic)
 
 
 @dataclass(frozen=True, slots=True)
-class WorkKey:
-    """A unit of serial work: a registered chat, or a (folder, topic) of timed's tasks."""
-
-    kind: str  # 'chat' or 'task'
-    name: str  # chat jid, or 'folder:topic'
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-    @property
-    def cursor_key(self) -> str:
-        if self.kind == "chat":
-            return bus.agent_cursor(self.name)
-        return bus.task_cursor(*self._folder_topic())
-
-    @property
-    def inflight_key(self) -> str:
-        if self.kind == "chat":
-            return bus.agent_inflight(self.name)
-        return bus.task_inflight(*self._folder_topic())
-
-    def _folder_topic(self) -> tuple[str, str]:
-        folder, _, topic = self.name.partition(":")
-        return folder, topic
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
+    """A batch ready to run: its work key, who answers it and the messages it takes."""
+
     key: WorkKey
     folder: str
     topic: str
     chat_jid: str
     messages: list[Message]
     group: Group | None
-    carried_system_messages: list[dict[str, Any]] = field(default_factory=list)
+    carried_system_messages: tuple[CarriedMessage, ...] = ()
+    owed: OpenRun | None = None  # our open row that owes this batch a re-run (else a new run)
 
 
 def select_batch(items: list[tuple[Message, Target | None]]) -> tuple[int, Target] | None:
@@ -89,24 +63,24 @@ def agent_settings(
     return agent_argv(command), float(timeout), dict(settings.env)
 
 
-def inflight(conn: sqlite3.Connection, key: WorkKey) -> dict[str, Any] | None:
-    """The in-flight record of a key's run (batch end, system messages, pid), if one is open."""
-    raw = store.get_state(conn, key.inflight_key)
-    return json.loads(raw) if raw else None
-
-
 def next_plan(conn: sqlite3.Connection, key: WorkKey, scanned: int) -> Plan | None:
     """The next run of a work key from the database alone (so a restart resumes it); only
-    messages the gateway has scanned (seq <= `scanned`) are considered."""
+    messages the gateway has scanned (seq <= `scanned`) are considered. A key with an open run
+    (one owed a re-run) gets exactly that run's batch again, with its system messages."""
     cursor_text = store.get_state(conn, key.cursor_key)
     if cursor_text is None:
         return None
-    open_run = inflight(conn, key)
-    upper = scanned if open_run is None else min(scanned, int(open_run["last_seq"]))
-    carried = list(open_run.get("system_messages", [])) if open_run else []
-    if key.kind == "task":
-        return plan_task(conn, key, int(cursor_text), upper, carried)
-    return plan_chat(conn, key, int(cursor_text), upper, carried)
+    open_run = store.open_run_of(conn, key)
+    upper = scanned if open_run is None else min(scanned, open_run.batch_end)
+    carried = open_run.system_messages if open_run else ()
+    if key.kind == bus.TASK_WORK:
+        plan = plan_task(conn, key, int(cursor_text), upper, carried)
+    else:
+        plan = plan_chat(conn, key, int(cursor_text), upper, carried)
+    if plan is None or open_run is None:
+        return plan
+    owed = open_run.owner == liveness.me().token and not open_run.launched
+    return replace(plan, owed=open_run if owed else None)
 
 
 def chat_messages(conn: sqlite3.Connection, jid: str, cursor: int, upper: int) -> Iterator[Message]:
@@ -127,16 +101,16 @@ def plan_chat(
     key: WorkKey,
     cursor: int,
     upper: int,
-    carried: list[dict[str, Any]],
+    carried: tuple[CarriedMessage, ...],
 ) -> Plan | None:
     """A registered chat's next batch: context + triggered messages for one (folder, topic)."""
-    group = store.get_group(conn, key.name)
+    group = store.get_group(conn, key.jid)
     if group is None:
         return None
-    routes = store.routes_for(conn, key.name)
+    routes = store.routes_for(conn, key.jid)
     items: list[tuple[Message, Target | None]] = []
     target: Target | None = None
-    for m in chat_messages(conn, key.name, cursor, upper):
+    for m in chat_messages(conn, key.jid, cursor, upper):
         if m.is_from_me or m.verb == bus.TASK or m.verb in bus.UNANSWERED_VERBS:
             continue
         if parse_command(m.content) is not None:
@@ -154,7 +128,7 @@ def plan_chat(
         return None
     end, (folder, topic) = chosen
     batch = [m for m, _ in items[: end + 1]][-BATCH_LIMIT:]
-    return Plan(key, folder, topic, key.name, batch, group, carried)
+    return Plan(key, folder, topic, key.jid, batch, group, carried)
 
 
 def plan_task(
@@ -162,10 +136,10 @@ def plan_task(
     key: WorkKey,
     cursor: int,
     upper: int,
-    carried: list[dict[str, Any]],
+    carried: tuple[CarriedMessage, ...],
 ) -> Plan | None:
     """The next scheduled-task messages of a (folder, topic), for one chat at a time."""
-    folder, _, topic = key.name.partition(":")
+    folder, topic = key.folder, key.topic
     msgs = pending_task_messages(conn, folder, topic, cursor, upper)
     if not msgs:
         return None

@@ -1,10 +1,13 @@
 """The agent pool: at most `max_agents` runs at once, one per group folder, each on a thread with
-its own connection; records every outcome (cursor, session, session_log, circuit breaker)."""
+its own connection. The run's thread records its outcome (cursor, session, session_log row,
+circuit breaker) on that connection, then hands a `Finished` to the gateway through `finished`,
+a queue the gateway thread drains; the gateway's own state is touched by the gateway alone."""
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import sqlite3
 import threading
 import time
@@ -12,9 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import store
-from store.state import clear_state
+from store import NewRun, RunLimit, WorkKey
 
-from gated.agent import KILL_GRACE_S, LIMIT_RESULTS, AgentRun, RunOutcome, RunSpec, StopReason
+from gated.agent import (
+    KILL_GRACE_S,
+    LIMIT_RESULTS,
+    AgentRun,
+    RunOutcome,
+    RunResult,
+    RunSpec,
+    StopReason,
+)
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy
 from gated.tools import ToolService
@@ -22,13 +33,21 @@ from gated.tools import ToolService
 log = logging.getLogger(__name__)
 
 ERRORED_AFTER = 3  # consecutive failed runs before a chat is marked errored
+# Results that name the limit the run hit.
+LIMIT_OF_RESULT: dict[RunResult, RunLimit] = {
+    "timeout": "timeout",
+    "memory": "memory",
+    "pids": "pids",
+    "cpu": "cpu",
+    "disk": "disk",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Finished:
     """What the gateway learns when a run ends."""
 
-    key: str
+    key: WorkKey
     chat_jid: str
     advanced: bool  # the cursor moved past the batch
     failed: bool  # counts toward the circuit breaker
@@ -42,20 +61,23 @@ class AgentPool:
         self,
         db: str,
         max_agents: int,
-        on_finished: Callable[[Finished], None],
         proxy: CredentialProxy | None = None,
         egress: EgressProxy | None = None,
         tools: ToolService | None = None,
+        wake: Callable[[], None] = store.wake_waiters,
     ) -> None:
         self.db = db
         self.proxy = proxy
         self.egress = egress
         self.tools = tools
         self.max_agents = max(1, max_agents)
-        self.on_finished = on_finished
+        # A run's end, for the gateway thread; `wake` then ends the daemon's wait for a change,
+        # so the gateway drains it at once.
+        self.finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+        self.wake = wake
         self.lock = threading.RLock()
-        self.runs: dict[str, AgentRun] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self.runs: dict[WorkKey, AgentRun] = {}
+        self._threads: dict[WorkKey, threading.Thread] = {}
 
     def running(self) -> int:
         with self.lock:
@@ -65,7 +87,7 @@ class AgentPool:
         with self.lock:
             return len(self.runs) >= self.max_agents
 
-    def is_running(self, key: str) -> bool:
+    def is_running(self, key: WorkKey) -> bool:
         with self.lock:
             return key in self.runs
 
@@ -114,41 +136,70 @@ class AgentPool:
         with self.lock:
             return list(self._threads.values())
 
+    def take_finished(self) -> list[Finished]:
+        """The runs that ended since the last call, in the order they ended (gateway thread)."""
+        done: list[Finished] = []
+        while True:
+            try:
+                done.append(self.finished.get_nowait())
+            except queue.Empty:
+                return done
+
     def _run(self, run: AgentRun) -> None:
         outcome = run.execute()
         try:
+            try:
+                finished = record_outcome(run.conn, run.spec, outcome)
+            except Exception:
+                log.exception("recording the run failed folder=%s", run.spec.folder)
+                finished = Finished(run.spec.key, run.spec.chat_jid, False, True, 0)
+            # The outcome is committed before the key stops running, and the key stops running
+            # together with its Finished being queued: the gateway never plans a key whose
+            # last run is half recorded, nor misses that it ended.
             with self.lock:
-                try:
-                    finished = record_outcome(run.conn, run.spec, outcome)
-                except Exception:
-                    log.exception("recording the run failed folder=%s", run.spec.folder)
-                    finished = Finished(run.spec.key, run.spec.chat_jid, False, True, 0)
                 self.runs.pop(run.spec.key, None)
                 self._threads.pop(run.spec.key, None)
-                self.on_finished(finished)
+                self.finished.put(finished)
+            self.wake()
         finally:
             run.conn.close()
 
 
 def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome) -> Finished:
-    """Persist a run's end in one transaction: cursor (when the batch is done), session,
-    session_log, failure count; system messages go back to the queue when nothing came out."""
+    """Persist a run's end in one transaction: its session_log row, the cursor (when the batch
+    is done), session, failure count; system messages go back to the queue when nothing came
+    out. A run another gated took over meanwhile records nothing: the batch is that gated's."""
+    limit_hit = limit_of(outcome)
     if outcome.stop_reason == "shutdown":
-        # Like a crash, minus the orphan: the in-flight record stays, so the next gated re-runs
-        # exactly this batch and the replies already stored are not stored again.
-        store.log_session_end(conn, spec.run_id, outcome.result, error=outcome.error)
+        # Like a crash, minus the orphan: the row is closed and a successor owes the batch a
+        # re-run, so the next gated re-runs exactly this batch and the replies already stored
+        # are not stored again.
+        with store.tx(conn):
+            if store.end_run(conn, spec.run_id, outcome.result, error=outcome.error):
+                store.open_run(conn, successor(spec))
         return Finished(spec.key, spec.chat_jid, False, False, 0)
     stopped_by_user = outcome.stop_reason == "stop"
     advance = outcome.result == "ok" or outcome.outputs > 0 or stopped_by_user
     failed = outcome.result in ("error", "timeout", *LIMIT_RESULTS)
     failures = 0
     with store.tx(conn):
-        if advance:
-            store.set_state(conn, spec.cursor_key, str(spec.last_seq))
-        clear_state(conn, spec.inflight_key)
-        store.log_session_end(
-            conn, spec.run_id, outcome.result, session_id=outcome.session_id, error=outcome.error
+        ended = store.end_run(
+            conn,
+            spec.run_id,
+            outcome.result,
+            error=outcome.error,
+            limit_hit=limit_hit,
+            session_id=outcome.session_id,
         )
+        if not ended:
+            log.warning(
+                "run taken over by another gated; its outcome is not recorded run=%d key=%s",
+                spec.run_id,
+                spec.key,
+            )
+            return Finished(spec.key, spec.chat_jid, False, False, 0)
+        if advance:
+            store.advance_cursor(conn, spec.key.cursor_key, spec.last_seq)
         # A /new during the run deleted the session it started with: keep that reset.
         started_with = spec.payload.get("session_id")
         current = store.get_session(conn, spec.folder, spec.topic)
@@ -187,3 +238,20 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
             outcome.error,
         )
     return Finished(spec.key, spec.chat_jid, advance, failed, failures)
+
+
+def limit_of(outcome: RunOutcome) -> RunLimit | None:
+    """The limit a run hit (its session_log.limit_hit), if its result names one."""
+    return LIMIT_OF_RESULT.get(outcome.result)
+
+
+def successor(spec: RunSpec) -> NewRun:
+    """The open row that owes a run's batch a re-run (no agent launched for it yet)."""
+    return NewRun(
+        spec.key,
+        spec.folder,
+        spec.topic,
+        spec.chat_jid,
+        spec.last_seq,
+        spec.system_messages,
+    )

@@ -128,6 +128,10 @@ def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_batch_is_finished_after_
     row = runs(conn, "busy")[0]
     assert (row["result"], row["error"]) == ("killed", "stopped (shutdown)")
     assert "gated stopped" in gated.log_text()
+    # The batch is owed a re-run: an open row holds it, with no agent launched for it.
+    owed = store.open_run_of(conn, store.WorkKey.chat("web:busy"))
+    assert owed is not None
+    assert (owed.batch_end, owed.launched, owed.pid) == (row["batch_end"], False, None)
     # The interrupted batch is run again after the restart (now by the echo agent): the reply
     # already stored is not stored twice, the missing one is added.
     store.update_folder_settings(conn, "busy", {}, ["command", "env"])
@@ -135,4 +139,9 @@ def test_sigterm_stops_a_busy_gated_with_exit_0_and_the_batch_is_finished_after_
     wait_for(lambda: len(reply_texts(conn, "web:busy")) >= 2, what="the rest of the batch")
     wait_for(lambda: runs(conn, "busy")[-1]["result"] == "ok", what="re-run finished")
     assert reply_texts(conn, "web:busy") == ["echo: long job", "echo: and another"]
+    # The owed row became the re-run's: two rows in all, the second one answered the batch.
+    assert [(r["id"], r["result"]) for r in runs(conn, "busy")] == [
+        (row["id"], "killed"),
+        (owed.id, "ok"),
+    ]
     assert stop_gated(gated) == 0

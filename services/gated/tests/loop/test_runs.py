@@ -36,6 +36,13 @@ def test_echo_agent_answers_each_message_and_keeps_a_session(
     wait_for(lambda: reply_texts(conn, "web:echo") == ["echo: hello"], what="echo reply")
     row = wait_for(lambda: [r for r in runs(conn, "echo") if r["result"]], what="run logged")[0]
     assert row["result"] == "ok"
+    assert (row["work_key"], row["batch_end"], row["sandbox"], row["limit_hit"]) == (
+        "chat:web:echo",
+        seq,
+        "none",  # these tests run agents with SWITCHBOARD_SANDBOX=none
+        None,
+    )
+    assert row["pid"] is not None
     assert row["session_id"].startswith("echo-")
     assert store.get_session(conn, "echo") == row["session_id"]
     reply = store.find_message(conn, "web:echo", f"reply:echo::{seq}:0")
@@ -229,7 +236,7 @@ def test_an_agent_that_ignores_sigterm_is_killed_at_its_timeout(
     row = wait_for(
         lambda: [r for r in runs(conn, "hang") if r["result"]], timeout=20, what="timeout"
     )[0]
-    assert row["result"] == "timeout"
+    assert (row["result"], row["limit_hit"]) == ("timeout", "timeout")
     assert "timed out after 0.5s" in row["error"]
     assert "ignored SIGTERM; killing" in gated.log_text()
     # A timed-out run without output is a failure: the message stays pending for a retry.

@@ -286,10 +286,11 @@ def test_with_the_egress_proxy_stopped_nothing_gets_out(bwrap: str, data_dir: Pa
     }
     run = AgentRun(
         RunSpec(
-            key="chat:web:netstop", folder="netstop", topic="", chat_jid="web:netstop",
+            key=store.WorkKey.chat("web:netstop"), folder="netstop", topic="",
+            chat_jid="web:netstop",
             argv=launch.argv, cwd=folder, env=launch.env, timeout_s=60,
             payload={"messages": [{"content": json.dumps({"tries": tries, "pause": True})}]},
-            last_seq=1, reply_to_id=None, cursor_key="c", inflight_key="i", run_id=1,
+            last_seq=1, reply_to_id=None, run_id=1,
             limits=spec, confined=True,
         ),
         conn,

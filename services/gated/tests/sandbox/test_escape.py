@@ -94,6 +94,7 @@ def test_a_hostile_agent_gets_nothing_and_its_limits_are_named(bwrap: str, data_
             )
             row = next(r for r in runs(conn, f"hostile-{mode}") if r["result"] == limit)
             assert limit in row["error"], dict(row)
+            assert (row["limit_hit"], row["sandbox"]) == (limit, "bwrap"), dict(row)
             assert "survived" not in reply_texts(conn, f"web:hostile-{mode}")
 
         # gated and the other group went on answering all along.
