@@ -21,7 +21,7 @@ SPELLED = (
     "onbod:cursor",
     "email:imap:",
     '"scheduler"',
-    '"delegate"',
+    '"delegation"',
 )
 
 

@@ -26,7 +26,7 @@ SCHEDULER_SOURCE: Final = "timed"  # `source` of timed's task messages
 ONBOARDING_SENDER: Final = "onbod"  # `sender` and `source` of onbod's messages to strangers
 # `sender` of the task messages gated posts for an agent's `delegate` tool (`source` 'gated'):
 # the delegate folder's agent answers in the delegating chat.
-DELEGATE_SENDER: Final = "delegate"
+DELEGATE_SENDER: Final = "delegation"
 DELEGATE_SOURCE: Final = "gated"
 
 
