@@ -1,6 +1,7 @@
 """Start-to-first-output latency of the echo agent, bare subprocess (unconfined) vs the default
-bubblewrap sandbox (the argv, empty environment, rlimits and per-run cgroup gated uses), p50
-and p99, the variants interleaved in one run. podman is measured only when it is installed.
+bubblewrap sandbox (the argv, empty environment, rlimits and per-run cgroup gated uses), and
+`podman run` of a container with the same view and limits (bench/podman_variant.py; only where
+podman can run one), p50 and p99, the variants interleaved in one run.
 
 Run: `uv run python bench/sandbox_bench.py [--samples 200]`.
 Target (issue 15): sandbox overhead ≤ 15 ms p50 over bare.
@@ -12,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -29,6 +29,8 @@ from gated.sandbox import (
     probe_bwrap,
 )
 from gated.sandbox.spawn import start_process
+from podman_variant import find_podman, podman_argv, podman_usable
+from podman_variant import first_output_ms as podman_first_output_ms
 
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"
 TARGET_OVERHEAD_MS = 15.0
@@ -73,7 +75,8 @@ def first_output_ms(
     return took
 
 
-def variants(work: Path) -> dict[str, Callable[[int], float]]:
+def variants(work: Path) -> tuple[dict[str, Callable[[int], float]], str]:
+    """The variants to time, and what became of podman's."""
     folder = work / "groups" / "bench"
     folder.mkdir(parents=True)
     host = HostPaths(str(folder), str(work / "groups"), str(work / "messages.db"))
@@ -91,7 +94,22 @@ def variants(work: Path) -> dict[str, Callable[[int], float]]:
     def run_bwrap(i: int) -> float:
         return first_output_ms(confined.argv, confined.env, str(folder), spec, f"run-{i}")
 
-    return {"bare": run_bare, "bwrap": run_bwrap}
+    runs = {"bare": run_bare, "bwrap": run_bwrap}
+    podman = find_podman()
+    if podman is None:
+        return runs, "not installed"
+    rootfs = work / "podman-rootfs"
+    rootfs.mkdir()
+    container = podman_argv(podman, rootfs, confined.argv, spec.memory_mb, spec.pids)
+    why_not = podman_usable(container, PAYLOAD)
+    if why_not is not None:
+        return runs, why_not
+
+    def run_podman(i: int) -> float:
+        return podman_first_output_ms(container, PAYLOAD)
+
+    runs["podman run"] = run_podman
+    return runs, "measured"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -106,9 +124,8 @@ def main() -> None:
     probe = probe_bwrap("bwrap")
     if not probe.works:
         raise SystemExit(f"bubblewrap cannot run here: {probe.reason}")
-    podman = shutil.which("podman")
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        runs = variants(Path(tmp))
+        runs, podman = variants(Path(tmp))
         times: dict[str, list[float]] = {name: [] for name in runs}
         for name, fn in runs.items():  # warm the page cache once
             fn(-1 - len(name))
@@ -133,7 +150,12 @@ def main() -> None:
         "target_overhead_ms": TARGET_OVERHEAD_MS,
         "bwrap": probe.version,
         "limits": f"cgroup v{parent.version}" if parent else f"rlimits ({reason})",
-        "podman": "installed, not measured by this bench" if podman else "not installed",
+        "podman": podman,
+        "podman_over_bwrap_p50": (
+            round(summary["podman run"]["p50"] / summary["bwrap"]["p50"], 2)
+            if "podman run" in summary
+            else None
+        ),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
