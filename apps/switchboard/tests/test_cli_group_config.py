@@ -79,7 +79,7 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
     assert text.returncode == 0, text.stderr
     rows = table(text.stdout)
     assert list(rows) == [
-        "command", "timeout_s", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
+        "command", "timeout_s", "stdin", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
         "pids", "cpu_s", "disk_mb", "env", "secrets", "grants.send_to", "grants.delegate_to",
         "grants.operator",
     ]  # fmt: skip
@@ -92,7 +92,8 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
     shown = json.loads(as_json.stdout)
     assert shown["folder"] == "demo"
     assert shown["settings"] == {
-        "command": "my-agent", "timeout_s": None, "sandbox": "auto", "network": "none",
+        "command": "my-agent", "timeout_s": None, "stdin": "batch", "sandbox": "auto",
+        "network": "none",
         "allow_hosts": [], "mounts": [], "memory_mb": 1024, "pids": 256, "cpu_s": 600,
         "disk_mb": 1024, "env": {}, "secrets": [], "grants.send_to": [], "grants.delegate_to": [],
         "grants.operator": False,

@@ -76,7 +76,7 @@ def test_a_good_value_is_stored_typed(
 @pytest.mark.parametrize(
     ("key", "text", "reason"),
     [
-        ("colour", "blue", "unknown setting; the keys are command, timeout_s, sandbox"),
+        ("colour", "blue", "unknown setting; the keys are command, timeout_s, stdin, sandbox"),
         ("env", "A=1", "env.NAME=VALUE"),
         ("command", "", "must not be empty"),
         ("command", "   ", "must not be empty"),
@@ -180,7 +180,7 @@ def test_setting_lines_mark_the_defaults(db: sqlite3.Connection) -> None:
     )
     lines = {line.key: line for line in store.setting_lines(db, "demo")}
     assert list(lines) == [
-        "command", "timeout_s", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
+        "command", "timeout_s", "stdin", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
         "pids", "cpu_s", "disk_mb", "env.MODE", "secrets", "grants.send_to",
         "grants.delegate_to", "grants.operator",
     ]  # fmt: skip

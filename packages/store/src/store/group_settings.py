@@ -19,7 +19,7 @@ from store import validate
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, StoreError
-from store.models import FolderSettings, Mount, NetworkMode, SandboxMode
+from store.models import FolderSettings, Mount, NetworkMode, SandboxMode, StdinMode
 from store.paths import groups_dir
 
 # The keys `update_folder_settings` takes, in display order; `env.NAME` stands for every
@@ -27,6 +27,7 @@ from store.paths import groups_dir
 KNOWN_KEYS: Final = (
     "command",
     "timeout_s",
+    "stdin",
     "sandbox",
     "network",
     "allow_hosts",
@@ -44,6 +45,7 @@ KNOWN_KEYS: Final = (
 ENV_PREFIX: Final = "env."
 SANDBOX_MODES: Final[tuple[str, ...]] = get_args(SandboxMode)
 NETWORK_MODES: Final[tuple[str, ...]] = get_args(NetworkMode)
+STDIN_MODES: Final[tuple[str, ...]] = get_args(StdinMode)
 # Inclusive ranges of the integer limits.
 LIMITS: Final[dict[str, tuple[int, int]]] = {
     "memory_mb": (64, 65536),
@@ -115,6 +117,7 @@ def decode(folder: str, data: Mapping[str, Any]) -> FolderSettings:
         folder=folder,
         command=data.get("command"),
         timeout_s=float(timeout) if timeout is not None else None,
+        stdin=data.get("stdin", defaults.stdin),
         sandbox=data.get("sandbox", defaults.sandbox),
         network=data.get("network", defaults.network),
         allow_hosts=tuple(data.get("allow_hosts", ())),
@@ -150,6 +153,7 @@ def settings_json(settings: FolderSettings) -> dict[str, Any]:
     return {
         "command": settings.command,
         "timeout_s": settings.timeout_s,
+        "stdin": settings.stdin,
         "sandbox": settings.sandbox,
         "network": settings.network,
         "allow_hosts": list(settings.allow_hosts),
@@ -327,6 +331,7 @@ def _flag(key: str, text: str) -> bool:
 PLAIN_KEYS: Final[dict[str, Callable[[str, str], Any]]] = {
     "command": _command,
     "timeout_s": _timeout,
+    "stdin": _choice(STDIN_MODES),
     "sandbox": _choice(SANDBOX_MODES),
     "network": _choice(NETWORK_MODES),
     "allow_hosts": _allow_hosts,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 OutboxStatus = Literal["pending", "sending", "sent", "failed", "dead"]
 SandboxMode = Literal["auto", "bwrap", "none"]
+StdinMode = Literal["batch", "stream"]
 NetworkMode = Literal["none", "proxy", "full"]
 
 
@@ -177,6 +178,7 @@ class FolderSettings:
     grants_send_to: tuple[str, ...] = ()  # chats (jids) or folders it may message
     grants_delegate_to: tuple[str, ...] = ()  # folders it may hand a prompt to
     grants_operator: bool = False  # the operator tools (groups, routes, onboarding)
+    stdin: StdinMode = "batch"  # 'stream': new messages reach the running agent as lines
 
 
 @dataclass(frozen=True, slots=True)

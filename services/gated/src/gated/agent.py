@@ -22,6 +22,7 @@ import store
 from store import CarriedMessage, WorkKey
 from store.liveness import process_start
 
+from gated.agent_stdin import AgentStdin, follow_up_line
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy, RunEgress
 from gated.errors import SecretKeyError
@@ -46,7 +47,6 @@ MAX_LINE_BYTES = 256 * 1024  # longer stdout lines are skipped (read to their en
 MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
 MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
 MAX_STDERR_LINES = 200  # stderr lines logged per run
-STDIN_INLINE_BYTES = 60_000  # below a pipe buffer: written directly, never blocks
 
 LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
 
@@ -77,6 +77,7 @@ class RunSpec:
     limits: SandboxSpec | None = None  # the run's limits (None: only the timeout)
     confined: bool = False  # argv starts bubblewrap
     refused: str | None = None  # why the run may not start (e.g. it would be unconfined)
+    stream: bool = False  # stdin=stream: new messages are written to the running agent
 
 
 @dataclass(slots=True)
@@ -86,6 +87,9 @@ class RunOutcome:
     session_id: str | None = None
     error: str | None = None
     stop_reason: StopReason | None = None
+    # Where the chat's cursor goes when the run advances it: the batch's last message, or for a
+    # streaming agent the last follow-up it says it consumed (its result's `consumed_seq`).
+    batch_end: int = 0
 
 
 def agent_argv(command: str | list[str]) -> list[str]:
@@ -134,6 +138,9 @@ class AgentRun:
         self.limit_detail: str | None = None
         self._lock = threading.Lock()
         self._done = threading.Event()
+        self.stdin = AgentStdin(spec.folder)
+        self.fed_upto = spec.last_seq  # the last message written to the agent
+        self.consumed_seq: int | None = None  # a streaming agent's result says
 
     def terminate(self, reason: StopReason) -> None:
         """Ask the agent to stop (SIGTERM to its process group), SIGKILL after the grace."""
@@ -296,11 +303,15 @@ class AgentRun:
         assert proc.stderr is not None
         err_thread = threading.Thread(target=self._log_stderr, args=(proc.stderr,), daemon=True)
         err_thread.start()
-        self._feed(proc.stdin, (json.dumps(spec.payload) + "\n").encode())
-        outcome = RunOutcome("error")
+        first = (
+            json.dumps({**spec.payload, "stdin": "stream"} if spec.stream else spec.payload) + "\n"
+        )
+        self.stdin.start(proc.stdin, first.encode(), keep_open=spec.stream)
+        outcome = RunOutcome("error", batch_end=spec.last_seq)
         try:
             self._follow(proc.stdout, outcome)
         finally:
+            self.stdin.close()
             proc.stdout.close()
             rc = proc.wait()
             self._done.set()
@@ -337,18 +348,18 @@ class AgentRun:
         except sqlite3.Error:
             log.exception("cannot record agent pid folder=%s", self.spec.folder)
 
-    def _feed(self, stdin: IO[bytes], data: bytes) -> None:
-        def write() -> None:
-            try:
-                stdin.write(data)
-                stdin.close()
-            except (BrokenPipeError, OSError, ValueError):
-                log.debug("agent closed stdin early folder=%s", self.spec.folder)
-
-        if len(data) <= STDIN_INLINE_BYTES:
-            write()
-        else:
-            threading.Thread(target=write, daemon=True).start()
+    def follow_up(self, messages: list[dict[str, Any]], upto: int) -> bool:
+        """Write more messages of the chat to a streaming agent (the gateway's thread); False
+        when it no longer reads them (they wait for the next run)."""
+        if not self.spec.stream or upto <= self.fed_upto:
+            return False
+        if not self.stdin.send([follow_up_line(m) for m in messages]):
+            return False
+        self.fed_upto = upto
+        log.info(
+            "agent fed follow-ups folder=%s n=%d upto=%d", self.spec.folder, len(messages), upto
+        )
+        return True
 
     def _log_stderr(self, stream: IO[bytes]) -> None:
         logged = 0
@@ -403,6 +414,10 @@ class AgentRun:
             self._deliver(obj.get("text"), outcome)
         else:
             status = obj.get("status")
+            consumed = obj.get("consumed_seq")
+            if spec.stream and isinstance(consumed, int) and not isinstance(consumed, bool):
+                # Only what was written to it, and never less than its first batch.
+                outcome.batch_end = max(spec.last_seq, min(consumed, self.fed_upto))
             sid = obj.get("session_id")
             outcome.session_id = sid if isinstance(sid, str) and sid else outcome.session_id
             err = obj.get("error")

@@ -26,7 +26,7 @@ from gated.credproxy import CredentialProxy
 from gated.egress import EgressCounter, EgressProxy
 from gated.errors import RunTaken
 from gated.grants import granted_secrets
-from gated.planning import Plan, agent_settings, next_plan
+from gated.planning import Plan, agent_settings, follow_ups, next_plan, payload_message
 from gated.queue import AgentPool
 from gated.rundir import RunDirs
 from gated.sandbox import (
@@ -194,6 +194,7 @@ class Gateway:
             return None
         for key in sorted(self.dirty, key=str):
             if self.pool.is_running(key):
+                self.follow_up(key)
                 continue
             retry = self.retry_at.get(key)
             if retry is not None and retry > now:
@@ -219,6 +220,16 @@ class Gateway:
                 log.exception("cannot start a run key=%s", key)
                 self.retry_at[key] = now + timedelta(seconds=RETRY_CAP_S)
         return wake
+
+    def follow_up(self, key: WorkKey) -> None:
+        """Hand a running streaming agent its chat's new messages (stdin=stream)."""
+        run = self.pool.run_for(key)
+        if run is None or not run.spec.stream:
+            return
+        spec = run.spec
+        msgs = follow_ups(self.conn, key, run.fed_upto, self.cursor, spec.folder, spec.topic)
+        if msgs:
+            run.follow_up([payload_message(m) for m in msgs], msgs[-1].seq)
 
     # -- starting and finishing -----------------------------------------------------------
 
@@ -265,18 +276,7 @@ class Gateway:
             "topic": plan.topic,
             "session_id": session_id,
             "system_messages": list(sysmsgs),
-            "messages": [
-                {
-                    "seq": m.seq,
-                    "id": m.id,
-                    "sender": m.sender,
-                    "sender_name": m.sender_name,
-                    "content": m.content,
-                    "timestamp": m.timestamp,
-                    "verb": m.verb,
-                }
-                for m in plan.messages
-            ],
+            "messages": [payload_message(m) for m in plan.messages],
         }
         self.pool.start(
             RunSpec(
@@ -297,6 +297,7 @@ class Gateway:
                 limits=spec,
                 confined=started.confined,
                 refused=refused,
+                stream=folder_settings.stdin == "stream" and plan.key.kind == "chat",
             )
         )
 

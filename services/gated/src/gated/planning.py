@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import store
 from store import CarriedMessage, FolderSettings, Group, Message, OpenRun, WorkKey, bus, liveness
@@ -94,6 +95,33 @@ def chat_messages(conn: sqlite3.Connection, jid: str, cursor: int, upper: int) -
         if len(page) < PAGE:
             return
         cursor = page[-1].seq
+
+
+def payload_message(m: Message) -> dict[str, Any]:
+    """A message as the agent protocol hands it to an agent."""
+    return {
+        "seq": m.seq,
+        "id": m.id,
+        "sender": m.sender,
+        "sender_name": m.sender_name,
+        "content": m.content,
+        "timestamp": m.timestamp,
+        "verb": m.verb,
+    }
+
+
+def follow_ups(
+    conn: sqlite3.Connection, key: WorkKey, fed_upto: int, scanned: int, folder: str, topic: str
+) -> list[Message]:
+    """What a streaming run of a chat should be handed next: the chat's batch after
+    `fed_upto` when it is for the run's own (folder, topic); else nothing (it waits for the
+    next run)."""
+    if key.kind != "chat" or scanned <= fed_upto:
+        return []
+    plan = plan_chat(conn, key, fed_upto, scanned, ())
+    if plan is None or (plan.folder, plan.topic) != (folder, topic):
+        return []
+    return plan.messages
 
 
 def plan_chat(

@@ -91,6 +91,10 @@ class AgentPool:
         with self.lock:
             return key in self.runs
 
+    def run_for(self, key: WorkKey) -> AgentRun | None:
+        with self.lock:
+            return self.runs.get(key)
+
     def folder_busy(self, folder: str) -> bool:
         with self.lock:
             return any(r.spec.folder == folder for r in self.runs.values())
@@ -199,7 +203,7 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
             )
             return Finished(spec.key, spec.chat_jid, False, False, 0)
         if advance:
-            store.advance_cursor(conn, spec.key.cursor_key, spec.last_seq)
+            store.advance_cursor(conn, spec.key.cursor_key, outcome.batch_end or spec.last_seq)
         # A /new during the run deleted the session it started with: keep that reset.
         started_with = spec.payload.get("session_id")
         current = store.get_session(conn, spec.folder, spec.topic)

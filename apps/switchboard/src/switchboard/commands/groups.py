@@ -121,7 +121,7 @@ def group_config(
         typer.Option(
             "--set",
             metavar="KEY=VALUE",
-            help="Change a setting (repeatable). Keys: command, timeout_s, sandbox "
+            help="Change a setting (repeatable). Keys: command, timeout_s, stdin, sandbox "
             "(auto|bwrap|none), network (none|proxy|full), allow_hosts, mounts "
             "(HOST_PATH:INSIDE_PATH[:rw],...; under $SWITCHBOARD_MOUNT_ROOTS), memory_mb, pids, "
             "cpu_s, disk_mb, env.NAME, secrets.",

@@ -11,10 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from store import bus
+
+from gated.agents.claude_stream import TurnFeeder
 
 CLAUDE_BIN_ENV = "SWITCHBOARD_CLAUDE_BIN"
 EXTRA_ARGS_ENV = "SWITCHBOARD_CLAUDE_ARGS"  # extra flags, e.g. "--model sonnet"
@@ -71,7 +74,12 @@ def emit(out: TextIO, obj: dict[str, Any]) -> None:
     out.flush()
 
 
-def translate(events: Iterable[str], out: TextIO, session_id: str | None) -> dict[str, Any]:
+def translate(
+    events: Iterable[str],
+    out: TextIO,
+    session_id: str | None,
+    on_result: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Map stream-json lines to `message` lines; return our final `result` object."""
     result: dict[str, Any] = {"type": "result", "status": "error", "session_id": session_id}
     said_anything = False
@@ -100,6 +108,9 @@ def translate(events: Iterable[str], out: TextIO, session_id: str | None) -> dic
                 "session_id": session_id,
                 "error": (str(text or event.get("subtype")) if failed else None),
             }
+            said_anything = False  # each turn (stdin=stream) ends in its own result
+            if on_result is not None:
+                on_result()
     result["session_id"] = session_id
     if result["status"] == "error" and not result.get("error"):
         result["error"] = "claude ended without a result event"
@@ -109,7 +120,10 @@ def translate(events: Iterable[str], out: TextIO, session_id: str | None) -> dic
 def main() -> int:
     request = json.loads(sys.stdin.readline() or "{}")
     session_id = request.get("session_id") or None
+    streaming = request.get("stdin") == "stream"
     argv = claude_argv(session_id)
+    if streaming:
+        argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
     try:
         proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
@@ -119,12 +133,20 @@ def main() -> int:
         return 1
     assert proc.stdin is not None
     assert proc.stdout is not None
-    try:
-        proc.stdin.write(build_prompt(request))
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    result = translate(proc.stdout, sys.stdout, session_id)
+    if streaming:
+        batch = request.get("messages") or []
+        last_seq = int(batch[-1]["seq"]) if batch else 0
+        feeder = TurnFeeder(proc.stdin, build_prompt(request), last_seq)
+        threading.Thread(target=feeder.follow, args=(sys.stdin,), daemon=True).start()
+        result = translate(proc.stdout, sys.stdout, session_id, feeder.on_result)
+        result["consumed_seq"] = feeder.consumed
+    else:
+        try:
+            proc.stdin.write(build_prompt(request))
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        result = translate(proc.stdout, sys.stdout, session_id)
     rc = proc.wait()
     if rc != 0 and result["status"] == "ok":
         result = {**result, "status": "error", "error": f"claude exited with code {rc}"}
