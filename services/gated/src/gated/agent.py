@@ -1,5 +1,6 @@
 """One agent run: a subprocess in the group folder speaking DESIGN §4's protocol (one JSON object
-on stdin, JSON lines on stdout), with a timeout (TERM → grace → KILL) and bounded output."""
+on stdin, JSON lines on stdout), with its tool socket, network and credential proxies, limits
+and a timeout (TERM → grace → KILL). Its stdin is `agent_stdin`'s, its stdout `agent_output`'s."""
 
 from __future__ import annotations
 
@@ -14,24 +15,29 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 import store
-from store import CarriedMessage, WorkKey
 from store.liveness import process_start
 
+from gated.agent_output import AgentOutput
 from gated.agent_stdin import AgentStdin, follow_up_line
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy, RunEgress
 from gated.errors import SecretKeyError
 from gated.forwarding import forwarded_argv
+from gated.runspec import (
+    LIMIT_RESULTS,
+    RunOutcome,
+    RunResult,
+    RunSpec,
+    StopReason,
+    reply_id,
+)
 from gated.sandbox import (
-    LimitName,
     RunCgroup,
     RunLimits,
-    SandboxSpec,
     cgroup_parent,
     network_warning,
 )
@@ -40,56 +46,23 @@ from gated.sandbox.spawn import start_process
 from gated.tools import ToolRun, ToolService
 from gated.tools.context import RunIdentity
 
+__all__ = [
+    "LIMIT_RESULTS",
+    "AgentRun",
+    "RunOutcome",
+    "RunResult",
+    "RunSpec",
+    "StopReason",
+    "agent_argv",
+    "kill_orphan",
+    "reply_id",
+]
+
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
-MAX_LINE_BYTES = 256 * 1024  # longer stdout lines are skipped (read to their end, not parsed)
-MAX_STDOUT_LINES = 5_000  # lines parsed per run; the rest is drained unread
-MAX_OUTPUT_MESSAGES = 100  # message lines delivered per run
-MAX_STDERR_LINES = 200  # stderr lines logged per run
 
 LIMIT_WATCH_S = 0.25  # how often a running agent's limits are read
-
-# A run that hits a limit ends with the limit's name as its result (session_log.result).
-RunResult = Literal["ok", "error", "timeout", "killed", "memory", "pids", "cpu", "disk"]
-StopReason = Literal["timeout", "stop", "shutdown", "memory", "pids", "cpu", "disk"]
-LIMIT_RESULTS: tuple[LimitName, ...] = ("memory", "pids", "cpu", "disk")
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """Everything a run needs; built by the gateway loop."""
-
-    key: WorkKey  # the chat, or the (folder, topic) of task messages, the run works for
-    folder: str
-    topic: str
-    chat_jid: str
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
-    timeout_s: float
-    payload: dict[str, Any]  # the stdin object
-    last_seq: int  # last input message of the batch: the cursor after success
-    reply_to_id: str | None
-    run_id: int  # session_log id
-    system_messages: tuple[CarriedMessage, ...] = ()
-    secrets: tuple[str, ...] = ()  # names granted to the folder; opened by the credential proxy
-    limits: SandboxSpec | None = None  # the run's limits (None: only the timeout)
-    confined: bool = False  # argv starts bubblewrap
-    refused: str | None = None  # why the run may not start (e.g. it would be unconfined)
-    stream: bool = False  # stdin=stream: new messages are written to the running agent
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    result: RunResult
-    outputs: int = 0
-    session_id: str | None = None
-    error: str | None = None
-    stop_reason: StopReason | None = None
-    # Where the chat's cursor goes when the run advances it: the batch's last message, or for a
-    # streaming agent the last follow-up it says it consumed (its result's `consumed_seq`).
-    batch_end: int = 0
 
 
 def agent_argv(command: str | list[str]) -> list[str]:
@@ -99,11 +72,6 @@ def agent_argv(command: str | list[str]) -> list[str]:
     if not argv:
         raise store.InvalidInput("command", "is empty")
     return argv
-
-
-def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:
-    """Deterministic id of output n of the run whose batch ends at last_seq (re-runs dedupe)."""
-    return f"reply:{folder}:{topic}:{last_seq}:{n}"
 
 
 def kill_orphan(pid: int, start: str | None) -> bool:
@@ -301,7 +269,8 @@ class AgentRun:
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None
-        err_thread = threading.Thread(target=self._log_stderr, args=(proc.stderr,), daemon=True)
+        output = AgentOutput(spec, self.conn, lambda: self.fed_upto)
+        err_thread = threading.Thread(target=output.log_stderr, args=(proc.stderr,), daemon=True)
         err_thread.start()
         first = (
             json.dumps({**spec.payload, "stdin": "stream"} if spec.stream else spec.payload) + "\n"
@@ -309,7 +278,7 @@ class AgentRun:
         self.stdin.start(proc.stdin, first.encode(), keep_open=spec.stream)
         outcome = RunOutcome("error", batch_end=spec.last_seq)
         try:
-            self._follow(proc.stdout, outcome)
+            output.follow(proc.stdout, outcome)
         finally:
             self.stdin.close()
             proc.stdout.close()
@@ -360,94 +329,6 @@ class AgentRun:
             "agent fed follow-ups folder=%s n=%d upto=%d", self.spec.folder, len(messages), upto
         )
         return True
-
-    def _log_stderr(self, stream: IO[bytes]) -> None:
-        logged = 0
-        for raw in stream:
-            if logged < MAX_STDERR_LINES:
-                text = raw[:2000].decode("utf-8", "replace").rstrip()
-                log.info("agent stderr folder=%s: %s", self.spec.folder, text)
-            logged += 1
-        if logged > MAX_STDERR_LINES:
-            log.info("agent stderr folder=%s: %d more lines not logged", self.spec.folder, logged)
-        stream.close()
-
-    def _follow(self, stdout: IO[bytes], outcome: RunOutcome) -> None:
-        lines = 0
-        while True:
-            raw = stdout.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                log.warning(
-                    "agent line over %d bytes skipped folder=%s", MAX_LINE_BYTES, self.spec.folder
-                )
-                while (rest := stdout.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass
-                continue
-            lines += 1
-            if lines > MAX_STDOUT_LINES:
-                log.warning(
-                    "agent printed over %d lines; draining folder=%s", lines - 1, self.spec.folder
-                )
-                while stdout.read(65536):
-                    pass
-                return
-            self._line(raw, outcome)
-
-    def _line(self, raw: bytes, outcome: RunOutcome) -> None:
-        spec = self.spec
-        text = raw.decode("utf-8", "replace").strip()
-        if not text:
-            return
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        kind = obj.get("type") if isinstance(obj, dict) else None
-        if not isinstance(obj, dict) or kind not in ("message", "result", "log"):
-            log.warning("agent printed a malformed line folder=%s line=%r", spec.folder, text[:200])
-            return
-        if kind == "log":
-            log.info("agent log folder=%s: %s", spec.folder, str(obj.get("text", ""))[:2000])
-        elif kind == "message":
-            self._deliver(obj.get("text"), outcome)
-        else:
-            status = obj.get("status")
-            consumed = obj.get("consumed_seq")
-            if spec.stream and isinstance(consumed, int) and not isinstance(consumed, bool):
-                # Only what was written to it, and never less than its first batch.
-                outcome.batch_end = max(spec.last_seq, min(consumed, self.fed_upto))
-            sid = obj.get("session_id")
-            outcome.session_id = sid if isinstance(sid, str) and sid else outcome.session_id
-            err = obj.get("error")
-            outcome.result = "ok" if status == "ok" else "error"
-            outcome.error = None if status == "ok" else str(err or f"agent status {status!r}")
-
-    def _deliver(self, text: object, outcome: RunOutcome) -> None:
-        spec = self.spec
-        if not isinstance(text, str) or not text.strip():
-            log.warning("agent message without text skipped folder=%s", spec.folder)
-            return
-        if outcome.outputs >= MAX_OUTPUT_MESSAGES:
-            log.warning("agent message over the cap of %d skipped", MAX_OUTPUT_MESSAGES)
-            return
-        try:
-            store.store_outbound(
-                self.conn,
-                spec.chat_jid,
-                text,
-                group_folder=spec.folder,
-                source="agent",
-                topic=spec.topic,
-                reply_to_id=spec.reply_to_id,
-                sender=spec.folder,
-                msg_id=reply_id(spec.folder, spec.topic, spec.last_seq, outcome.outputs),
-            )
-        except store.InvalidInput as exc:
-            log.warning("agent message rejected folder=%s: %s", spec.folder, exc)
-            return
-        outcome.outputs += 1
 
     def _classify(self, outcome: RunOutcome, rc: int) -> None:
         with self._lock:
