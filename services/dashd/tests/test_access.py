@@ -14,6 +14,8 @@ import store
 from dashd.app import routes
 from dashd.users import add_user
 from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
+from gated.migrations import MIGRATIONS as GATED
+from gated.tools import audit
 from onbod.migrations import MIGRATIONS as ONBOD
 from starlette.routing import Route
 from timed import api as timed
@@ -37,6 +39,7 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
     task; beta's rows all carry SECRET. Returns path parameters that point at beta."""
     store.migrate_service(conn, "timed", TIMED)
     store.migrate_service(conn, "onbod", ONBOD)
+    store.migrate_service(conn, "gated", GATED)
     ids: dict[str, str] = {}
     for name in ("alpha", "beta"):
         mark = SECRET if name == "beta" else "alpha-visible"
@@ -58,6 +61,16 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
         store.claim_outbound(conn, "test")
         store.mark_failed(conn, seq, f"{mark} delivery error", permanent=True)
         run = store.log_session_start(conn, name, "", f"tg:{name}-chat", f"{mark}-session")
+        audit.record(
+            conn,
+            run_id=run,
+            call_id="c1",
+            tool="send_message",
+            args={"text": f"{mark} tool call"},
+            started_at=store.now_iso(),
+            duration_ms=1.0,
+            result={"seq": 1},
+        )
         store.log_session_end(conn, run, "error", error=f"{mark} agent crashed")
         store.log_session_start(conn, name, f"{mark}-topic", f"tg:{name}-chat", None)
         store.set_session(conn, name, "", f"{mark}-session")
@@ -69,6 +82,7 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
                 "jid": "tg:beta-chat",
                 "folder": "beta",
                 "task_id": str(task.id),
+                "run_id": str(run),
                 "route_id": str(route.id),
                 "name": "style.css",
             }
