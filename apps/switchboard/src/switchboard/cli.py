@@ -16,6 +16,7 @@ from switchboard.commands import (
     core,
     groups,
     onboarding,
+    persona,
     runs,
     secrets,
     tasks,
@@ -31,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
-COMMAND_MODULES = (core, groups, chat, tasks, runs, onboarding, users, secrets, up)
+COMMAND_MODULES = (core, groups, persona, chat, tasks, runs, onboarding, users, secrets, up)
 for _module in COMMAND_MODULES:
     _module.register(app)
 
