@@ -44,6 +44,7 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
     for name in ("alpha", "beta"):
         mark = SECRET if name == "beta" else "alpha-visible"
         (groups_dir / name).mkdir(parents=True, exist_ok=True)
+        (groups_dir / name / "CLAUDE.md").write_text(f"# {name}\n{mark} persona\n")
         store.register_group(conn, f"tg:{name}-chat", name, name=f"{mark} chat")
         store.register_group(conn, f"web:{name}", name)
         route = store.add_route(conn, f"tg:{name}-chat", "keyword", mark, name)
