@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from dashd.auth import SESSION_ALIVE_SQL
+from gated.tools.audit import CALL_COUNTS_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
@@ -29,6 +30,7 @@ BIG_TABLES = (
     "auth_sessions",
     "login_failures",
     "email_threads",
+    "tool_calls",
 )
 NOW = "2026-11-23T10:00:00.000Z"
 
@@ -91,6 +93,13 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("store.runs.OPEN_RUN_SQL", OPEN_RUN_SQL, ("chat:web:a",)),
     ("store.runs.OPEN_RUNS_SQL", OPEN_RUNS_SQL, ()),
     ("timed.firing.DUE_SQL", DUE_SQL, (NOW, 200)),
+    # gated/tools/audit.py: a run's calls and the calls per run (run pages, `runs list`)
+    (
+        "gated.tools.audit.calls_of_run",
+        "SELECT * FROM tool_calls WHERE run_id = ? ORDER BY id",
+        (1,),
+    ),
+    ("gated.tools.audit.CALL_COUNTS_SQL", CALL_COUNTS_SQL.format(ids="?,?,?"), (1, 2, 3)),
     # onbod/records.py: get, world-name lookup, rate counts
     ("onbod.get", "SELECT * FROM onboarding WHERE jid = ?", ("tg:1",)),
     (

@@ -15,6 +15,8 @@ import store
 from dashd.app import routes
 from dashd.users import add_user
 from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
+from gated.migrations import MIGRATIONS as GATED
+from gated.tools import audit
 from onbod.migrations import MIGRATIONS as ONBOD
 from starlette.routing import Route
 from store import blobs
@@ -39,10 +41,12 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
     task; beta's rows all carry SECRET. Returns path parameters that point at beta."""
     store.migrate_service(conn, "timed", TIMED)
     store.migrate_service(conn, "onbod", ONBOD)
+    store.migrate_service(conn, "gated", GATED)
     ids: dict[str, str] = {}
     for name in ("alpha", "beta"):
         mark = SECRET if name == "beta" else "alpha-visible"
         (groups_dir / name).mkdir(parents=True, exist_ok=True)
+        (groups_dir / name / "CLAUDE.md").write_text(f"# {name}\n{mark} persona\n")
         store.register_group(conn, f"tg:{name}-chat", name, name=f"{mark} chat")
         store.register_group(conn, f"web:{name}", name)
         route = store.add_route(conn, f"tg:{name}-chat", "keyword", mark, name)
@@ -65,6 +69,16 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
             store.NewRun(chat, name, "", chat.jid, 3, session_id=f"{mark}-session", sandbox="none"),
         )
         assert run is not None
+        audit.record(
+            conn,
+            run_id=run,
+            call_id="c1",
+            tool="send_message",
+            args={"text": f"{mark} tool call"},
+            started_at=store.now_iso(),
+            duration_ms=1.0,
+            result={"seq": 1},
+        )
         store.end_run(conn, run, "error", error=f"{mark} agent crashed")
         topic = store.WorkKey.task(name, f"{mark}-topic")
         store.open_run(conn, store.NewRun(topic, name, topic.topic, chat.jid, 3, sandbox="none"))
@@ -84,6 +98,7 @@ def seed(conn: sqlite3.Connection, groups_dir: Path) -> dict[str, str]:
                 "jid": "tg:beta-chat",
                 "folder": "beta",
                 "task_id": str(task.id),
+                "run_id": str(run),
                 "route_id": str(route.id),
                 "name": "style.css",
             }

@@ -84,6 +84,30 @@ def test_the_group_page_shows_each_folders_settings_escaped(admin: httpx.Client)
     assert rows["env.NOTE"] == (f"{escaped}&#34;&gt;", False)
 
 
+def test_the_group_page_shows_each_folders_persona_escaped(
+    admin: httpx.Client, conn: sqlite3.Connection, module_tmp: Path
+) -> None:
+    (module_tmp / "groups" / "demo" / "CLAUDE.md").write_text(f"# Demo helper\n\nBe kind. {XSS}\n")
+    linked = module_tmp / "groups" / "linked"
+    linked.mkdir(parents=True)
+    (module_tmp / "outside.txt").write_text("OUTSIDE-THE-FOLDER")
+    (linked / "CLAUDE.md").symlink_to(module_tmp / "outside.txt")
+    store.register_group(conn, "tg:linked", "linked")
+    try:
+        html = admin.get("/groups").text
+    finally:
+        store.unregister_group(conn, "tg:linked")
+    assert "<script>alert" not in html
+    demo = html[html.index('id="persona-demo"') :]
+    demo = demo[: demo.index("</details>")]
+    assert "<summary>Persona: Be kind. &lt;script&gt;" in demo
+    assert "# Demo helper" in demo
+    assert "(3 lines)" in demo
+    assert "Be kind. &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in demo
+    assert "OUTSIDE-THE-FOLDER" not in html
+    assert 'id="persona-linked">Persona: CLAUDE.md is not a plain file; not shown.' in html
+
+
 def test_security_headers_on_every_response(admin: httpx.Client) -> None:
     client = admin
     for url in ("/", "/chats", "/login", "/healthz", "/nope"):

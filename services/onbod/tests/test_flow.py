@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import store
-from onbod import api
+from onbod import api, handoff
 from onbod_harness import Onbod, add_operator, replies, say, wait_for, wait_settled
+from store.paths import group_path
 
 STRANGER = "tg:1001"
 
@@ -85,7 +86,9 @@ def test_approve_registers_the_group_and_hands_off_the_first_message_once(
     assert [(r.type, r.target) for r in store.routes_for(conn, STRANGER)] == [
         ("default", "my-world")
     ]
-    assert (db.parent / "groups" / "my-world").is_dir()
+    world = db.parent / "groups" / "my-world"
+    assert sorted(p.name for p in world.iterdir()) == ["CLAUDE.md", "memory"]
+    assert (world / "CLAUDE.md").read_text().startswith("# my-world\n")
     handoffs = conn.execute(
         "SELECT * FROM messages WHERE chat_jid = ? AND id = ?",
         (STRANGER, f"onboard:{original.id}"),
@@ -213,3 +216,21 @@ def test_a_pending_chat_is_reminded_once_per_interval(
     row = api.get(conn, STRANGER)
     assert row is not None
     assert row.reminded_at is not None
+
+
+def test_a_world_that_did_not_come_to_be_gives_its_name_back(conn: sqlite3.Connection) -> None:
+    """The directory made before the approval holds the seed (persona, memory/); undoing it
+    removes the untouched seed, and a leftover seed does not make the name taken."""
+    handoff.make_group_dir(conn, "lost-world")
+    path = group_path(conn, "lost-world")
+    assert sorted(p.name for p in path.iterdir()) == ["CLAUDE.md", "memory"]
+    assert handoff.taken_reason(conn, "lost-world", STRANGER) is None
+    handoff.remove_empty_group_dir(conn, "lost-world")
+    assert not path.exists()
+
+    handoff.make_group_dir(conn, "kept-world")
+    kept = group_path(conn, "kept-world")
+    (kept / "memory" / "notes.md").write_text("someone's notes")
+    assert "non-empty group directory" in (handoff.taken_reason(conn, "kept-world", STRANGER) or "")
+    handoff.remove_empty_group_dir(conn, "kept-world")
+    assert (kept / "memory" / "notes.md").exists()

@@ -11,7 +11,18 @@ import typer
 from gated.errors import GatedError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from switchboard.commands import chat, core, groups, onboarding, secrets, tasks, up, users
+from switchboard.commands import (
+    chat,
+    core,
+    groups,
+    onboarding,
+    persona,
+    runs,
+    secrets,
+    tasks,
+    up,
+    users,
+)
 
 app = typer.Typer(
     name="switchboard",
@@ -21,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
-COMMAND_MODULES = (core, groups, chat, tasks, onboarding, users, secrets, up)
+COMMAND_MODULES = (core, groups, persona, chat, tasks, runs, onboarding, users, secrets, up)
 for _module in COMMAND_MODULES:
     _module.register(app)
 

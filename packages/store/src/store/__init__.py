@@ -6,7 +6,7 @@ from store.bus import WorkKey
 from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
-from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError
+from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError, UnsafeFile
 from store.group_settings import (
     SettingLine,
     check_mounts,
@@ -145,6 +145,7 @@ __all__ = [
     "StoreError",
     "SystemMessage",
     "ThreadConnections",
+    "UnsafeFile",
     "WorkKey",
     "__version__",
     "active_web_jids",

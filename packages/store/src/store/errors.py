@@ -22,3 +22,8 @@ class SchemaTooNew(StoreError):
 
 class NotFound(StoreError):
     """A row the caller named does not exist."""
+
+
+class UnsafeFile(StoreError):
+    """A file to read or write is not a plain file (a symlink, a FIFO, a directory …); it was
+    left alone. Names the path and what it is."""

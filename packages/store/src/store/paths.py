@@ -1,12 +1,15 @@
-"""Where group folders live: SWITCHBOARD_GROUPS_DIR, else `groups/` beside the database file."""
+"""Where group folders live: SWITCHBOARD_GROUPS_DIR, else `groups/` beside the database file.
+A folder made here starts with its persona and memory (`store.persona.seed_group_dir`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
 
 from store import validate
+from store.persona import MEMORY_DIR, PERSONA_FILE, is_unused_group_dir, seed_group_dir
 
 
 def groups_dir(conn: sqlite3.Connection) -> Path:
@@ -20,8 +23,27 @@ def groups_dir(conn: sqlite3.Connection) -> Path:
 
 
 def group_path(conn: sqlite3.Connection, folder: str, *, create: bool = False) -> Path:
-    """The directory of one group (validated slug, so it cannot escape groups_dir)."""
+    """The directory of one group (validated slug, so it cannot escape groups_dir). With
+    `create`, a missing directory is made, and an empty one seeded (CLAUDE.md, memory/)."""
     path = groups_dir(conn) / validate.folder(folder)
     if create:
         path.mkdir(parents=True, exist_ok=True)
+        seed_group_dir(path, folder)
     return path
+
+
+def remove_unused_group_dir(conn: sqlite3.Connection, folder: str) -> bool:
+    """Remove a group's directory when it is empty or holds only its untouched seed (undoing
+    group_path(create=True) for a group that did not come to be); True when removed."""
+    path = group_path(conn, folder)
+    try:
+        if not path.is_dir() or path.is_symlink() or not is_unused_group_dir(path, folder):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            (path / PERSONA_FILE).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (path / MEMORY_DIR).rmdir()
+        path.rmdir()
+    except OSError:
+        return False
+    return True

@@ -70,6 +70,7 @@ class Config:
     require_sandbox: bool = False
     bwrap: str = "bwrap"
     mount_roots: tuple[str, ...] = ()
+    skills_dir: str | None = None  # shared skills, read-only in every run (sandbox.skills)
     memory_mb: int = DEFAULT_MEMORY_MB
     pids: int = DEFAULT_PIDS
     cpu_s: int = DEFAULT_CPU_S
@@ -197,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="DIR[:DIR...]",
         help="directories under which a group's declared mounts may lie; default none",
+    )
+    add(
+        "--skills-dir",
+        env="SWITCHBOARD_SKILLS_DIR",
+        parse=_existing_directory,
+        default=None,
+        metavar="DIR",
+        help="shared skills directory, read-only at /skills in every confined run "
+        "($SWITCHBOARD_SKILLS names it; unconfined runs get the host path); default none",
     )
     for flag, env, default, what in (
         ("--agent-memory-mb", "SWITCHBOARD_AGENT_MEMORY_MB", DEFAULT_MEMORY_MB, "memory (MB)"),
@@ -343,6 +353,17 @@ def _directories(raw: str) -> tuple[str, ...]:
     return dirs
 
 
+def _existing_directory(raw: str) -> str | None:
+    value = settings.text(raw).strip()
+    if not value:
+        return None
+    if not os.path.isabs(value):
+        raise settings.SettingError(f"expected an absolute directory, got {value!r}")
+    if not os.path.isdir(value):
+        raise settings.SettingError(f"{value!r} is not an existing directory")
+    return value
+
+
 def _resolve_map(raw: str) -> tuple[tuple[str, str], ...]:
     try:
         return parse_resolve_map(settings.text(raw))
@@ -417,6 +438,7 @@ def from_args(args: argparse.Namespace) -> Config:
         require_sandbox=args.require_sandbox,
         bwrap=args.bwrap,
         mount_roots=args.mount_root,
+        skills_dir=args.skills_dir,
         memory_mb=args.agent_memory_mb,
         pids=args.agent_pids,
         cpu_s=args.agent_cpu_s,

@@ -70,7 +70,7 @@ class Gateway:
         self.accepting = True
         self._known_cursors: set[str] = set()
         self._base_env = dict(os.environ)
-        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox)
+        self.sandbox = SandboxSettings(cfg.bwrap, cfg.require_sandbox, cfg.skills_dir)
         self.mount_roots = tuple(Path(r) for r in cfg.mount_roots)
 
     # -- life cycle ---------------------------------------------------------------------

@@ -3,14 +3,14 @@ of the stranger's original request that gated then answers (DESIGN section 6).""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import sqlite3
 
 import store
 from store import bus
-from store.paths import group_path
+from store.paths import group_path, remove_unused_group_dir
+from store.persona import is_unused_group_dir
 
 from onbod import names, records
 
@@ -36,7 +36,7 @@ def taken_reason(conn: sqlite3.Connection, name: str, jid: str) -> str | None:
     if holder is not None and holder != jid:
         return f"world name {name!r} is already requested by {holder}"
     path = group_path(conn, name)
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and not is_unused_group_dir(path, name):
         return f"a non-empty group directory {str(path)!r} already exists"
     return None
 
@@ -83,12 +83,12 @@ def register_world(conn: sqlite3.Connection, jid: str, name: str, first_seq: int
 
 
 def make_group_dir(conn: sqlite3.Connection, name: str) -> None:
-    """Create the group's directory (never inside a transaction: it is file-system work)."""
+    """Create the group's directory with its persona and memory (never inside a transaction:
+    it is file-system work)."""
     group_path(conn, name, create=True)
 
 
 def remove_empty_group_dir(conn: sqlite3.Connection, name: str) -> None:
-    """Undo make_group_dir() for a world that did not come to be (only if still empty)."""
-    path = group_path(conn, name)
-    with contextlib.suppress(OSError):
-        path.rmdir()
+    """Undo make_group_dir() for a world that did not come to be (only if nothing but the
+    untouched seed is in it)."""
+    remove_unused_group_dir(conn, name)

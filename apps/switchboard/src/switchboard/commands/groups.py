@@ -10,6 +10,7 @@ from typing import Annotated
 
 import store
 import typer
+from store.paths import group_path
 
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
@@ -43,24 +44,26 @@ def group_add(
     ] = "",
     operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
 ) -> None:
-    """Register a chat to a group folder."""
+    """Register a chat to a group folder (a new folder starts with CLAUDE.md and memory/)."""
     # Checked before opening, so bad input never creates or migrates a database.
     store.validate.jid(jid, "jid")
     store.validate.folder(folder)
     if agent:
         store.validate.short_text(agent, "command", allow_empty=False)
-    with opened(db) as conn, store.tx(conn):
-        g = store.register_group(
-            conn,
-            jid,
-            folder,
-            name=name,
-            trigger_word=trigger,
-            requires_trigger=requires_trigger,
-            is_operator=operator,
-        )
-        if agent:
-            store.update_folder_settings(conn, folder, {"command": agent}, [])
+    with opened(db) as conn:
+        with store.tx(conn):
+            g = store.register_group(
+                conn,
+                jid,
+                folder,
+                name=name,
+                trigger_word=trigger,
+                requires_trigger=requires_trigger,
+                is_operator=operator,
+            )
+            if agent:
+                store.update_folder_settings(conn, folder, {"command": agent}, [])
+        group_path(conn, folder, create=True)  # a new folder gets its CLAUDE.md and memory/
     typer.echo(f"registered {g.jid} -> {g.folder}")
 
 

@@ -1,20 +1,53 @@
-"""Groups and routes: which chats each folder answers, each folder's settings (read-only: they
-change with `switchboard group config`) and the routing rules; operators add and remove routes
-through `store.add_route` / `store.remove_route`."""
+"""Groups and routes: which chats each folder answers, each folder's settings and persona
+(read-only: they change with `switchboard group config` / `group persona`) and the routing
+rules; operators add and remove routes through `store.add_route` / `store.remove_route`."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+from dataclasses import dataclass
 
 import store
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
+from store.paths import group_path
+from store.persona import PERSONA_FILE, read_persona
 
 from dashd.context import Ctx
 from dashd.page import page
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """A folder's CLAUDE.md as the page shows it: its text, or why there is none to show."""
+
+    text: str | None
+    problem: str = ""
+
+    @property
+    def first_line(self) -> str:
+        """Its first line of prose (a heading when it has none), cut to 120 characters."""
+        lines = [line.strip() for line in (self.text or "").splitlines() if line.strip()]
+        prose = [line for line in lines if not line.startswith("#")] or lines
+        return prose[0].lstrip("# ")[:120] if prose else ""
+
+
+def persona_of(conn: sqlite3.Connection, folder: str) -> Persona:
+    """Read without creating anything; a CLAUDE.md that is a link or not a plain file is not
+    followed (the folder is its agent's to write)."""
+    try:
+        text = read_persona(group_path(conn, folder))
+    except store.UnsafeFile:
+        return Persona(None, f"{PERSONA_FILE} is not a plain file; not shown")
+    except OSError as exc:
+        return Persona(None, f"{PERSONA_FILE} cannot be read ({exc.strerror})")
+    if text is None:
+        return Persona(None, f"no {PERSONA_FILE} in this folder")
+    return Persona(text)
 
 
 @page()
@@ -30,6 +63,7 @@ def group_list(ctx: Ctx) -> Response:
     folders = sorted({g.folder for g in groups})
     settings = {f: store.setting_lines(conn, f) for f in folders}
     commands = {f: store.folder_settings(conn, f).command for f in folders}
+    personas = {f: persona_of(conn, f) for f in folders}
     return ctx.render(
         "groups.html",
         groups=groups,
@@ -37,6 +71,7 @@ def group_list(ctx: Ctx) -> Response:
         route_types=validate.ROUTE_TYPES,
         settings=settings,
         commands=commands,
+        personas=personas,
     )
 
 

@@ -1,10 +1,12 @@
-"""Agent sessions per (folder, topic) and the session log (one row per run), paged by id."""
+"""Agent sessions per (folder, topic), the session log (one row per run, paged by id) and one
+run's page with every tool call its agent made (gated's audit, `gated.tools.audit`)."""
 
 from __future__ import annotations
 
 from typing import Final
 
 import store
+from gated.tools import audit
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
@@ -42,10 +44,23 @@ def session_list(ctx: Ctx) -> Response:
         "sessions.html",
         sessions=sessions,
         runs=runs,
+        calls=audit.call_counts(ctx.read, [r.id for r in runs]),
         folder=folder,
         errors_only=errors_only,
         older=older,
     )
 
 
-ROUTES = [Route("/sessions", session_list, methods=["GET"])]
+@page()
+def run_detail(ctx: Ctx) -> Response:
+    run_id = ctx.path_id("run_id")
+    found = store.session_runs(ctx.read, before_id=run_id + 1, limit=1)
+    if not found or found[0].id != run_id or not ctx.user.can_see_folder(found[0].group_folder):
+        raise ctx.not_found("No such run here.")
+    return ctx.render("run.html", run=found[0], calls=audit.calls_of_run(ctx.read, run_id))
+
+
+ROUTES = [
+    Route("/sessions", session_list, methods=["GET"]),
+    Route("/sessions/{run_id:int}", run_detail, methods=["GET"]),
+]

@@ -13,15 +13,17 @@ from gated.sandbox.argv import bwrap_argv, sandbox_env, system_layout
 from gated.sandbox.errors import SandboxError, SandboxRequired
 from gated.sandbox.hostview import safe_python_paths, sandbox_path_var
 from gated.sandbox.probe import probe_bwrap
+from gated.sandbox.skills import SKILLS_ENV, skills_mount
 from gated.sandbox.spec import HostPaths, SandboxSpec
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
-    """gated's side: which bwrap, and whether unconfined runs are refused."""
+    """gated's side: which bwrap, whether unconfined runs are refused, the skills directory."""
 
     bwrap: str = "bwrap"
     require: bool = False
+    skills_dir: str | None = None  # bound read-only into every run (gated.sandbox.skills)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,11 @@ def plan_launch(
     gated_env: Mapping[str, str],
 ) -> Launch:
     """The run's Launch, or SandboxError (SandboxRequired when it may not run unconfined).
-    `spec.mounts` are bound as given: the caller has checked them (`store.check_mounts`)."""
+    `spec.mounts` are bound as given: the caller has checked them (`store.check_mounts`); the
+    skills directory is checked here (store.InvalidInput when it overlaps the forbidden paths)."""
+    db = os.path.realpath(host.db_path)
+    forbidden = [os.path.dirname(db), os.path.realpath(host.groups_dir)]
+    skills = skills_mount(settings.skills_dir, forbidden) if settings.skills_dir else None
     reason = unconfined_reason(spec, settings)
     if reason is not None:
         if settings.require:
@@ -85,6 +91,8 @@ def plan_launch(
         if spec.sandbox == "bwrap":
             raise SandboxRequired("sandbox", reason)
         env = {**gated_env, **dict(spec.env), **protocol_env}
+        if skills is not None:
+            env[SKILLS_ENV] = skills.host_path
         # The venv's console scripts live beside the interpreter, which may not be on PATH
         # when gated was started as `python -m gated.main`.
         path = os.pathsep.join([env.get("PATH", os.defpath), os.path.dirname(sys.executable)])
@@ -95,17 +103,15 @@ def plan_launch(
         home=folder,
         path=path_var,
         lang=gated_env.get("LANG") or "C.UTF-8",
-        protocol=protocol_env,
+        protocol={**protocol_env, **({SKILLS_ENV: skills.inside_path} if skills else {})},
         declared=spec.env,
     )
-    db = os.path.realpath(host.db_path)
-    forbidden = [os.path.dirname(db), os.path.realpath(host.groups_dir)]
     argv = bwrap_argv(
         probe_bwrap(settings.bwrap).path,
         resolve_command(command, path_var),
         folder=folder,
         python_paths=safe_python_paths(forbidden),
-        mounts=spec.mounts,
+        mounts=(*spec.mounts, skills) if skills else spec.mounts,
         env=env,
         tmp_mb=spec.disk_mb,
         layout=system_layout(),

@@ -44,6 +44,7 @@ def sandbox_info(default: SandboxSpec, settings: SandboxSettings) -> dict[str, A
         "unconfined_reason": reason or "",
         "limits": asdict(mechanisms(parent.version if parent else None)),
         "cgroup_reason": cgroup_reason,
+        "skills_dir": settings.skills_dir,  # --skills-dir, read-only at /skills in every run
     }
 
 

@@ -109,7 +109,32 @@ def effects_of_run(conn: sqlite3.Connection, run_id: int, tool: str) -> int:
     return int(row[0])
 
 
+def has_table(conn: sqlite3.Connection) -> bool:
+    """False when gated's schema was never applied to this database (a read-only connection,
+    dashd's pages, may look before gated ever started)."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tool_calls'"
+    ).fetchone()
+    return row is not None
+
+
 def calls_of_run(conn: sqlite3.Connection, run_id: int) -> list[ToolCall]:
-    """A run's calls in order (dashboard, `switchboard runs show`)."""
+    """A run's calls in order (dashboard, `switchboard runs show`); none without the table."""
+    if not has_table(conn):
+        return []
     rows = conn.execute("SELECT * FROM tool_calls WHERE run_id = ? ORDER BY id", (run_id,))
     return [ToolCall.from_row(r) for r in rows]
+
+
+# Parameters: the run ids, one `?` each (served by the tool_calls_call index's run_id prefix).
+CALL_COUNTS_SQL: Final = (
+    "SELECT run_id, COUNT(*) FROM tool_calls WHERE run_id IN ({ids}) GROUP BY run_id"
+)
+
+
+def call_counts(conn: sqlite3.Connection, run_ids: list[int]) -> dict[int, int]:
+    """How many calls each of these runs made (runs without calls are left out)."""
+    if not run_ids or not has_table(conn):
+        return {}
+    sql = CALL_COUNTS_SQL.format(ids=",".join("?" * len(run_ids)))
+    return {int(r[0]): int(r[1]) for r in conn.execute(sql, run_ids)}
