@@ -5,33 +5,18 @@ calls, no crash) and an unknown run id as one line on stderr with exit 2."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import store
-from gated.tools import audit
 from switchboard.cli import app
 from switchboard.schemas import open_all
+from testkit.runs import record_call, start_run
 from typer.testing import CliRunner
 
 CLI = str(Path(sys.executable).parent / "switchboard")
-
-
-def start_run(
-    conn: sqlite3.Connection, folder: str, topic: str, jid: str, session_id: str | None
-) -> int:
-    """Open a session_log row as gated does for a run (its work key: the chat, or the task
-    topic)."""
-    key = store.WorkKey.chat(jid) if not topic else store.WorkKey.task(folder, topic)
-    run = store.open_run(
-        conn, store.NewRun(key, folder, topic, jid, 1, session_id=session_id, sandbox="none")
-    )
-    assert run is not None
-    return run
 
 
 def ok(db: Path, *args: str) -> str:
@@ -40,39 +25,15 @@ def ok(db: Path, *args: str) -> str:
     return result.stdout
 
 
-def call(
-    conn: sqlite3.Connection,
-    run: int,
-    n: int,
-    tool: str,
-    args: dict[str, Any],
-    result: Any = None,
-    error: tuple[str, str] | None = None,
-) -> None:
-    """Record call number `n` of `run` the way gated's dispatcher does."""
-    audit.record(
-        conn,
-        run_id=run,
-        call_id=f"c{n}",
-        tool=tool,
-        args=args,
-        started_at=f"2026-11-23T09:00:0{n}.250Z",
-        duration_ms=1.5 * n,
-        result=result,
-        error_code=error[0] if error else None,
-        error=error[1] if error else None,
-    )
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> tuple[Path, int, int]:
     """Every schema; a finished run of demo with three calls and a running run of other."""
     path = tmp_path / "messages.db"
     conn = open_all(path)
     first = start_run(conn, "demo", "", "web:demo", None)
-    call(conn, first, 1, "chat_info", {}, result={"chat_jid": "web:demo"})
-    call(conn, first, 2, "send_message", {"text": "hello there"}, result={"seq": 7})
-    call(
+    record_call(conn, first, 1, "chat_info", {}, result={"chat_jid": "web:demo"})
+    record_call(conn, first, 2, "send_message", {"text": "hello there"}, result={"seq": 7})
+    record_call(
         conn,
         first,
         3,
@@ -120,7 +81,7 @@ def test_show_lists_every_call_in_order(db: tuple[Path, int, int]) -> None:
     table = out.split("\n\n", 1)[1].splitlines()
     assert table[0].split() == ["time", "tool", "status", "ms", "args", "error", "result"]
     assert [row.split()[1] for row in table[2:]] == ["chat_info", "send_message", "schedule_task"]
-    assert table[2].split()[0] == "09:00:01.250"
+    assert table[2].split()[0] == "09:00:01.500"
     assert '{"text": "hello there"}' in table[3]
     assert "denied: schedule_task is not granted" in table[4]
     assert "…" in table[4]  # the long prompt is shortened in the table

@@ -6,10 +6,8 @@ run's calls; a restricted user sees only their groups' runs; a database gated ne
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,47 +15,9 @@ import store
 from dashd.users import add_user
 from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd
 from gated.migrations import MIGRATIONS as GATED
-from gated.tools import audit
+from testkit.runs import record_call, start_run
 
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
-
-
-def start_run(
-    conn: sqlite3.Connection, folder: str, topic: str, jid: str, session_id: str | None
-) -> int:
-    """Open a session_log row as gated does for a run (its work key: the chat, or the task
-    topic)."""
-    key = store.WorkKey.chat(jid) if not topic else store.WorkKey.task(folder, topic)
-    run = store.open_run(
-        conn, store.NewRun(key, folder, topic, jid, 1, session_id=session_id, sandbox="none")
-    )
-    assert run is not None
-    return run
-
-
-def record(
-    conn: sqlite3.Connection,
-    run: int,
-    n: int,
-    tool: str,
-    args: dict[str, Any],
-    *,
-    result: Any = None,
-    error: tuple[str, str] | None = None,
-) -> None:
-    """Call number `n` of `run`, recorded the way gated's dispatcher does."""
-    audit.record(
-        conn,
-        run_id=run,
-        call_id=f"call-{n}",
-        tool=tool,
-        args=args,
-        started_at=f"2026-11-23T09:00:0{n}.500Z",
-        duration_ms=2.25 * n,
-        result=result,
-        error_code=error[0] if error else None,
-        error=error[1] if error else None,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +29,9 @@ def world(db: Path, module_tmp: Path) -> Iterator[tuple[Server, dict[str, int]]]
     store.register_group(conn, "web:alpha", "alpha")
     store.register_group(conn, "web:beta", "beta")
     busy = start_run(conn, "alpha", "", "web:alpha", "s-1")
-    record(conn, busy, 1, "chat_info", {}, result={"chat_jid": "web:alpha"})
-    record(conn, busy, 2, "send_message", {"text": XSS}, result={"seq": 12, "note": XSS})
-    record(
+    record_call(conn, busy, 1, "chat_info", {}, result={"chat_jid": "web:alpha"})
+    record_call(conn, busy, 2, "send_message", {"text": XSS}, result={"seq": 12, "note": XSS})
+    record_call(
         conn,
         busy,
         3,
@@ -79,12 +39,12 @@ def world(db: Path, module_tmp: Path) -> Iterator[tuple[Server, dict[str, int]]]
         {"prompt": "later"},
         error=("denied", f"schedule_task is not granted to alpha {XSS}"),
     )
-    record(conn, busy, 4, "history", {"filler": "y" * 1000}, result=[])
+    record_call(conn, busy, 4, "history", {"filler": "y" * 1000}, result=[])
     store.end_run(conn, busy, "ok", session_id="s-1")
     quiet = start_run(conn, "alpha", "", "web:alpha", None)
     store.end_run(conn, quiet, "error", error="agent exited 1")
     beta = start_run(conn, "beta", "", "web:beta", None)
-    record(conn, beta, 1, "send_message", {"text": "BETA-ONLY"}, result={"seq": 13})
+    record_call(conn, beta, 1, "send_message", {"text": "BETA-ONLY"}, result={"seq": 13})
     add_user(conn, "alice", PASSWORD, ["alpha"])
     conn.close()
     srv = start_dashd(db, module_tmp)
@@ -114,7 +74,7 @@ def test_the_run_page_lists_every_call_in_order(
     tools = [re.findall(r"<code>(\w+)</code>", row)[0] for row in rows]
     assert tools == ["chat_info", "send_message", "schedule_task", "history"]
     assert "09:00:01.500" in rows[0]
-    assert ">4.5 ms<" in rows[1]
+    assert ">3.0 ms<" in rows[1]
     assert '<span class="pill bad">error</span>' in rows[2]
     assert "<strong>denied</strong>: schedule_task is not granted to alpha" in rows[2]
     assert "<details><summary>" in rows[3]  # a long argument text is folded

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from store.errors import InvalidInput
+from store.paths import beside_db
 
 MAX_FILE_BYTES: Final = 25 * 1024 * 1024
 SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
@@ -23,12 +24,7 @@ CHUNK: Final = 1024 * 1024
 
 def files_dir(conn: sqlite3.Connection) -> Path:
     """Where the files live: SWITCHBOARD_FILES_DIR, else `files/` beside the database."""
-    env = os.environ.get("SWITCHBOARD_FILES_DIR")
-    if env:
-        return Path(env)
-    row = conn.execute("PRAGMA database_list").fetchone()
-    db_file = row["file"] if row and row["file"] else ""
-    return (Path(db_file).parent if db_file else Path("data")) / "files"
+    return beside_db(conn, "files", "SWITCHBOARD_FILES_DIR")
 
 
 def blob_path(conn: sqlite3.Connection, sha256: str) -> Path:

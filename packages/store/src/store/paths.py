@@ -12,14 +12,19 @@ from store import validate
 from store.persona import MEMORY_DIR, PERSONA_FILE, is_unused_group_dir, seed_group_dir
 
 
-def groups_dir(conn: sqlite3.Connection) -> Path:
-    """The directory holding one sub-directory per group folder."""
-    env = os.environ.get("SWITCHBOARD_GROUPS_DIR")
-    if env:
-        return Path(env)
+def beside_db(conn: sqlite3.Connection, name: str, env: str) -> Path:
+    """A directory of the deployment: `$env` when set, else `name` beside the database file."""
+    override = os.environ.get(env)
+    if override:
+        return Path(override)
     row = conn.execute("PRAGMA database_list").fetchone()
     db_file = row["file"] if row and row["file"] else ""
-    return (Path(db_file).parent if db_file else Path("data")) / "groups"
+    return (Path(db_file).parent if db_file else Path("data")) / name
+
+
+def groups_dir(conn: sqlite3.Connection) -> Path:
+    """The directory holding one sub-directory per group folder."""
+    return beside_db(conn, "groups", "SWITCHBOARD_GROUPS_DIR")
 
 
 def group_path(conn: sqlite3.Connection, folder: str, *, create: bool = False) -> Path:

@@ -3,6 +3,7 @@ by an agent belongs to the run's chat and its group; a group sees and changes on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -87,20 +88,21 @@ def list_tasks(ctx: CallContext, _args: NoArgs) -> dict[str, Any]:
     return {"tasks": [task_json(t) for t in tasks]}
 
 
-def pause_task(ctx: CallContext, args: TaskId) -> dict[str, Any]:
-    _own_task(ctx, args.id)
+def _change(ctx: CallContext, task_id: int, change: Callable[..., Task]) -> dict[str, Any]:
+    """Pause or resume one of the group's own tasks; timed's refusal names the id."""
+    _own_task(ctx, task_id)
     try:
-        return task_json(api.pause(ctx.conn, args.id))
+        return task_json(change(ctx.conn, task_id))
     except store.InvalidInput as exc:
         raise ToolError("invalid_argument", str(exc), "id") from None
+
+
+def pause_task(ctx: CallContext, args: TaskId) -> dict[str, Any]:
+    return _change(ctx, args.id, api.pause)
 
 
 def resume_task(ctx: CallContext, args: TaskId) -> dict[str, Any]:
-    _own_task(ctx, args.id)
-    try:
-        return task_json(api.resume(ctx.conn, args.id))
-    except store.InvalidInput as exc:
-        raise ToolError("invalid_argument", str(exc), "id") from None
+    return _change(ctx, args.id, api.resume)
 
 
 def cancel_task(ctx: CallContext, args: TaskId) -> dict[str, Any]:
