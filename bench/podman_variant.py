@@ -100,11 +100,9 @@ def podman_usable(argv: list[str], payload: bytes) -> str | None:
     return None
 
 
-def first_output_ms(argv: list[str], payload: bytes) -> float:
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+def first_line_ms(proc: subprocess.Popen[bytes], payload: bytes, started: float) -> float:
+    """Hand a just-started agent its payload; ms from `started` to its first line (which must
+    be a reply), after which its output is drained and it is waited for."""
     assert proc.stdin is not None
     assert proc.stdout is not None
     proc.stdin.write(payload + b"\n")
@@ -114,9 +112,19 @@ def first_output_ms(argv: list[str], payload: bytes) -> float:
     proc.stdout.read()
     proc.wait()
     proc.stdout.close()
+    if proc.stderr is not None:
+        proc.stderr.close()
     if b'"message"' not in line:
-        raise SystemExit(f"unexpected first line from podman: {line!r}")
+        raise SystemExit(f"unexpected first line from {proc.args!r}: {line!r}")
     return took
+
+
+def first_output_ms(argv: list[str], payload: bytes) -> float:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    return first_line_ms(proc, payload, started)
 
 
 def find_podman() -> str | None:

@@ -29,7 +29,7 @@ from gated.sandbox import (
     probe_bwrap,
 )
 from gated.sandbox.spawn import start_process
-from podman_variant import find_podman, podman_argv, podman_usable
+from podman_variant import find_podman, first_line_ms, podman_argv, podman_usable
 from podman_variant import first_output_ms as podman_first_output_ms
 
 RESULTS = Path(__file__).parent / "results" / "sandbox.json"
@@ -56,23 +56,10 @@ def first_output_ms(
     cg = parent.create(named, spec.memory_mb, spec.pids) if parent and spec else None
     try:
         proc = start_process(argv, cwd=cwd, env=env, limits=spec, cgroup=cg)
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        proc.stdin.write(PAYLOAD + b"\n")
-        proc.stdin.close()
-        line = proc.stdout.readline()
-        took = (time.perf_counter() - started) * 1000
-        proc.stdout.read()
-        proc.wait()
-        proc.stdout.close()
-        assert proc.stderr is not None
-        proc.stderr.close()
+        return first_line_ms(proc, PAYLOAD, started)
     finally:
         if cg is not None:
             cg.remove()
-    if b'"message"' not in line:
-        raise SystemExit(f"unexpected first line from {argv[0]}: {line!r}")
-    return took
 
 
 def variants(work: Path) -> tuple[dict[str, Callable[[int], float]], str]:

@@ -24,6 +24,7 @@ import httpx
 import store
 
 from gated import secret_store
+from gated.http_reply import short_reply
 from gated.rundir import RunDirs
 
 log = logging.getLogger(__name__)
@@ -330,12 +331,12 @@ class CredentialProxy:
         try:
             request = await _read_request(conn, reader, writer)
             if isinstance(request, int):
-                await _reply(writer, conn, request, b"bad request")
+                await short_reply(writer, conn, request, b"bad request")
                 return
             head, body = request
             found = match_route(head.target, prefix, routes)
             if found is None:
-                await _reply(writer, conn, 404, b"not found")
+                await short_reply(writer, conn, 404, b"not found")
                 return
             route, raw_path = found
             status = await self._forward(writer, conn, head, body, route, raw_path)
@@ -376,7 +377,7 @@ class CredentialProxy:
             log.warning(
                 "credential proxy: upstream failed secret=%s: %s", route.name, type(exc).__name__
             )
-            await _reply(writer, conn, 502, b'{"error": "upstream unreachable"}')
+            await short_reply(writer, conn, 502, b'{"error": "upstream unreachable"}')
             return 502
         try:
             out = [
@@ -448,19 +449,3 @@ async def _read_request(
             return head, bytes(body)
         elif isinstance(event, h11.ConnectionClosed):
             raise ConnectionError("closed mid-request")
-
-
-async def _reply(
-    writer: asyncio.StreamWriter, conn: h11.Connection, status: int, text: bytes
-) -> None:
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    headers = [
-        (b"content-type", b"application/json" if text.startswith(b"{") else b"text/plain"),
-        (b"content-length", str(len(text)).encode()),
-        (b"connection", b"close"),
-    ]
-    writer.write(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
-    writer.write(conn.send(h11.Data(data=text)) or b"")
-    writer.write(conn.send(h11.EndOfMessage()) or b"")
-    await writer.drain()

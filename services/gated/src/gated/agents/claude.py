@@ -18,11 +18,10 @@ from typing import Any, TextIO
 from store import bus
 
 from gated.agents.claude_stream import TurnFeeder
+from gated.agents.tool_client import TOKEN_ENV, TOOLS_ENV
 
 CLAUDE_BIN_ENV = "SWITCHBOARD_CLAUDE_BIN"
 EXTRA_ARGS_ENV = "SWITCHBOARD_CLAUDE_ARGS"  # extra flags, e.g. "--model sonnet"
-TOOLS_ENV = "SWITCHBOARD_TOOLS"
-TOKEN_ENV = "SWITCHBOARD_RUN_TOKEN"  # noqa: S105 (a variable name)
 MCP_SERVER = "switchboard"  # Claude names the tools mcp__switchboard__<tool>
 
 

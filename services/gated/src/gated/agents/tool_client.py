@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+# The run's tool socket and token, as gated sets them for every run (gated.tools.service).
 TOOLS_ENV = "SWITCHBOARD_TOOLS"
 TOKEN_ENV = "SWITCHBOARD_RUN_TOKEN"  # noqa: S105 (a variable name)
 TIMEOUT_S = 120.0

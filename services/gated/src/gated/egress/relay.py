@@ -12,6 +12,7 @@ from typing import Final
 import h11
 
 from gated.egress.rules import Target
+from gated.http_reply import short_reply
 
 READ_CHUNK: Final = 65536
 IDLE_TIMEOUT_S: Final = 300.0  # a connection with no byte either way for this long is closed
@@ -132,18 +133,9 @@ async def pipe_both(
 async def reply(
     writer: asyncio.StreamWriter, conn: h11.Connection, status: int, text: bytes
 ) -> None:
+    """A short answer to the agent; a connection it already dropped is no error."""
     with contextlib.suppress(h11.ProtocolError, ConnectionError):
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        headers = [
-            (b"content-type", b"text/plain"),
-            (b"content-length", str(len(text)).encode()),
-            (b"connection", b"close"),
-        ]
-        writer.write(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
-        writer.write(conn.send(h11.Data(data=text)) or b"")
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
+        await short_reply(writer, conn, status, text)
 
 
 async def tunnel(

@@ -27,7 +27,8 @@ def message_json(m: Message) -> dict[str, Any]:
     }
 
 
-def _jid(value: str | None, ctx: CallContext) -> str:
+def target_jid(value: str | None, ctx: CallContext) -> str:
+    """The chat a call names (validated), or the run's own when it names none."""
     if value is None:
         return ctx.run.chat_jid
     try:
@@ -54,7 +55,7 @@ def chat_info(ctx: CallContext, _args: NoArgs) -> dict[str, Any]:
 
 
 def send_message(ctx: CallContext, args: SendMessage) -> dict[str, Any]:
-    jid = check_send_to(ctx, _jid(args.chat_jid, ctx))
+    jid = check_send_to(ctx, target_jid(args.chat_jid, ctx))
     try:
         seq = store.store_outbound(
             ctx.conn,
@@ -72,7 +73,7 @@ def send_message(ctx: CallContext, args: SendMessage) -> dict[str, Any]:
 
 
 def history(ctx: CallContext, args: History) -> dict[str, Any]:
-    jid = check_own_chat(ctx, _jid(args.chat_jid, ctx))
+    jid = check_own_chat(ctx, target_jid(args.chat_jid, ctx))
     msgs = store.messages_before(ctx.conn, jid, args.before_seq, args.limit)
     return {"chat_jid": jid, "messages": [message_json(m) for m in msgs]}
 

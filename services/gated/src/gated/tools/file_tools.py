@@ -12,10 +12,11 @@ import stat
 from typing import Any
 
 import store
-from store import blobs, validate
+from store import blobs
 from store.paths import group_path
 
 from gated.tools.args import SendFile
+from gated.tools.chat_tools import target_jid
 from gated.tools.context import CallContext, check_send_to
 from gated.tools.protocol import ToolError
 
@@ -46,12 +47,7 @@ def _open_in_folder(folder: str, path: str) -> tuple[int, str]:
 
 def send_file(ctx: CallContext, args: SendFile) -> dict[str, Any]:
     run = ctx.run
-    jid = run.chat_jid
-    if args.chat_jid is not None:
-        try:
-            jid = validate.jid(args.chat_jid, "chat_jid")
-        except store.InvalidInput as exc:
-            raise ToolError("invalid_argument", str(exc), "chat_jid") from None
+    jid = target_jid(args.chat_jid, ctx)
     check_send_to(ctx, jid)
     folder = os.path.realpath(group_path(ctx.conn, run.folder))
     fd, real = _open_in_folder(folder, args.path)

@@ -18,6 +18,7 @@ from typing import Final
 
 import store
 
+from gated.agents.tool_client import TOKEN_ENV, TOOLS_ENV
 from gated.tools.context import RunIdentity
 from gated.tools.dispatch import answer
 from gated.tools.protocol import (
@@ -31,8 +32,6 @@ from gated.tools.protocol import (
 log = logging.getLogger(__name__)
 
 SOCKET_NAME: Final = "tools.sock"
-TOOLS_ENV: Final = "SWITCHBOARD_TOOLS"
-TOKEN_ENV: Final = "SWITCHBOARD_RUN_TOKEN"  # noqa: S105 (a variable name)
 
 
 @dataclass(slots=True)
