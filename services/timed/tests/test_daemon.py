@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import store
 from timed import api
-from timed_harness import StartTimed, stop, wait_for
+from timed_harness import StartTimed, freeze_after, stop, wait_for
 
 RACE_TASKS = 12
 KILL_TASKS = 1500
@@ -65,8 +65,8 @@ def test_kill_9_mid_firing_then_restart_loses_and_doubles_nothing(
     for i in range(KILL_TASKS):
         api.add_task(conn, chat_jid="web:demo", prompt=f"p{i}", every_s=3600, now=due)
     proc = start_timed("--batch-size", "10")
-    wait_for(lambda: run_count(conn) >= 100, interval=0.005)
-    proc.send_signal(signal.SIGKILL)
+    freeze_after(proc, lambda: run_count(conn), 100)
+    proc.send_signal(signal.SIGKILL)  # stopped, perhaps inside a batch's transaction
     proc.wait()
     at_kill = run_count(conn)
     assert at_kill < KILL_TASKS, "the kill should land in the middle of firing"
@@ -93,8 +93,10 @@ def test_sigterm_during_a_burst_stops_after_the_batch_in_hand(
     for i in range(KILL_TASKS):
         api.add_task(conn, chat_jid="web:demo", prompt=f"p{i}", every_s=3600, now=due)
     proc = start_timed("--batch-size", "10")
-    wait_for(lambda: run_count(conn) >= 100, interval=0.005)
-    assert stop(proc) == 0
+    freeze_after(proc, lambda: run_count(conn), 100)
+    proc.send_signal(signal.SIGTERM)  # pending until it runs again
+    proc.send_signal(signal.SIGCONT)
+    assert proc.wait(timeout=15) == 0
     assert run_count(conn) < KILL_TASKS, "SIGTERM should not wait for the whole burst"
     assert run_count(conn) == task_message_count(conn)
     start_timed()

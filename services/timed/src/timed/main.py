@@ -35,8 +35,10 @@ class Daemon:
         self.alarm = Alarm(config.db_path, fired_by=this_process(), batch=config.batch)
 
     def start(self) -> None:
+        # Not armed yet: the first step (right after the heartbeat row says we are up) arms
+        # it. Armed here, a burst of due tasks would hold the write lock from before that
+        # first heartbeat, and the row announcing this process could wait out the burst.
         self.alarm.start()
-        self.alarm.sync(self.conn)
 
     def step(self, now: datetime) -> float | None:
         # Called after every commit seen and at least once a second: cheap MIN(next_run).
