@@ -1,9 +1,10 @@
 """The test kit itself: polling returns the first truthy value or fails naming the wait; the
-stand-in adapter records sends, switches failure modes, restarts on its port, and never
-outlives a failed start."""
+stand-in adapter records sends, switches failure modes, restarts on its port, records
+nothing for a caller killed before its body, and never outlives a failed start."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -76,3 +77,19 @@ def test_a_failed_start_leaves_no_process(tmp_path: Path) -> None:
         with pytest.raises(AssertionError, match="did not start"):
             taken.start()
         assert taken.proc is None
+
+
+def test_a_caller_killed_between_headers_and_body_records_nothing(tmp_path: Path) -> None:
+    # gated killed mid-send: the headers promise a body that never comes.
+    with StandinAdapter(tmp_path / "sends.jsonl") as adapter:
+        with socket.create_connection(("127.0.0.1", adapter.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 60\r\n\r\n"
+            )
+        with socket.create_connection(("127.0.0.1", adapter.port), timeout=5) as sock:
+            sock.sendall(b'POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n{"chat')
+        assert send(adapter, "whole").status_code == 200
+        assert adapter.sends() == [{"chat_jid": "sa:1", "id": "whole", "text": "whole"}]
+        assert httpx.post(f"{adapter.url}/send", json=[1], timeout=5).status_code == 400
+        assert adapter.stats()["sent"] == 1

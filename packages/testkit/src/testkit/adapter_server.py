@@ -96,9 +96,15 @@ def handler_for(platform: Platform) -> type[BaseHTTPRequestHandler]:
             received_at = time.monotonic()
             try:
                 n = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(n) or b"{}")
+                data = self.rfile.read(n)
+                if len(data) < n:
+                    return  # a request cut short by a killed caller: headers, then no body
+                body = json.loads(data or b"{}")
             except (ValueError, ConnectionResetError):
                 return  # a request cut short by a killed caller
+            if not isinstance(body, dict):
+                self.answer(400, {"error": "the body must be a JSON object"})
+                return
             if self.path == "/control":
                 platform.control(body)
                 self.answer(200, {"ok": True})
