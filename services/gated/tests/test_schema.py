@@ -1,6 +1,6 @@
-"""gated's schema: the final shape of `channels`, `email_threads`, `secrets`, `egress_counts`
-and `tool_calls`, their indexes, and gated's rows in `migrations` (applied once, however often
-gated starts)."""
+"""gated's schema: the final shape of `channels`, `email_threads`, `secrets`, `egress_counts`,
+`tool_calls` and `thread_topics`, their indexes, and gated's rows in `migrations` (applied
+once, however often gated starts)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ TABLES: dict[str, list[str]] = {
         "id", "run_id", "call_id", "tool", "args", "status", "error_code", "error", "result",
         "effect_key", "replay_of", "started_at", "duration_ms",
     ],
+    "thread_topics": ["chat_jid", "topic", "thread_id", "created_at"],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of PRIMARY KEY constraints listed too.
@@ -43,6 +44,7 @@ INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_egress_counts_1": ("egress_counts", ["folder", "host", "verdict"]),
     "tool_calls_call": ("tool_calls", ["run_id", "call_id"]),
     "tool_calls_effect": ("tool_calls", ["effect_key"]),
+    "sqlite_autoindex_thread_topics_1": ("thread_topics", ["chat_jid", "topic"]),
 }
 
 
@@ -69,7 +71,7 @@ def test_indexes(conn: sqlite3.Connection) -> None:
         for r in conn.execute(
             "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' "
             "AND tbl_name IN ('channels', 'email_threads', 'secrets', 'egress_counts', "
-            "'tool_calls')"
+            "'tool_calls', 'thread_topics')"
         )
     }
     assert found == INDEXES
@@ -85,6 +87,7 @@ def test_migration_rows(conn: sqlite3.Connection) -> None:
         (3, "m003_secrets"),
         (4, "m004_egress_counts"),
         (5, "m005_tool_calls"),
+        (6, "m006_thread_topics"),
     ]
     assert store.service_version(conn, "gated") == len(MIGRATIONS)
 

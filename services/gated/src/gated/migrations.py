@@ -1,5 +1,6 @@
-"""Schema owned by gated (`channels`, `email_threads`, `secrets`, `egress_counts`), applied once
-at the start of each process that uses it: `store.open(path, {"gated": MIGRATIONS, ...})`."""
+"""Schema owned by gated (`channels`, `email_threads`, `secrets`, `egress_counts`,
+`tool_calls`, `thread_topics`), applied once at the start of each process that uses it:
+`store.open(path, {"gated": MIGRATIONS, ...})`."""
 
 from __future__ import annotations
 
@@ -127,5 +128,23 @@ def m005_tool_calls(conn: sqlite3.Connection) -> None:
         -- by_effect(): a re-run of a batch finds what its earlier attempt already did.
         CREATE UNIQUE INDEX tool_calls_effect ON tool_calls (effect_key)
             WHERE effect_key IS NOT NULL;
+        """,
+    )
+
+
+@migration
+def m006_thread_topics(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- A platform thread (protocol 1.1 `thread_id`) is a session topic of its chat; the
+        -- reply to that topic goes back into the same thread (gated.threads).
+        CREATE TABLE thread_topics (
+            chat_jid   TEXT NOT NULL,
+            topic      TEXT NOT NULL,  -- 'thread:<id>' or 'thread:<16 hex of sha256(id)>'
+            thread_id  TEXT NOT NULL,  -- the platform's id, as the adapter sent it
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (chat_jid, topic)
+        );
         """,
     )
