@@ -28,6 +28,9 @@ MESSAGES = 50
 SEND_DELAY_S = 0.05  # the adapter's answer time: replies are in flight long enough to be killed
 DEADLINE_S = 10.0
 START_TIMEOUT_S = 30.0
+# Each round is ~5 s (50 replies at SEND_DELAY_S, a kill, a restart); the whole test gets a
+# deadline that grows with the rounds. Each round keeps its own DEADLINE_S.
+pytestmark = pytest.mark.timeout(60 + 15 * REPEATS)
 # A stand-in for `uv run` or a supervisor: starts gated, writes its pid, waits for it.
 PARENT = (
     "import subprocess, sys\n"
