@@ -53,7 +53,7 @@ def parser_for(prog: str, description: str, name: str, token_env: str) -> argpar
     settings.add_setting(
         parser,
         "--listen",
-        env=f"SWITCHBOARD_{name.upper()}_LISTEN",
+        env=f"SWITCHBOARD_{key}_LISTEN",
         parse=settings.listen_address,
         default=("127.0.0.1", 0),
         metavar="HOST:PORT",
@@ -62,7 +62,7 @@ def parser_for(prog: str, description: str, name: str, token_env: str) -> argpar
     settings.add_setting(
         parser,
         "--public-url",
-        env=f"SWITCHBOARD_{name.upper()}_PUBLIC_URL",
+        env=f"SWITCHBOARD_{key}_PUBLIC_URL",
         parse=settings.optional_text,
         default=None,
         metavar="URL",
@@ -71,11 +71,11 @@ def parser_for(prog: str, description: str, name: str, token_env: str) -> argpar
     settings.add_setting(
         parser,
         "--state-dir",
-        env=f"SWITCHBOARD_{name.upper()}_STATE_DIR",
+        env=f"SWITCHBOARD_{key}_STATE_DIR",
         parse=settings.text,
-        default=f"./data/{name}",
+        default=f"./data/{short}",
         metavar="DIR",
-        help=f"where the adapter keeps its offsets and sent keys; default ./data/{name}",
+        help=f"where the adapter keeps its offsets and sent keys; default ./data/{short}",
     )
     settings.add_setting(
         parser,
@@ -108,7 +108,7 @@ def read_config(
 ) -> AdapterConfig:
     """Parse argv and the environment (exit 2 with one line on a bad or missing setting)."""
     env = os.environ if environ is None else environ
-    parser = parser_for(prog, description, name, token_env)
+    parser = parser_for(prog, description, token_env)
     if add_arguments is not None:
         add_arguments(parser)
     args = settings.parse_settings(parser, argv)

@@ -41,10 +41,11 @@ def run(
     token_env: str,
     description: str,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    prog: str | None = None,
 ) -> int:
     """The `main()` of an adapter: its exit status."""
     config = read_config(
-        prog=f"switchboard-{name}" if name != "tg" else "switchboard-telegram",
+        prog=prog or f"switchboard-{name}",
         description=description,
         name=name,
         token_env=token_env,
