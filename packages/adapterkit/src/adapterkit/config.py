@@ -32,7 +32,11 @@ class AdapterConfig:
     options: Mapping[str, Any] = field(default_factory=dict)  # the platform's own flags
 
 
-def parser_for(prog: str, description: str, name: str, token_env: str) -> argparse.ArgumentParser:
+def parser_for(prog: str, description: str, token_env: str) -> argparse.ArgumentParser:
+    """The common flags; their variables are named after the program (SWITCHBOARD_TELEGRAM_*
+    for switchboard-telegram)."""
+    short = prog.removeprefix("switchboard-")
+    key = short.upper().replace("-", "_")
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
