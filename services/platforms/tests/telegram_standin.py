@@ -342,6 +342,7 @@ async def send_document(cloud: Cloud, params: dict[str, Any]) -> web.Response:
 
 async def get_file(cloud: Cloud, params: dict[str, Any]) -> web.Response:
     file_id = str(params.get("file_id", ""))
+    cloud.calls.append({"method": "getFile", "at": time.monotonic(), "file_id": file_id})
     if file_id not in cloud.files:
         return fail(400, "Bad Request: invalid file_id")
     data, path = cloud.files[file_id]
