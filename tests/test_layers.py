@@ -1,5 +1,6 @@
-"""The folders are the layers, bottom to top: `packages/store` (the database), `packages/daemonkit`
-(what every daemon shares), `services/*` (the daemons), `apps/switchboard` (the CLI and
+"""The folders are the layers, bottom to top: `packages/store` (the database),
+`packages/daemonkit` and `packages/adapterkit` (what every daemon, every platform adapter
+shares), `services/*` (the daemons and the adapters), `apps/switchboard` (the CLI and
 supervisor). A module may import only from its own layer or those below it, and none imports
 `packages/testkit` (the tests' own helpers)."""
 
@@ -11,12 +12,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("gated", "timed", "onbod", "dashd")
+SERVICES = ("gated", "timed", "onbod", "dashd", "platforms")
 # Import name -> its layer (0 is the bottom).
-LAYER = {"store": 0, "daemonkit": 1, **dict.fromkeys(SERVICES, 2), "switchboard": 3}
+LAYER = {
+    "store": 0,
+    "daemonkit": 1,
+    "adapterkit": 1,
+    **dict.fromkeys(SERVICES, 2),
+    "switchboard": 3,
+}
 SOURCES = {
     "store": ROOT / "packages/store/src/store",
     "daemonkit": ROOT / "packages/daemonkit/src/daemonkit",
+    "adapterkit": ROOT / "packages/adapterkit/src/adapterkit",
     **{name: ROOT / f"services/{name}/src/{name}" for name in SERVICES},
     "switchboard": ROOT / "apps/switchboard/src/switchboard",
 }

@@ -22,15 +22,20 @@ UNITS = ROOT / "deploy" / "systemd"
 BIN = Path(sys.executable).parent
 DAEMONS = ("gated", "timed", "onbod", "dashd")
 SERVICES = [f"switchboard-{d}.service" for d in DAEMONS]
+# Platform adapters: enabled one by one (each needs its token), so the target does not want
+# them; they stop and restart with it (PartOf) and install into it (WantedBy).
+ADAPTERS = {"switchboard-telegram.service": ("switchboard-telegram", "TELEGRAM_BOT_TOKEN")}
+UNIT_FILES = [*SERVICES, *ADAPTERS]
 INSTALL_DIR = "/opt/switchboard"
 # The only complaint verify may make about the shipped files: this machine has no checkout at
 # /opt/switchboard (docs/deploy.md installs one there), so the ExecStart binaries are missing.
 # The `switchboard` user is not checked by verify (it exists only at run time), so no warning
 # about it is tolerated. A copy with the paths pointed at this checkout must verify cleanly.
 TOLERATED = re.compile(
-    r"^switchboard-(gated|timed|onbod|dashd)\.service: Command "
+    r"^switchboard-(gated|timed|onbod|dashd|telegram)\.service: Command "
     + re.escape(INSTALL_DIR)
-    + r"/\.venv/bin/(gated|timed|onbod|dashd) is not executable: No such file or directory$"
+    + r"/\.venv/bin/(gated|timed|onbod|dashd|switchboard-telegram) is not executable: "
+    r"No such file or directory$"
 )
 
 HARDENING = {
@@ -74,7 +79,7 @@ def verify(paths: list[Path]) -> subprocess.CompletedProcess[str]:
 
 
 def test_shipped_units_verify() -> None:
-    files = [UNITS / s for s in SERVICES] + [UNITS / "switchboard.target"]
+    files = [UNITS / s for s in UNIT_FILES] + [UNITS / "switchboard.target"]
     proc = verify(files)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
     unexpected = [ln for ln in lines if not TOLERATED.match(ln)]
@@ -82,7 +87,7 @@ def test_shipped_units_verify() -> None:
 
 
 def test_units_pointed_at_this_checkout_verify_cleanly(tmp_path: Path) -> None:
-    for f in [*SERVICES, "switchboard.target"]:
+    for f in [*UNIT_FILES, "switchboard.target"]:
         text = (UNITS / f).read_text().replace(INSTALL_DIR, str(ROOT))
         (tmp_path / f).write_text(text)
     proc = verify(sorted(tmp_path.iterdir()))
@@ -123,6 +128,27 @@ def test_service_has_required_directives(service: str) -> None:
         assert d["MemoryDenyWriteExecute"] == ["yes"]
 
 
+@pytest.mark.parametrize("unit", list(ADAPTERS))
+def test_adapter_unit_has_required_directives(unit: str) -> None:
+    d = directives(UNITS / unit)
+    program, token_env = ADAPTERS[unit]
+    assert d["Type"] == ["notify"]
+    assert d["WatchdogSec"] == ["30"]
+    assert d["Restart"] == ["on-failure"]
+    assert d["RestartPreventExitStatus"] == ["2"]
+    assert d["User"] == ["switchboard"]
+    assert d["ExecStart"] == [f"{INSTALL_DIR}/.venv/bin/{program}"]
+    # The token from an EnvironmentFile, never the command line.
+    assert token_env not in " ".join(d["ExecStart"] + d["Environment"])
+    assert "-/etc/switchboard/env" in d["EnvironmentFile"]
+    assert any(f.endswith(".env") and not f.startswith("-") for f in d["EnvironmentFile"])
+    assert d["PartOf"] == ["switchboard.target"]
+    assert d["WantedBy"] == ["switchboard.target"]
+    assert d["MemoryDenyWriteExecute"] == ["yes"]
+    for key, value in HARDENING.items():
+        assert d.get(key) == [value], f"{unit}: {key}={d.get(key)}, want {value!r}"
+
+
 def test_target_wants_every_service() -> None:
     d = directives(UNITS / "switchboard.target")
     wanted = " ".join(d["Wants"]).split()
@@ -149,6 +175,7 @@ try:
 except PermissionError:
     pass
 import argon2, jwt, jinja2, fastapi, pydantic, uvicorn, starlette.applications, croniter
+import aiohttp.web, telegram, telegram.ext, httpx
 import apscheduler.schedulers.background, imapclient
 h = argon2.PasswordHasher().hash("pw")
 assert argon2.PasswordHasher().verify(h, "pw")

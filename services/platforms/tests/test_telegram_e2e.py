@@ -1,0 +1,86 @@
+"""The whole path with the real gated process (protocol 1.0 on this branch) and its echo
+agent: a Telegram user's message -> switchboard-telegram -> gated -> echo reply -> gated's
+/send -> sendMessage at the Telegram stand-in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import store
+from gated.migrations import MIGRATIONS
+from telegram_standin import TelegramStandin
+from testkit import wait_for
+
+from conftest import SECRET, AdapterProcess, free_port
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    db = tmp_path / "messages.db"
+    conn = store.open(db)
+    store.migrate_service(conn, "gated", MIGRATIONS)
+    store.register_group(conn, "tg:42", "tgdemo")
+    conn.close()
+    port = free_port()
+    env = {
+        **os.environ,
+        "SWITCHBOARD_CHANNEL_SECRET": SECRET,
+        "SWITCHBOARD_GROUPS_DIR": str(tmp_path / "groups"),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+    }
+    env.pop("NOTIFY_SOCKET", None)
+    log = (tmp_path / "gated.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, (tmp_path / "gated.log").read_text()
+        try:
+            return httpx.get(f"{base}/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, what="gated's channel API")
+        yield base, db
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+        log.close()
+
+
+def test_telegram_message_gets_the_echo_reply_through_real_gated(
+    gated: tuple[str, Path], tmp_path: Path, telegram: TelegramStandin
+) -> None:
+    base, db = gated
+    adapter = AdapterProcess(tmp_path, telegram, base).start()
+    try:
+        adapter.wait_logged("registered with gated")
+        assert "gated speaks protocol 1.0" in adapter.log()
+        telegram.user_message(42, "hello from telegram")
+        replies = wait_for(telegram.messages, 60, "the echo reply at Telegram")
+        assert [(m["chat_id"], m["text"]) for m in replies] == [("42", "echo: hello from telegram")]
+        conn = store.connect(db, readonly=True)
+        try:
+            rows = store.messages_since(conn, "tg:42", 0)
+        finally:
+            conn.close()
+        inbound = [m for m in rows if not m.is_from_me]
+        assert [(m.source, m.sender, m.content) for m in inbound] == [
+            ("tg", "4242", "hello from telegram")
+        ]
+        assert adapter.stop() == 0
+    finally:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
