@@ -78,7 +78,7 @@ async def shared_room(a: AsyncClient, b: AsyncClient) -> str:
     await sync_until(b, lambda r: created.room_id in r.rooms.invite, "the invite")
     joined = await b.join(created.room_id)
     assert isinstance(joined, JoinResponse), joined
-    return created.room_id
+    return str(created.room_id)
 
 
 async def send_text(client: AsyncClient, room_id: str, body: str, **extra: Any) -> str:
@@ -86,7 +86,7 @@ async def send_text(client: AsyncClient, room_id: str, body: str, **extra: Any) 
         room_id, "m.room.message", {"msgtype": "m.text", "body": body, **extra}
     )
     assert isinstance(sent, RoomSendResponse), sent
-    return sent.event_id
+    return str(sent.event_id)
 
 
 def test_homeserver_answers_the_client_api(synapse: Synapse) -> None:
