@@ -1,6 +1,7 @@
 """What every test tree shares (imported as `testkit`; no daemon uses it): `wait_for`, the one
 poll-until-deadline helper (`waiter` gives it another default deadline), and `StandinAdapter`,
-the stand-in chat-platform adapter process (`testkit.adapter_server`)."""
+the stand-in chat-platform adapter process (`testkit.adapter_server`). A real Matrix
+homeserver is `testkit.synapse` (its pytest fixture: `testkit.synapse_fixture`)."""
 
 from testkit.adapters import StandinAdapter
 from testkit.polling import DEFAULT_TIMEOUT_S, Waiter, wait_for, waiter

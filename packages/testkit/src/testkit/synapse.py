@@ -5,6 +5,7 @@ registration admin API. Its logs go to files there; `log_tail()` is for failure 
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ STOP_TIMEOUT_S: Final = 15.0
 START_ATTEMPTS: Final = 3  # a free port can be taken between choosing it and Synapse binding it
 POLL_INTERVAL_S: Final = 0.05
 LOG_TAIL_LINES: Final = 60
+PR_SET_PDEATHSIG: Final = 1
 MAX_UPLOAD_SIZE: Final = "50M"
 # Loose enough that no test is ever throttled, and still a number (Synapse wants one).
 UNLIMITED: Final = {"per_second": 10_000, "burst_count": 100_000}
@@ -70,6 +72,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends it SIGTERM when the test process dies
+    (even by SIGKILL), so no orphaned homeserver outlives a killed run. Linux only; the signal
+    follows the thread that started it, so start Synapse from a thread that lives as long."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def signing_key_line() -> str:
@@ -217,7 +227,7 @@ class Synapse:
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C of the test run reaches it only via stop()
+                preexec_fn=die_with_parent,
             )
 
     def _wait_until_up(self, deadline: float) -> None:
