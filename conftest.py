@@ -1,11 +1,14 @@
 """Repository-wide pytest hooks: with SWITCHBOARD_REQUIRE_ALL=1 (set by .ci/run) a skipped test
-is a failure, so a missing system package can never pass CI silently."""
+is a failure, so a missing system package can never pass CI silently. Plugins every test tree
+may use: `testkit.synapse_fixture` (the session's real Matrix homeserver, `synapse`)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+pytest_plugins = ["testkit.synapse_fixture"]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,5 +1,7 @@
 """Fixtures for the adapters' tests: the Telegram stand-in process, gated's v1.1 channel API
-in-process (testkit.GatedStandin), and `switchboard-telegram` as a real process."""
+in-process (testkit.GatedStandin), `switchboard-telegram` as a real process, and
+`matrix_human.py` (on sys.path here) playing the person on a real Synapse (the `synapse`
+fixture of testkit.synapse_fixture)."""
 
 from __future__ import annotations
 
@@ -139,3 +141,8 @@ def make_adapter(
     for adapter in made:
         if adapter.proc is not None and adapter.proc.poll() is None:
             adapter.kill()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,7 +1,8 @@
 """What every test tree shares (imported as `testkit`; no daemon uses it): `wait_for`, the one
 poll-until-deadline helper (`waiter` gives it another default deadline), and `StandinAdapter`,
-the stand-in chat-platform adapter process (`testkit.adapter_server`), and `GatedStandin`,
-gated's channel API as protocol v1.1 describes it (`testkit.gated_standin`)."""
+the stand-in chat-platform adapter process (`testkit.adapter_server`), `GatedStandin`,
+gated's channel API as protocol v1.1 describes it (`testkit.gated_standin`). A real Matrix
+homeserver is `testkit.synapse` (its pytest fixture: `testkit.synapse_fixture`)."""
 
 from testkit.adapters import StandinAdapter
 from testkit.gated_standin import GatedStandin
