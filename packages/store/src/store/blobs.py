@@ -1,7 +1,7 @@
 """Files agents send and adapters upload (outbound and inbound attachments): kept by content
 (sha256) under `files/` beside the database (SWITCHBOARD_FILES_DIR), written once through a
-temporary file, read by whoever delivers or shows them. A message names its file in `attachments` as `{"name", "type",
-"size", "file": <sha256>}`."""
+temporary file, read by whoever delivers or shows them. A message names its file in
+`attachments` as `{"name", "type", "size", "file": <sha256>}`."""
 
 from __future__ import annotations
 
@@ -32,15 +32,19 @@ def blob_path(conn: sqlite3.Connection, sha256: str) -> Path:
     """The path of a stored file (InvalidInput for anything but a sha256 hex digest)."""
     if not SHA256_RE.fullmatch(sha256):
         raise InvalidInput("file", "is not a sha256 hex digest")
-    return files_dir(conn) / sha256[:2] / sha256
+    return _under(files_dir(conn), sha256)
+
+
+def _under(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
 
 
 class BlobWriter:
     """One file being stored piece by piece (an upload arriving in chunks): `write` each piece,
-    then `commit` (the file is stored under its sha256) or `abort` (nothing is left behind)."""
+    then `commit` (the file is stored under its sha256) or `abort` (nothing is left behind).
+    The connection is read once, here: the writer may then be used from any thread."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
         self._root = files_dir(conn)
         self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=".incoming-", dir=self._root)
@@ -63,7 +67,7 @@ class BlobWriter:
         try:
             out.close()
             sha = self._digest.hexdigest()
-            final = blob_path(self._conn, sha)
+            final = _under(self._root, sha)
             final.parent.mkdir(mode=0o700, exist_ok=True)
             os.replace(self._tmp, final)
         finally:
