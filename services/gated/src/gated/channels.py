@@ -184,8 +184,9 @@ def create_app(config: Config) -> FastAPI:
             sha = await uploads.receive(request.stream(), writer, limit)
         except uploads.FileTooLarge as exc:
             raise ApiError(413, str(exc), "file") from None
-        except ClientDisconnect:
-            raise went_away(request, writer.size) from None
+        except uploads.UploadCut as exc:
+            await run_in_threadpool(writer.abort)
+            raise went_away(request, exc.received) from None
         finally:
             await run_in_threadpool(writer.abort)  # nothing half-written stays (no-op if stored)
         log.info(

@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any, Final
 
 from pydantic import ValidationError
-from store import InvalidInput, NewMessage, blobs, bus
+from store import InvalidInput, NewMessage, blobs, bus, validate
 from store.messages import message_params
 
 from gated import filenames, threads
@@ -33,7 +33,9 @@ def inbound_message(
         raise InvalidInput("target_id", "only an edit or a delete has a target")
     if req.verb != bus.MESSAGE and req.target_id is None:
         raise InvalidInput("target_id", f"a {req.verb} needs the id of the message it changes")
-    topic = threads.topic_name(req.thread_id) if req.thread_id else ""
+    topic = ""
+    if req.thread_id is not None:
+        topic = threads.topic_name(validate.identifier(req.thread_id, "thread_id"))
     msg = NewMessage(
         id=req.id,
         chat_jid=req.chat_jid,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from store.blobs import BlobWriter
 
 from gated import filenames
@@ -21,6 +22,14 @@ class FileTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"file exceeds the limit of {limit} bytes")
         self.limit = limit
+
+
+class UploadCut(Exception):
+    """The client went away before the body was complete."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"the client went away after {received} bytes")
+        self.received = received
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +51,23 @@ def upload_headers(headers: Mapping[str, str]) -> UploadHeaders:
 
 async def receive(chunks: AsyncIterator[bytes], writer: BlobWriter, limit: int) -> str:
     """Write the body to `writer` and commit it; its sha256. FileTooLarge as soon as more than
-    `limit` bytes arrived (the caller aborts the writer: nothing stays on disk)."""
+    `limit` bytes arrived, UploadCut when the client left (either way the caller aborts the
+    writer: nothing stays on disk)."""
     pending: list[bytes] = []
     gathered = 0
     total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > limit:
-            raise FileTooLarge(limit)
-        pending.append(chunk)
-        gathered += len(chunk)
-        if gathered >= WRITE_BYTES:
-            await run_in_threadpool(writer.write, b"".join(pending))
-            pending, gathered = [], 0
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLarge(limit)
+            pending.append(chunk)
+            gathered += len(chunk)
+            if gathered >= WRITE_BYTES:
+                await run_in_threadpool(writer.write, b"".join(pending))
+                pending, gathered = [], 0
+    except ClientDisconnect:
+        raise UploadCut(total) from None
     if pending:
         await run_in_threadpool(writer.write, b"".join(pending))
     return await run_in_threadpool(writer.commit)
