@@ -40,7 +40,7 @@ def test_an_aborted_file_leaves_nothing(db: sqlite3.Connection) -> None:
     writer.abort()
     writer.abort()
     assert leftovers(db) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="already committed or aborted"):
         writer.write(b"more")
 
 

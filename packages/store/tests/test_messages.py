@@ -79,7 +79,8 @@ def test_a_mention_and_an_edit_target_round_trip(db: sqlite3.Connection) -> None
     mention = store.NewMessage(id="m1", chat_jid="tg:1", content="hi bot", mentions_bot=True)
     edit = store.NewMessage(id="e1", chat_jid="tg:1", content="hi!", verb="edit", target_id="m1")
     first, second = (store.get_message(db, store.put_message(db, m).seq) for m in (mention, edit))
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.mentions_bot, first.target_id) == (True, None)
     assert (second.mentions_bot, second.verb, second.target_id) == (False, "edit", "m1")
 

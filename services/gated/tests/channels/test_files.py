@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from gated import filenames
 from gated.channels import create_app
 from gated_channels_support import make_config, register
 from hypothesis import given
 from hypothesis import strategies as st
-
-from gated import filenames
 
 CAP = 4096
 
@@ -61,7 +60,9 @@ def test_an_upload_is_stored_by_sha256_once(client: TestClient, db: Path) -> Non
 
 def test_an_upload_without_type_or_name_is_an_octet_stream(client: TestClient) -> None:
     token = register(client)
-    resp = client.post("/v1/files", content=b"\x00\x01", headers={"Authorization": f"Bearer {token}"})
+    resp = client.post(
+        "/v1/files", content=b"\x00\x01", headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status_code == 201, resp.text
     assert resp.json()["type"] == "application/octet-stream"
     assert resp.json()["size"] == 2
@@ -87,7 +88,9 @@ def test_an_announced_length_over_the_cap_is_413_at_once(small: TestClient, db: 
     assert files_on_disk(db) == []
 
 
-def test_a_streamed_body_over_the_cap_is_413_and_leaves_nothing(small: TestClient, db: Path) -> None:
+def test_a_streamed_body_over_the_cap_is_413_and_leaves_nothing(
+    small: TestClient, db: Path
+) -> None:
     token = register(small)
 
     def chunks() -> Iterator[bytes]:

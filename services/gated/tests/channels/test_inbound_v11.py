@@ -50,7 +50,8 @@ def test_a_thread_is_a_topic_and_its_next_message_joins_it(
     assert post(client, token, id="m4").status_code == 202
     assert stored(conn).topic == stored(conn, "m2").topic == "thread:777"
     hashed = stored(conn, "m3").topic
-    assert hashed.startswith("thread:") and len(hashed) == len("thread:") + 16
+    assert hashed.startswith("thread:")
+    assert len(hashed) == len("thread:") + 16
     assert stored(conn, "m4").topic == ""
     rows = conn.execute("SELECT topic, thread_id FROM thread_topics ORDER BY topic").fetchall()
     assert sorted(tuple(r) for r in rows) == sorted(
