@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import store
 from fastapi.testclient import TestClient
+from gated.planning import is_trigger, session_topic
 from gated_channels_support import register
 
 
@@ -221,3 +222,38 @@ def test_files_go_in_files_dir_beside_the_db(client: TestClient, db: Path) -> No
     token = register(client)
     up = upload(client, token, b"where")
     assert (db.parent / "files" / up["sha256"][:2] / up["sha256"]).is_file()
+
+
+def message(jid: str, content: str, topic: str = "", mentions_bot: bool = False) -> store.Message:
+    return store.Message(
+        seq=1, id="m", chat_jid=jid, sender="", sender_name="", content=content, timestamp="",
+        verb="message", source="", group_folder=None, topic=topic, is_from_me=False,
+        reply_to_id=None, attachments=[], mentions_bot=mentions_bot,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("jid", "content", "topic", "expected"),
+    [
+        ("web:demo", "#research what is new", "", "research"),
+        ("cli:demo", "#a.b:c-d_e\tx", "", "a.b:c-d_e"),
+        ("web:demo", "#research", "", ""),  # a topic needs a message after it
+        ("web:demo", " #research x", "", ""),  # only a leading one
+        ("web:demo", "#no/slash x", "", ""),
+        ("web:demo", "#" + "t" * 65 + " x", "", ""),  # longer than a topic may be
+        ("tg:1", "#research x", "", ""),  # adapters have threads instead
+        ("tg:1", "#research x", "thread:7", "thread:7"),
+        ("web:demo", "#other x", "kept", "kept"),  # a stored topic wins
+    ],
+)
+def test_session_topic(jid: str, content: str, topic: str, expected: str) -> None:
+    assert session_topic(message(jid, content, topic)) == expected
+
+
+def test_a_mention_or_the_trigger_word_triggers() -> None:
+    group = store.Group("tg:1", "f", "", "@sb", True, None, False, "")
+    assert is_trigger(message("tg:1", "hi", mentions_bot=True), group)
+    assert is_trigger(message("tg:1", "hi @SB"), group)
+    assert not is_trigger(message("tg:1", "hi"), group)
+    anyone = store.Group("tg:1", "f", "", "", False, None, False, "")
+    assert is_trigger(message("tg:1", "hi"), anyone)
