@@ -75,6 +75,22 @@ def test_message_round_trips_every_field(db: sqlite3.Connection) -> None:
     assert store.get_message(db, 12345) is None
 
 
+def test_a_mention_and_an_edit_target_round_trip(db: sqlite3.Connection) -> None:
+    mention = store.NewMessage(id="m1", chat_jid="tg:1", content="hi bot", mentions_bot=True)
+    edit = store.NewMessage(id="e1", chat_jid="tg:1", content="hi!", verb="edit", target_id="m1")
+    first, second = (store.get_message(db, store.put_message(db, m).seq) for m in (mention, edit))
+    assert first is not None
+    assert second is not None
+    assert (first.mentions_bot, first.target_id) == (True, None)
+    assert (second.mentions_bot, second.verb, second.target_id) == (False, "edit", "m1")
+
+
+def test_a_target_id_with_invisible_characters_is_refused(db: sqlite3.Connection) -> None:
+    bad = store.NewMessage(id="e1", chat_jid="tg:1", content="x", verb="edit", target_id="m\u200b1")
+    with pytest.raises(store.InvalidInput, match="target_id"):
+        store.put_message(db, bad)
+
+
 def test_put_message_upserts_the_chat(db: sqlite3.Connection) -> None:
     store.put_message(db, msg(1, timestamp="2026-01-01T00:00:00.000Z", chat_name="Demo"))
     store.put_message(db, msg(2, timestamp="2025-01-01T00:00:00.000Z"))  # late, older

@@ -23,6 +23,7 @@ CORE_TABLES: dict[str, list[str]] = {
     "messages": [
         "seq", "id", "chat_jid", "sender", "sender_name", "content", "timestamp", "verb",
         "source", "group_folder", "topic", "is_from_me", "reply_to_id", "attachments",
+        "mentions_bot", "target_id",
     ],
     "outbox": [
         "seq", "channel", "status", "attempts", "next_attempt_at", "claimed_at", "claimed_by",
@@ -108,15 +109,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 2, "m002_daemon_identity"),
         ("store", 3, "m003_group_settings"),
         ("store", 4, "m004_run_records"),
+        ("store", 5, "m005_message_mentions_and_targets"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 4
-    assert store.service_version(db, "store") == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 5
+    assert store.service_version(db, "store") == 5
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 4
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 5
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -145,6 +147,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 2, "m002_daemon_identity"),
         ("store", 3, "m003_group_settings"),
         ("store", 4, "m004_run_records"),
+        ("store", 5, "m005_message_mentions_and_targets"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]
@@ -286,7 +289,7 @@ def test_agent_config_of_the_previous_release_moves_into_folder_settings(
     assert [m.content for m in store.messages_since(conn, "web:plain", 0)] == ["hello @bot"]
     conn.close()
     again = store.open(path)
-    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 4
+    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 5
     again.close()
 
 

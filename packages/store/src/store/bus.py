@@ -12,12 +12,15 @@ from store.errors import InvalidInput
 
 # -- verbs of `messages.verb` ------------------------------------------------------------------
 
-Verb = Literal["message", "task", "ignored"]
+Verb = Literal["message", "task", "ignored", "edit", "delete"]
 MESSAGE: Final[Verb] = "message"  # what a person wrote (every channel); the default
 TASK: Final[Verb] = "task"  # a prompt for a folder's agent: timed's schedule, or a delegation
 IGNORED: Final[Verb] = "ignored"  # stored but never answered (auto-mail, bounces, loops)
+# A chat platform's record that a message (`target_id`) was edited / deleted (protocol 1.1).
+EDIT: Final[Verb] = "edit"
+DELETE: Final[Verb] = "delete"
 # Verbs no agent and no onboarding answer.
-UNANSWERED_VERBS: Final = frozenset({IGNORED})
+UNANSWERED_VERBS: Final = frozenset({IGNORED, EDIT, DELETE})
 
 # -- senders and sources with a meaning ---------------------------------------------------------
 

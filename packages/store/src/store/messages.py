@@ -14,11 +14,12 @@ from store.errors import InvalidInput
 from store.models import Message, NewMessage, PutResult
 
 # Parameters: id, chat_jid, sender, sender_name, content, timestamp, verb, source,
-# group_folder, topic, is_from_me, reply_to_id, attachments.
+# group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot, target_id.
 INSERT_MESSAGE_SQL = """
 INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, verb, source,
-                      group_folder, topic, is_from_me, reply_to_id, attachments)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot,
+                      target_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (chat_jid, id) DO NOTHING
 """
 
@@ -55,6 +56,8 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
         validate.folder(msg.group_folder, "group_folder")
     if msg.reply_to_id is not None:
         validate.identifier(msg.reply_to_id, "reply_to_id")
+    if msg.target_id is not None:
+        validate.identifier(msg.target_id, "target_id", allow_empty=False)
     timestamp = now_iso()
     if msg.timestamp:
         try:
@@ -89,6 +92,8 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
         int(msg.is_from_me),
         msg.reply_to_id,
         attachments,
+        int(msg.mentions_bot),
+        msg.target_id,
     )
 
 

@@ -328,3 +328,18 @@ def move_inflight_record(
         "batch_end, owner, owner_since, system_messages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (str(work), folder, topic, jid, now_iso(), batch_end, owner, since, carried),
     )
+
+
+@migration
+def m005_message_mentions_and_targets(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Adapter protocol 1.1 (docs/channels.md). 1 when the platform says the message
+        -- @-mentions the bot: it triggers a group that requires a trigger (gated.planning).
+        ALTER TABLE messages ADD COLUMN mentions_bot INTEGER NOT NULL DEFAULT 0;
+        -- For verb 'edit' / 'delete': the id (in the same chat) of the message edited or
+        -- deleted; NULL otherwise.
+        ALTER TABLE messages ADD COLUMN target_id TEXT;
+        """,
+    )

@@ -32,6 +32,8 @@ class NewMessage:
     attachments: list[dict[str, Any]] | None = None
     chat_name: str = ""
     is_group: bool = False
+    mentions_bot: bool = False  # the platform says it @-mentions the bot (a trigger)
+    target_id: str | None = None  # verb edit/delete: the id of the message it changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class Message:
     is_from_me: bool
     reply_to_id: str | None
     attachments: list[dict[str, Any]]
+    mentions_bot: bool = False
+    target_id: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Message:
@@ -76,6 +80,8 @@ class Message:
             is_from_me=bool(row["is_from_me"]),
             reply_to_id=row["reply_to_id"],
             attachments=json.loads(row["attachments"]) if row["attachments"] else [],
+            mentions_bot=bool(row["mentions_bot"]),
+            target_id=row["target_id"],
         )
 
 

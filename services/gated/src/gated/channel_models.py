@@ -4,12 +4,13 @@ enforces written into their JSON schema (so `/openapi.json` describes what is ac
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from store import validate
+from store import blobs, validate
 from store.clock import EARLIEST, LATEST
 
+from gated.filenames import MAX_NAME_CHARS, MAX_TYPE_CHARS
 from gated.registration import (
     CHANNEL_NAME_PATTERN,
     MAX_MESSAGE_CHARS,
@@ -20,8 +21,11 @@ from gated.registration import (
     URL_PATTERN,
 )
 from gated.split import DEFAULT_MAX_CHARS
+from gated.threads import MAX_THREAD_ID
 
 MAX_TIMESTAMP_CHARS: Final = 64
+SHA256_PATTERN: Final = blobs.SHA256_RE.pattern
+InboundVerb = Literal["message", "edit", "delete"]
 
 
 def schema_pattern(python_pattern: str) -> str:
@@ -106,6 +110,7 @@ class MessageIn(BaseModel):
 
     chat_jid: Annotated[str, _text(JID_PATTERN, 32 + 1 + 255)]
     id: Annotated[str, _text(IDENTIFIER_PATTERN, SHORT, min_length=1)]
+    # Required unless verb is `delete` (checked by gated.inbound; "" is never accepted).
     content: Annotated[
         str,
         Field(
@@ -113,10 +118,11 @@ class MessageIn(BaseModel):
             max_length=validate.MAX_CONTENT_BYTES,
             json_schema_extra={
                 "pattern": r"\S",
-                "description": f"at most {validate.MAX_CONTENT_BYTES} bytes of UTF-8",
+                "description": f"at most {validate.MAX_CONTENT_BYTES} bytes of UTF-8; "
+                "required unless verb is `delete`",
             },
         ),
-    ]
+    ] = ""
     sender: Annotated[str | None, _text(IDENTIFIER_PATTERN, SHORT)] = None
     sender_name: Annotated[str | None, _text(DISPLAY_PATTERN, SHORT)] = None
     timestamp: Annotated[
@@ -135,7 +141,40 @@ class MessageIn(BaseModel):
     reply_to_id: Annotated[str | None, _text(IDENTIFIER_PATTERN, SHORT)] = None
     chat_name: Annotated[str | None, _text(DISPLAY_PATTERN, SHORT)] = None
     is_group: bool = False
-    attachments: list[dict[str, Any]] | None = None
+    attachments: Annotated[
+        list[dict[str, Any]] | None,
+        Field(
+            json_schema_extra={
+                "description": "protocol 1.0: metadata objects; 1.1: "
+                "`{sha256, name, type, size}` of a file uploaded with POST /v1/files"
+            }
+        ),
+    ] = None
+    # Protocol 1.1 (all optional).
+    thread_id: Annotated[str | None, _text(IDENTIFIER_PATTERN, MAX_THREAD_ID, min_length=1)] = None
+    mentions_bot: bool = False
+    from_bot: bool = False
+    verb: InboundVerb = "message"
+    target_id: Annotated[str | None, _text(IDENTIFIER_PATTERN, SHORT, min_length=1)] = None
+
+
+class FileAttachmentIn(BaseModel):
+    """A protocol 1.1 entry of `attachments`: a file uploaded with POST /v1/files."""
+
+    model_config = ConfigDict(strict=True)
+
+    sha256: Annotated[str, Field(json_schema_extra={"pattern": schema_pattern(SHA256_PATTERN)})]
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+    type: Annotated[str, Field(max_length=MAX_TYPE_CHARS)] = ""
+    size: Annotated[int, Field(ge=0)]
+
+
+class FileStored(BaseModel):
+    """Answer of POST /v1/files."""
+
+    sha256: str
+    size: int
+    type: str
 
 
 class MessageAccepted(BaseModel):

@@ -20,11 +20,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from store import log_safe
+from store.blobs import BlobWriter
 
-from gated import __version__, registration
+from gated import __version__, filenames, registration, uploads
 from gated.adapters import Channel, channel_by_token_hash, register_channel
-from gated.channel_models import ErrorOut, MessageAccepted, MessageIn, RegisterIn, RegisterOut
+from gated.channel_models import (
+    ErrorOut,
+    FileStored,
+    MessageAccepted,
+    MessageIn,
+    RegisterIn,
+    RegisterOut,
+)
 from gated.config import Config
+from gated.inbound import inbound_message
+from gated.threads import topic_for_thread
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,24 @@ def _json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     schema = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": schema}}
 
+
+FILE_BODY_DOC: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "the file's bytes; `Content-Type` is its type, `X-Filename` its "
+        "percent-encoded UTF-8 name",
+    },
+    "parameters": [
+        {
+            "name": "X-Filename",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 3 * filenames.MAX_NAME_CHARS * 4},
+            "description": "percent-encoded UTF-8 file name (no control or bidi characters)",
+        }
+    ],
+}
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 405, 408, 409, 413, 422, 503)
@@ -133,17 +161,75 @@ def create_app(config: Config) -> FastAPI:
         # A ready Response skips FastAPI's response_model re-validation (which is only for docs).
         return JSONResponse({"seq": out.seq, "duplicate": out.duplicate}, status_code=202)
 
+    @app.post(
+        "/v1/files",
+        summary="Upload one file (raw body) for a later message's attachments (by sha256)",
+        status_code=201,
+        response_model=FileStored,
+        responses=ERROR_RESPONSES,
+        openapi_extra=FILE_BODY_DOC,
+        dependencies=[Security(BEARER_SCHEME)],
+    )
+    async def post_file(request: Request) -> JSONResponse:
+        # The token, the announced length and the headers are checked before the body is read.
+        channel = await run_in_threadpool(api.channel, request.headers.get("authorization"))
+        limit = config.max_file_bytes
+        check_length(request, limit, "file")
+        try:
+            head = uploads.upload_headers(request.headers)
+        except store.InvalidInput as exc:
+            raise ApiError(422, str(exc), exc.field) from None
+        writer = await run_in_threadpool(api.blob_writer)
+        try:
+            sha = await uploads.receive(request.stream(), writer, limit)
+        except uploads.FileTooLarge as exc:
+            raise ApiError(413, str(exc), "file") from None
+        except uploads.UploadCut as exc:
+            await run_in_threadpool(writer.abort)
+            raise went_away(request, exc.received) from None
+        finally:
+            await run_in_threadpool(writer.abort)  # nothing half-written stays (no-op if stored)
+        log.info(
+            "file uploaded channel=%s sha256=%s size=%d name=%s",
+            log_safe(channel.name),
+            sha,
+            writer.size,
+            log_safe(head.name or ""),
+        )
+        return JSONResponse(
+            {"sha256": sha, "size": writer.size, "type": head.type}, status_code=201
+        )
+
     return app
+
+
+def check_length(request: Request, limit: int, field: str) -> None:
+    """Refuse a request whose Content-Length is malformed (400) or over `limit` (413)."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise ApiError(400, f"bad Content-Length {declared[:40]!r}", "Content-Length")
+    if int(declared) > limit:
+        raise ApiError(413, f"{field} is {declared} bytes; the limit is {limit}", field)
+
+
+def went_away(request: Request, read: int) -> ApiError:
+    """Log a client that disconnected mid-body (one line, not a traceback: anyone can do
+    this); the error nobody is left to receive."""
+    client = request.client.host if request.client else "?"
+    log.info(
+        "client went away mid-body path=%s client=%s read=%d bytes",
+        log_safe(request.url.path),
+        log_safe(client),
+        read,
+    )
+    return ApiError(400, "the client disconnected before the body was complete", "body")
 
 
 async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, f"bad Content-Length {declared[:40]!r}", "Content-Length")
-        if int(declared) > limit:
-            raise ApiError(413, f"body is {declared} bytes; the limit is {limit}", "body")
+    check_length(request, limit, "body")
     chunks: list[bytes] = []
     total = 0
     try:
@@ -153,17 +239,7 @@ async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
                 raise ApiError(413, f"body exceeds the limit of {limit} bytes", "body")
             chunks.append(chunk)
     except ClientDisconnect:
-        # Nobody is left to answer; one line, not a traceback (anyone can do this).
-        client = request.client.host if request.client else "?"
-        log.info(
-            "client went away mid-body path=%s client=%s read=%d bytes",
-            log_safe(request.url.path),
-            log_safe(client),
-            total,
-        )
-        raise ApiError(
-            400, "the client disconnected before the body was complete", "body"
-        ) from None
+        raise went_away(request, total) from None
     return b"".join(chunks)
 
 
@@ -260,6 +336,10 @@ class ChannelApi:
         """The channel whose token the header carries, else 401."""
         return self._channel(bearer(authorization))
 
+    def blob_writer(self) -> BlobWriter:
+        """A writer for one uploaded file into files/."""
+        return BlobWriter(self.conn)
+
     def post_message(self, channel: Channel, body: bytes) -> MessageAccepted:
         """Store one message posted by `channel` (already authenticated)."""
         req = parse_body(MessageIn, body)
@@ -275,20 +355,10 @@ class ChannelApi:
                 f"(its jid prefixes: {', '.join(channel.prefixes)})",
                 "chat_jid",
             )
-        msg = store.NewMessage(
-            id=req.id,
-            chat_jid=req.chat_jid,
-            content=req.content,
-            sender=req.sender or "",
-            sender_name=req.sender_name or "",
-            timestamp=req.timestamp or "",
-            source=channel.name,
-            reply_to_id=req.reply_to_id,
-            attachments=req.attachments,
-            chat_name=req.chat_name or "",
-            is_group=req.is_group,
-        )
         try:
+            msg, thread_id = inbound_message(self.conn, channel.name, req)
+            if thread_id is not None:
+                topic_for_thread(self.conn, req.chat_jid, thread_id)
             result = store.put_message(self.conn, msg)
         except store.InvalidInput as exc:
             raise ApiError(422, str(exc), exc.field) from None

@@ -11,6 +11,7 @@ from typing import Literal, cast
 
 from daemonkit import settings
 from daemonkit.flags import add_common_args, db_path_from
+from store.blobs import MAX_FILE_BYTES
 
 from gated import secret_store
 from gated.egress.rules import parse_resolve_map
@@ -76,6 +77,7 @@ class Config:
     cpu_s: int = DEFAULT_CPU_S
     disk_mb: int = DEFAULT_DISK_MB
     egress_resolve: tuple[tuple[str, str], ...] = ()  # tests only: (name, address) pairs
+    max_file_bytes: int = MAX_FILE_BYTES  # the largest file an adapter may upload (/v1/files)
 
     @property
     def db_path(self) -> str:
@@ -138,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         parse=settings.integer(1, 1000),
         default=8,
         help="tries before an outbound message is dead; default 8",
+    )
+    add(
+        "--max-file-bytes",
+        env="SWITCHBOARD_MAX_FILE_BYTES",
+        parse=settings.integer(1, 2**40),
+        default=MAX_FILE_BYTES,
+        metavar="BYTES",
+        help=f"largest file a channel adapter may upload (POST /v1/files); default "
+        f"{MAX_FILE_BYTES} (25 MiB)",
     )
     add(
         "--secret-key-file",
@@ -444,6 +455,7 @@ def from_args(args: argparse.Namespace) -> Config:
         cpu_s=args.agent_cpu_s,
         disk_mb=args.agent_disk_mb,
         egress_resolve=args.egress_resolve,
+        max_file_bytes=args.max_file_bytes,
     )
 
 

@@ -26,6 +26,7 @@ from gated.credproxy import CredentialProxy
 from gated.egress import EgressCounter, EgressProxy
 from gated.errors import RunTaken
 from gated.grants import granted_secrets
+from gated.inbox import place_files
 from gated.planning import Plan, agent_settings, follow_ups, next_plan, payload_message
 from gated.queue import AgentPool
 from gated.rundir import RunDirs
@@ -229,7 +230,8 @@ class Gateway:
         spec = run.spec
         msgs = follow_ups(self.conn, key, run.fed_upto, self.cursor, spec.folder, spec.topic)
         if msgs:
-            run.follow_up([payload_message(m) for m in msgs], msgs[-1].seq)
+            placed = place_files(self.conn, spec.cwd, msgs)
+            run.follow_up([payload_message(m, placed) for m in msgs], msgs[-1].seq)
 
     # -- starting and finishing -----------------------------------------------------------
 
@@ -270,13 +272,14 @@ class Gateway:
                 for s in fresh
             )
             run_id = self._open_run(plan, sandbox, session_id, sysmsgs)
+        placed = place_files(self.conn, cwd, plan.messages)  # the batch's uploaded files
         payload = {
             "group_folder": plan.folder,
             "chat_jid": plan.chat_jid,
             "topic": plan.topic,
             "session_id": session_id,
             "system_messages": list(sysmsgs),
-            "messages": [payload_message(m) for m in plan.messages],
+            "messages": [payload_message(m, placed) for m in plan.messages],
         }
         self.pool.start(
             RunSpec(

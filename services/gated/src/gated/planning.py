@@ -3,20 +3,35 @@ which folder/topic and agent answer it. The gateway loop starts what is planned 
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 import store
-from store import CarriedMessage, FolderSettings, Group, Message, OpenRun, WorkKey, bus, liveness
+from store import (
+    CarriedMessage,
+    FolderSettings,
+    Group,
+    Message,
+    OpenRun,
+    WorkKey,
+    bus,
+    liveness,
+    validate,
+)
 from store.messages import pending_task_messages
 
 from gated.agent import agent_argv
-from gated.commands import parse_command
+from gated.commands import TOPIC_RE, parse_command
 from gated.config import Config
+from gated.inbox import agent_attachments
 from gated.routing import contains_word, route
 
+# Chats whose messages open a topic with a leading `#topic ` (adapters have threads instead).
+TOPIC_PREFIX_CHANNELS: Final = frozenset({"web", "cli"})
+TOPIC_PREFIX_RE: Final = re.compile(r"#(\S+)\s")
 BATCH_LIMIT = 200  # input messages handed to one run (older context beyond it is skipped)
 PAGE = 1000
 
@@ -97,9 +112,10 @@ def chat_messages(conn: sqlite3.Connection, jid: str, cursor: int, upper: int) -
         cursor = page[-1].seq
 
 
-def payload_message(m: Message) -> dict[str, Any]:
-    """A message as the agent protocol hands it to an agent."""
-    return {
+def payload_message(m: Message, placed: Collection[str] = ()) -> dict[str, Any]:
+    """A message as the agent protocol hands it to an agent; its uploaded files under
+    `attachments`, with their path when `placed` (gated.inbox) holds it."""
+    out: dict[str, Any] = {
         "seq": m.seq,
         "id": m.id,
         "sender": m.sender,
@@ -108,6 +124,29 @@ def payload_message(m: Message) -> dict[str, Any]:
         "timestamp": m.timestamp,
         "verb": m.verb,
     }
+    files = agent_attachments(m, placed)
+    if files:
+        out["attachments"] = files
+    return out
+
+
+def session_topic(m: Message) -> str:
+    """The session topic a message goes to: its own (an adapter's thread's), else in a web or
+    cli chat the topic a leading `#topic ` names (the prefix stays in the content), else ''."""
+    if m.topic or validate.channel_of(m.chat_jid) not in TOPIC_PREFIX_CHANNELS:
+        return m.topic
+    prefix = TOPIC_PREFIX_RE.match(m.content)
+    if prefix is not None and TOPIC_RE.fullmatch(prefix.group(1)):
+        return prefix.group(1)
+    return m.topic
+
+
+def is_trigger(m: Message, group: Group) -> bool:
+    """Whether a message starts a run of its group: always, unless the group requires a
+    trigger; then its trigger word, or the platform saying the bot was @-mentioned."""
+    if not group.requires_trigger:
+        return True
+    return m.mentions_bot or contains_word(m.content, group.trigger_word)
 
 
 def follow_ups(
@@ -143,8 +182,7 @@ def plan_chat(
             continue
         if parse_command(m.content) is not None:
             continue
-        triggered = not group.requires_trigger or contains_word(m.content, group.trigger_word)
-        t = (route(m, routes, group.folder), m.topic) if triggered else None
+        t = (route(m, routes, group.folder), session_topic(m)) if is_trigger(m, group) else None
         if target is not None and t is not None and t != target:
             break
         target = target or t

@@ -24,6 +24,11 @@ FIELDS = [
     "chat_name",
     "is_group",
     "attachments",
+    "thread_id",
+    "mentions_bot",
+    "from_bot",
+    "verb",
+    "target_id",
 ]
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 JSON_VALUES = st.recursive(
@@ -41,8 +46,17 @@ GOOD_VALUES: dict[str, Any] = {
     "content": st.text(max_size=40),
     "timestamp": st.sampled_from(["2026-11-23T09:00:00Z", "yesterday", "2026-13-01T00:00:00Z"]),
     "is_group": st.booleans(),
+    "mentions_bot": st.booleans(),
+    "from_bot": st.booleans(),
+    "verb": st.sampled_from(["message", "edit", "delete", "task"]),
+    "thread_id": st.text(max_size=12),
     "attachments": st.lists(
-        st.dictionaries(st.text(max_size=5), JSON_SCALARS, max_size=3), max_size=3
+        st.dictionaries(st.text(max_size=5), JSON_SCALARS, max_size=3)
+        | st.fixed_dictionaries(
+            {"sha256": st.sampled_from(["0" * 64, "zz"]) | JSON_SCALARS},
+            optional={"name": JSON_SCALARS, "type": JSON_SCALARS, "size": JSON_SCALARS},
+        ),
+        max_size=3,
     ),
 }
 MESSAGE_BODIES = st.fixed_dictionaries(
@@ -77,6 +91,7 @@ def test_fuzzed_messages_never_5xx_and_rejections_write_nothing(
     elif auth == "bad":
         headers["Authorization"] = "Bearer not-a-token"
     before = count(db, "messages")
+    threads_before = count(db, "thread_topics")
     resp = client.post("/v1/messages", content=raw, headers=headers)
     after = count(db, "messages")
     assert resp.status_code < 500, (raw, resp.text)
@@ -88,6 +103,7 @@ def test_fuzzed_messages_never_5xx_and_rejections_write_nothing(
         assert 400 <= resp.status_code < 500
         assert set(body) == {"error", "field"}
         assert after == before
+        assert count(db, "thread_topics") == threads_before
 
 
 @settings(

@@ -179,7 +179,7 @@ def test_a_client_that_leaves_mid_body_costs_one_log_line(
     assert len(lines) == 1
 
 
-@pytest.mark.parametrize("path", ["/v1/messages", "/v1/channels/register"])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/channels/register", "/v1/files"])
 def test_an_unauthenticated_partial_body_is_refused_before_it_is_read(
     live: str, path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -194,3 +194,36 @@ def test_an_unauthenticated_partial_body_is_refused_before_it_is_read(
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
     assert b'"field":"Authorization"' in answer
     assert "Traceback" not in caplog.text
+
+
+def test_a_wrong_token_with_a_huge_upload_announced_is_401_at_once(live: str) -> None:
+    s = connect(live)
+    started = time.monotonic()
+    s.sendall(
+        b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Authorization: Bearer wrong\r\nContent-Length: 1000000000000\r\n\r\n" + b"\x89PNG"
+    )
+    answer = s.recv(65536)  # the answer's first bytes, not the connection's end
+    assert time.monotonic() - started < READ_TIMEOUT_S  # not the read deadline's 408
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    s.close()
+
+
+def test_an_upload_cut_off_mid_body_leaves_no_file(
+    live: str, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with httpx.Client(base_url=live) as client:
+        token = register(client)
+    with caplog.at_level(logging.INFO):
+        s = connect(live)
+        s.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + token.encode()
+            + b"\r\nContent-Length: 200000\r\n\r\n"
+            + b"x" * 100_000
+        )
+        files = db.parent / "files"
+        wait_for(lambda: list(files.glob(".incoming-*")), 5, "the upload's temporary file")
+        s.close()
+        wait_for(lambda: "client went away mid-body" in caplog.text, 5, "the disconnect line")
+    assert not any(p.is_file() for p in files.rglob("*"))  # the temporary file went with it
