@@ -23,7 +23,14 @@ from store import log_safe
 
 from gated import __version__, registration
 from gated.adapters import Channel, channel_by_token_hash, register_channel
-from gated.channel_models import ErrorOut, MessageAccepted, MessageIn, RegisterIn, RegisterOut
+from gated.channel_models import (
+    Capabilities,
+    ErrorOut,
+    MessageAccepted,
+    MessageIn,
+    RegisterIn,
+    RegisterOut,
+)
 from gated.config import Config
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,26 @@ def token_hash(token: str) -> str:
 
 
 def _json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"application/json": {"schema": model.model_json_schema()}}
+    schema = {"application/json": {"schema": _inline_refs(model.model_json_schema())}}
     return {"requestBody": {"required": True, "content": schema}}
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its nested models (`$defs`) written in place: the body
+    schema sits inside the OpenAPI document, where `#/$defs/...` would point nowhere."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            ref = value.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return dict(resolve(schema))
 
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
@@ -114,7 +139,7 @@ def create_app(config: Config) -> FastAPI:
         api.check_secret(request.headers.get("authorization"))
         body = await read_capped(request)
         out = await run_in_threadpool(api.register, body)
-        return JSONResponse(out.model_dump())
+        return JSONResponse(out.model_dump(exclude_none=True))
 
     @app.post(
         "/v1/messages",
@@ -233,6 +258,9 @@ class ChannelApi:
             prefixes = registration.jid_prefixes(req.jid_prefixes)
             url = registration.adapter_url(req.url)
             limit = registration.message_limit(req.max_message_chars)
+            send_secret = registration.send_secret(
+                req.protocol, req.send_secret, req.capabilities is not None
+            )
         except store.InvalidInput as exc:
             raise ApiError(422, str(exc), exc.field) from None
         token = secrets.token_urlsafe(32)
@@ -244,16 +272,27 @@ class ChannelApi:
                 url,
                 jid_prefixes=prefixes,
                 max_message_chars=limit,
+                protocol=req.protocol,
+                send_secret=send_secret,
+                # A 1.1 adapter that lists no capabilities has the defaults (plain text).
+                capabilities=(req.capabilities or Capabilities()) if send_secret else None,
             )
         except store.InvalidInput as exc:
             raise ApiError(409, str(exc), exc.field) from None
         self._tokens.clear()  # the channel's old token stops working now
-        log.info("channel registered name=%s url=%s", log_safe(channel.name), log_safe(channel.url))
+        log.info(
+            "channel registered name=%s url=%s protocol=%s",
+            log_safe(channel.name),
+            log_safe(channel.url),
+            channel.protocol,
+        )
         return RegisterOut(
             name=channel.name,
             token=token,
             jid_prefixes=list(channel.jid_prefixes),
             max_message_chars=channel.max_message_chars,
+            protocol=channel.protocol,
+            capabilities=channel.capabilities,
         )
 
     def channel(self, authorization: str | None) -> Channel:
