@@ -40,6 +40,7 @@ from gated.sandbox import (
     unconfined_reason,
 )
 from gated.tools import ToolService
+from gated.typing_notify import TypingNotifier
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ class Gateway:
         self.egress_counts = EgressCounter()
         self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
         self.tools = ToolService(cfg.db, self.run_dirs.root())
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools)
+        self.typing = TypingNotifier(cfg.db)
+        self.pool = AgentPool(
+            cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools, typing=self.typing
+        )
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -103,6 +107,7 @@ class Gateway:
         egress counts not written yet."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.typing.stop()
         self.tools.stop()
         self.proxy.stop()
         self.egress.stop()
