@@ -96,9 +96,9 @@ class _Writer:
     def block(self, node: SyntaxTreeNode) -> str:
         kind = node.type
         if kind in ("paragraph", "heading"):
-            inline = self.spans(node.children[0].children) if node.children else ""
-            if kind == "heading":  # a bold line: chat markups have no headings
-                inline = self.entity("strong", inline)
+            spans = node.children[0].children if node.children else []
+            # A heading is a bold line: chat markups have no headings.
+            inline = self.spans(spans) if kind == "paragraph" else self.entity("strong", spans)
             return inline if node.hidden else self.paragraph(inline)
         if kind == "blockquote":
             return self.entity("quote", node.children)
@@ -186,8 +186,20 @@ class _Writer:
         lines = []
         for n, item in enumerate(items):
             mark = self.bullet if start is None else self.number(start + n)
-            lines.append(mark + _indent_rest(item, " " * len(mark)))
+            first, *rest = item.split("\n")
+            pad = " " * len(mark)
+            lines.append(
+                "\n".join([self.first(mark, first), *(self.continued(r, pad) for r in rest)])
+            )
         return "\n".join(lines)
+
+    def first(self, mark: str, line: str) -> str:
+        """A list item's first line, after its bullet or number."""
+        return mark + line
+
+    def continued(self, line: str, pad: str) -> str:
+        """A list item's later line, indented under its first."""
+        return pad + line if line else line
 
     def number(self, n: int) -> str:
         return f"{n}. "
@@ -234,6 +246,13 @@ class _Telegram(_Writer):
         finally:
             self.open.pop()
         return "[" + inner + "](" + _escape(href, ")\\") + ")"
+
+    # A quote line must start its line: Telegram reads '>' only there.
+    def first(self, mark: str, line: str) -> str:
+        return mark.rstrip() + "\n" + line if line.startswith(">") else mark + line
+
+    def continued(self, line: str, pad: str) -> str:
+        return line if line.startswith(">") else super().continued(line, pad)
 
     def number(self, n: int) -> str:
         return f"{n}\\. "
@@ -317,8 +336,3 @@ def _escape(value: str, chars: str) -> str:
 
 def _prefix_lines(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.split("\n"))
-
-
-def _indent_rest(text: str, pad: str) -> str:
-    first, *rest = text.split("\n")
-    return "\n".join([first, *(pad + line if line else line for line in rest)])

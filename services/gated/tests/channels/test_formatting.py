@@ -38,9 +38,15 @@ print("`hi`")
 ```"""
 
 MARKDOWN_CHARS = list("_*[]()~`>#+-=|{}.!\\<>&@\n :/ahjs1")
+# Markdown's building blocks run together at random: nested lists, quotes, fences, links.
+PIECES = [
+    "- ", "> ", "1. ", "# ", "```", "`", "**", "*", "_", "[", "](", ")", "<", ">", "http://a.b",
+    "javascript:x", "\n", "\n\n", "  ", "    ", "text", ".", "!", "\\", "@everyone", "---",
+    "<script>", "&amp;",
+]  # fmt: skip
 markdownish = st.text(
     alphabet=st.sampled_from(MARKDOWN_CHARS) | st.characters(codec="utf-8"), max_size=300
-)
+) | st.lists(st.sampled_from(PIECES), max_size=60).map("".join)
 
 
 def test_the_markdownv2_reader_refuses_what_telegram_refuses() -> None:
@@ -92,6 +98,24 @@ def test_two_italics_side_by_side_do_not_read_as_underline() -> None:
 def test_a_hostile_link_is_not_a_telegram_link() -> None:
     out = telegram("[click](javascript:alert(1)) [x](tg://resolve?domain=a)")
     assert read_markdown_v2(out) == "[click](javascript:alert(1)) x"
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "- a\n\n  > quoted in a list",
+        "> - a list\n> - in a quote",
+        "- x\n\n  ```\n  code in a list\n  ```",
+        "> ---\n> # heading in a quote",
+        "> ```\n> pre in a quote\n> ```",
+        "![alt](http://x/y.png) [](http://x) <http://a.b> <me@x.org>",
+        "***x*** **a *b* c** *a* *b* 1) a",
+        "1. a\n   > b\n2. c",
+        "x\\\n",
+    ],
+)
+def test_nested_blocks_are_valid_markdownv2(markdown: str) -> None:
+    read_markdown_v2(telegram(markdown))
 
 
 @settings(max_examples=300, deadline=None)
