@@ -1,6 +1,7 @@
 """The test kit itself: polling returns the first truthy value or fails naming the wait; the
 stand-in adapter records sends, switches failure modes, restarts on its port, records
-nothing for a caller killed before its body, and never outlives a failed start."""
+nothing for a caller killed before its body, and never outlives a failed start; with a secret
+it speaks protocol 1.1 (401 without it, /typing recorded, Retry-After on 429/503)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,16 @@ def test_adapter_records_sends_and_switches_modes(tmp_path: Path) -> None:
         assert send(adapter, "two").status_code == 200
         assert send(adapter, "over budget").status_code == 500
         assert not adapter.healthy()
-        assert adapter.stats() == {"mode": "500", "ok_budget": None, "failed": 2, "sent": 2}
+        stats = adapter.stats()
+        assert isinstance(stats.pop("last_failed_at"), float)
+        assert stats == {
+            "mode": "500",
+            "ok_budget": None,
+            "failed": 2,
+            "sent": 2,
+            "retry_after": None,
+            "unauthorized": 0,
+        }
         assert [b["text"] for b in adapter.sends()] == ["one", "two"]
         assert adapter.sends("sa:other") == []
     assert adapter.proc is None
@@ -93,3 +103,31 @@ def test_a_caller_killed_between_headers_and_body_records_nothing(tmp_path: Path
         assert adapter.sends() == [{"chat_jid": "sa:1", "id": "whole", "text": "whole"}]
         assert httpx.post(f"{adapter.url}/send", json=[1], timeout=5).status_code == 400
         assert adapter.stats()["sent"] == 1
+
+
+def test_a_v11_adapter_wants_its_secret_records_typing_and_sends_retry_after(
+    tmp_path: Path,
+) -> None:
+    secret = "s" * 43
+    auth = {"Authorization": f"Bearer {secret}"}
+    body = {"chat_jid": "sa:1", "id": "x", "text": "x"}
+    with StandinAdapter(tmp_path / "sends.jsonl", secret=secret) as adapter:
+        assert adapter.healthy()
+        assert httpx.get(f"{adapter.url}/health", timeout=5).status_code == 401
+        assert httpx.post(f"{adapter.url}/send", json=body, timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer " + "t" * 43}
+        assert httpx.post(f"{adapter.url}/typing", json={}, headers=wrong).status_code == 401
+        typing = {"chat_jid": "sa:1", "thread_id": "7"}
+        assert httpx.post(f"{adapter.url}/typing", json=typing, headers=auth).status_code == 200
+        assert [b for _, b in adapter.typings()] == [typing]
+        adapter.control(mode="429", retry_after="7")
+        resp = httpx.post(f"{adapter.url}/send", json=body, headers=auth, timeout=5)
+        assert (resp.status_code, resp.headers["retry-after"]) == (429, "7")
+        assert adapter.stats()["unauthorized"] == 3
+        assert adapter.sends() == []
+
+
+def test_a_v10_adapter_has_no_typing_endpoint(tmp_path: Path) -> None:
+    with StandinAdapter(tmp_path / "sends.jsonl") as adapter:
+        assert httpx.post(f"{adapter.url}/typing", json={}, timeout=5).status_code == 404
+        assert adapter.typings() == []

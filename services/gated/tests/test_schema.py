@@ -16,7 +16,7 @@ from gated.migrations import MIGRATIONS
 TABLES: dict[str, list[str]] = {
     "channels": [
         "name", "token_hash", "url", "jid_prefixes", "max_message_chars", "registered_at",
-        "health", "health_checked_at", "health_error",
+        "health", "health_checked_at", "health_error", "protocol", "send_secret", "capabilities",
     ],
     "email_threads": [
         "thread_id", "chat_jid", "subject", "last_message_id", "references", "created_at",
@@ -88,6 +88,7 @@ def test_migration_rows(conn: sqlite3.Connection) -> None:
         (4, "m004_egress_counts"),
         (5, "m005_tool_calls"),
         (6, "m006_thread_topics"),
+        (7, "m007_channel_capabilities"),
     ]
     assert store.service_version(conn, "gated") == len(MIGRATIONS)
 

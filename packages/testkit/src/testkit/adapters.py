@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import httpx
 
-from testkit.adapter_server import STAMP_KEY
+from testkit.adapter_server import STAMP_KEY, typing_record
 
 START_TIMEOUT_S: Final = 10.0
 STOP_TIMEOUT_S: Final = 10.0
@@ -23,12 +23,19 @@ class StandinAdapter:
     leaves no process behind. Use as a context manager, or call `stop()` in a `finally`."""
 
     def __init__(
-        self, record: Path, *, port: int = 0, delay: float = 0.0, stamp: bool = False
+        self,
+        record: Path,
+        *,
+        port: int = 0,
+        delay: float = 0.0,
+        stamp: bool = False,
+        secret: str | None = None,
     ) -> None:
         self.record = record
         self.port = port
         self.delay = delay
         self.stamp = stamp
+        self.secret = secret  # protocol 1.1: every call must carry it
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -42,6 +49,8 @@ class StandinAdapter:
             cmd += ["--delay", str(self.delay)]
         if self.stamp:
             cmd.append("--stamp")
+        if self.secret:
+            cmd += ["--secret", self.secret]
         return cmd
 
     def start(self) -> StandinAdapter:
@@ -95,13 +104,15 @@ class StandinAdapter:
         self.stop()
 
     def healthy(self) -> bool:
+        headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
         try:
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+            return httpx.get(f"{self.url}/health", headers=headers, timeout=2).status_code == 200
         except httpx.TransportError:
             return False
 
     def control(self, **state: Any) -> None:
-        """Switch the failure mode: `mode="500"|"400"|"ok"`, `ok_budget=N`."""
+        """Switch the failure mode: `mode="500"|"400"|"429"|"503"|"ok"`, `ok_budget=N`,
+        `retry_after="3"` (the Retry-After of a 429/503)."""
         httpx.post(f"{self.url}/control", json=state, timeout=5).raise_for_status()
 
     def stats(self) -> dict[str, Any]:
@@ -117,3 +128,11 @@ class StandinAdapter:
     def sends(self, chat_jid: str | None = None) -> list[dict[str, Any]]:
         """Every accepted /send body so far (optionally for one chat)."""
         return [b for _, b in self.received() if chat_jid is None or b["chat_jid"] == chat_jid]
+
+    def typings(self) -> list[tuple[float, dict[str, Any]]]:
+        """Every /typing body a 1.1 stand-in got, with its arrival time (monotonic)."""
+        path = typing_record(self.record)
+        if not path.exists():
+            return []
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [(float(body.pop(STAMP_KEY)), body) for body in lines]

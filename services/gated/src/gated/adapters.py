@@ -15,21 +15,27 @@ import httpx
 import store
 from daemonkit.worker import run_steps
 
+from gated.channel_models import Capabilities
 from gated.config import Config
 from gated.split import DEFAULT_MAX_CHARS
 
 log = logging.getLogger(__name__)
 
 Health = Literal["ok", "down", "unknown"]
+Protocol = Literal["1.0", "1.1"]
 HEALTH_TIMEOUT_S: Final = 5.0
 
-# Parameters: name, token_hash, url, jid_prefixes (JSON), max_message_chars, registered_at.
+# Parameters: name, token_hash, url, jid_prefixes (JSON), max_message_chars, registered_at,
+# protocol, send_secret, capabilities (JSON).
 REGISTER_SQL = """
-INSERT INTO channels (name, token_hash, url, jid_prefixes, max_message_chars, registered_at)
-VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO channels (name, token_hash, url, jid_prefixes, max_message_chars, registered_at,
+                      protocol, send_secret, capabilities)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET
     token_hash = excluded.token_hash, url = excluded.url, jid_prefixes = excluded.jid_prefixes,
     max_message_chars = excluded.max_message_chars, registered_at = excluded.registered_at,
+    protocol = excluded.protocol, send_secret = excluded.send_secret,
+    capabilities = excluded.capabilities,
     health = 'unknown', health_checked_at = NULL, health_error = NULL
 """
 
@@ -53,6 +59,19 @@ class Channel:
     health: Health
     health_checked_at: str | None
     health_error: str | None
+    protocol: Protocol = "1.0"
+    send_secret: str | None = None  # sent as `Authorization: Bearer` to a 1.1 adapter
+    capabilities: Capabilities | None = None  # None for 1.0
+
+    @property
+    def v1_1(self) -> bool:
+        """Speaks protocol 1.1: gets the secret, formats, thread ids and typing."""
+        return self.protocol == "1.1" and self.capabilities is not None
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers of every call to the adapter (the secret for 1.1, none for 1.0)."""
+        return {"Authorization": f"Bearer {self.send_secret}"} if self.send_secret else {}
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -70,6 +89,13 @@ class Channel:
             health=row["health"],
             health_checked_at=row["health_checked_at"],
             health_error=row["health_error"],
+            protocol="1.1" if row["protocol"] == "1.1" else "1.0",
+            send_secret=row["send_secret"],
+            capabilities=(
+                Capabilities.model_validate_json(row["capabilities"])
+                if row["protocol"] == "1.1"
+                else None
+            ),
         )
 
 
@@ -81,11 +107,20 @@ def register_channel(
     *,
     jid_prefixes: list[str] | None = None,
     max_message_chars: int = DEFAULT_MAX_CHARS,
+    protocol: Protocol = "1.0",
+    send_secret: str | None = None,
+    capabilities: Capabilities | None = None,
 ) -> Channel:
-    """Create a channel, or replace the url/token/prefixes/limit of the one with this name.
+    """Create a channel, or replace the url/token/prefixes/limit/protocol of the one with this
+    name. For 1.1, `capabilities.max_text` (when given) is the limit, stored in both places.
 
     A prefix already owned by another channel is refused (`store.InvalidInput`).
     """
+    if capabilities is not None:
+        if capabilities.max_text is None:
+            capabilities = capabilities.model_copy(update={"max_text": max_message_chars})
+        max_message_chars = capabilities.max_text or max_message_chars
+    caps_json = capabilities.model_dump_json() if capabilities is not None else "{}"
     prefixes = sorted(set(jid_prefixes or []) - {name})
     with store.tx(conn):
         for prefix in [name, *prefixes]:
@@ -97,7 +132,17 @@ def register_channel(
                     )
         conn.execute(
             REGISTER_SQL,
-            (name, token_hash, url, json.dumps(prefixes), max_message_chars, store.now_iso()),
+            (
+                name,
+                token_hash,
+                url,
+                json.dumps(prefixes),
+                max_message_chars,
+                store.now_iso(),
+                protocol,
+                send_secret,
+                caps_json,
+            ),
         )
         row = conn.execute("SELECT * FROM channels WHERE name = ?", (name,)).fetchone()
     return Channel.from_row(row)
@@ -145,7 +190,11 @@ def channel_summary(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 def check_health(client: httpx.Client, channel: Channel) -> str | None:
     """Ping the adapter; None when healthy, else why not."""
     try:
-        resp = client.get(f"{channel.url.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S)
+        resp = client.get(
+            f"{channel.url.rstrip('/')}/health",
+            headers=channel.auth_headers,
+            timeout=HEALTH_TIMEOUT_S,
+        )
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
     if resp.status_code // 100 != 2:

@@ -11,13 +11,18 @@ from store import blobs, validate
 from store.clock import EARLIEST, LATEST
 
 from gated.filenames import MAX_NAME_CHARS, MAX_TYPE_CHARS
+from gated.formatting import Format
 from gated.registration import (
     CHANNEL_NAME_PATTERN,
+    MAX_FILE_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_PREFIXES,
+    MAX_SEND_SECRET,
     MAX_URL_CHARS,
     MIN_MESSAGE_CHARS,
+    MIN_SEND_SECRET,
     RESERVED_CHANNELS,
+    SEND_SECRET_PATTERN,
     URL_PATTERN,
 )
 from gated.split import DEFAULT_MAX_CHARS
@@ -68,6 +73,29 @@ JidPrefix = Annotated[
 ]
 
 
+class Capabilities(BaseModel):
+    """What a protocol 1.1 adapter's platform can do (`capabilities` of its registration).
+    Keys gated does not know (a later protocol's) are ignored."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    max_text: Annotated[
+        int | None,
+        Field(
+            ge=MIN_MESSAGE_CHARS,
+            le=MAX_MESSAGE_CHARS,
+            description="longest text /send accepts, after formatting; replaces max_message_chars",
+        ),
+    ] = None
+    files_in: bool = False
+    files_out: bool = False
+    max_file_bytes: Annotated[int | None, Field(ge=1, le=MAX_FILE_BYTES)] = None
+    threads: bool = False
+    typing: bool = False
+    edits: bool = False
+    format: Format = "plain"
+
+
 class RegisterIn(BaseModel):
     """Body of POST /v1/channels/register."""
 
@@ -94,6 +122,19 @@ class RegisterIn(BaseModel):
     max_message_chars: Annotated[int, Field(ge=MIN_MESSAGE_CHARS, le=MAX_MESSAGE_CHARS)] = (
         DEFAULT_MAX_CHARS
     )
+    protocol: Literal["1.0", "1.1"] = "1.0"
+    send_secret: Annotated[
+        str | None,
+        Field(
+            min_length=MIN_SEND_SECRET,
+            max_length=MAX_SEND_SECRET,
+            json_schema_extra={
+                "pattern": schema_pattern(SEND_SECRET_PATTERN),
+                "description": "protocol 1.1, required: gated sends it as Authorization: Bearer",
+            },
+        ),
+    ] = None
+    capabilities: Capabilities | None = None
 
 
 class RegisterOut(BaseModel):
@@ -101,6 +142,8 @@ class RegisterOut(BaseModel):
     token: str
     jid_prefixes: list[str]
     max_message_chars: int
+    protocol: str
+    capabilities: Capabilities | None = None  # protocol 1.1 only: what gated stored
 
 
 class MessageIn(BaseModel):

@@ -25,6 +25,7 @@ from store.blobs import BlobWriter
 from gated import __version__, filenames, registration, uploads
 from gated.adapters import Channel, channel_by_token_hash, register_channel
 from gated.channel_models import (
+    Capabilities,
     ErrorOut,
     FileStored,
     MessageAccepted,
@@ -66,7 +67,7 @@ def token_hash(token: str) -> str:
 
 
 def _json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"application/json": {"schema": model.model_json_schema()}}
+    schema = {"application/json": {"schema": _inline_refs(model.model_json_schema())}}
     return {"requestBody": {"required": True, "content": schema}}
 
 
@@ -87,6 +88,25 @@ FILE_BODY_DOC: Final[dict[str, Any]] = {
         }
     ],
 }
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its nested models (`$defs`) written in place: the body
+    schema sits inside the OpenAPI document, where `#/$defs/...` would point nowhere."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            ref = value.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return dict(resolve(schema))
+
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 405, 408, 409, 413, 422, 503)
@@ -142,7 +162,7 @@ def create_app(config: Config) -> FastAPI:
         api.check_secret(request.headers.get("authorization"))
         body = await read_capped(request)
         out = await run_in_threadpool(api.register, body)
-        return JSONResponse(out.model_dump())
+        return JSONResponse(out.model_dump(exclude_none=True))
 
     @app.post(
         "/v1/messages",
@@ -309,6 +329,9 @@ class ChannelApi:
             prefixes = registration.jid_prefixes(req.jid_prefixes)
             url = registration.adapter_url(req.url)
             limit = registration.message_limit(req.max_message_chars)
+            send_secret = registration.send_secret(
+                req.protocol, req.send_secret, req.capabilities is not None
+            )
         except store.InvalidInput as exc:
             raise ApiError(422, str(exc), exc.field) from None
         token = secrets.token_urlsafe(32)
@@ -320,16 +343,27 @@ class ChannelApi:
                 url,
                 jid_prefixes=prefixes,
                 max_message_chars=limit,
+                protocol=req.protocol,
+                send_secret=send_secret,
+                # A 1.1 adapter that lists no capabilities has the defaults (plain text).
+                capabilities=(req.capabilities or Capabilities()) if send_secret else None,
             )
         except store.InvalidInput as exc:
             raise ApiError(409, str(exc), exc.field) from None
         self._tokens.clear()  # the channel's old token stops working now
-        log.info("channel registered name=%s url=%s", log_safe(channel.name), log_safe(channel.url))
+        log.info(
+            "channel registered name=%s url=%s protocol=%s",
+            log_safe(channel.name),
+            log_safe(channel.url),
+            channel.protocol,
+        )
         return RegisterOut(
             name=channel.name,
             token=token,
             jid_prefixes=list(channel.jid_prefixes),
             max_message_chars=channel.max_message_chars,
+            protocol=channel.protocol,
+            capabilities=channel.capabilities,
         )
 
     def channel(self, authorization: str | None) -> Channel:

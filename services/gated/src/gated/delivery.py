@@ -1,29 +1,35 @@
 """The delivery worker: claims due `outbox` rows and sends each to its channel (adapter
 `POST {url}/send`, an in-process sender such as email, or nothing for `web:`/`cli:` chats),
-retrying with back-off; after the last attempt the row is dead and the group is told."""
+retrying with back-off (never before an adapter's Retry-After); after the last attempt the row
+is dead and the group is told. A protocol 1.1 adapter gets its secret, the reply formatted for
+its platform with a plain fallback, an idempotency key and the reply's thread."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 import sqlite3
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
 import store
 from daemonkit.worker import run_steps
 from store import liveness, outbox
-from store.outbox import clear_parts, parts_done, record_parts_done
+from store.outbox import BACKOFF_CAP_S, clear_parts, parts_done, record_parts_done
 
 from gated.adapters import Channel, channel_for_prefix
 from gated.attachments import stored_files
 from gated.config import Config
 from gated.errors import DeliveryError
+from gated.formatting import Formatted, format_reply
 from gated.senders import ChannelSender
-from gated.split import split_message
+from gated.split import split_message, split_to_fit
+from gated.threads import thread_for_topic
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,12 @@ STALE_CLAIM_CHECK_S: Final = 30.0
 # Claims of an owner that is gone (store.liveness) are taken back this often.
 GONE_OWNER_CHECK_S: Final = 2.0
 RETRY_STATUSES: Final = frozenset({408, 425, 429})
+# Parameters: not_before, seq, not_before. A failed row's next try moved no earlier than the
+# adapter's Retry-After (the back-off, when later, stands). The outbox is store's table: this
+# belongs beside store.mark_failed, as its `not_before`, once store takes it.
+DEFER_RETRY_SQL: Final = """
+UPDATE outbox SET next_attempt_at = ? WHERE seq = ? AND status = 'failed' AND next_attempt_at < ?
+"""
 
 
 class DeliveryWorker:
@@ -110,10 +122,13 @@ class DeliveryWorker:
     def deliver(self, item: store.OutboxItem, now: datetime) -> None:
         """Send one claimed item and settle its outbox row (sent, retry later, or dead)."""
         prefix = store.validate.channel_of(item.chat_jid)
+        started = time.monotonic()
         try:
             remote_id = self._send(prefix, item)
         except DeliveryError as exc:
-            self._failed(item, exc.reason, exc.permanent, now)
+            # Retry-After counts from the answer, which came this long after `now`.
+            wait = exc.retry_after and exc.retry_after + (time.monotonic() - started)
+            self._failed(item, exc.reason, exc.permanent, now, wait)
             return
         except Exception as exc:
             log.exception("unexpected error sending seq=%d chat=%s", item.seq, item.chat_jid)
@@ -144,42 +159,41 @@ class DeliveryWorker:
 
     def _send_parts(self, channel: Channel, item: store.OutboxItem) -> str | None:
         """POST each part not yet delivered, recording progress after each one."""
-        parts = split_message(item.content, channel.max_message_chars)
+        parts = adapter_parts(channel, item.content)
+        thread_id = thread_for_topic(self.conn, item.chat_jid, item.topic) if channel.v1_1 else None
         first = parts_done(self.conn, item.seq) if len(parts) > 1 else 0
         remote_id = None
         for index in range(first, len(parts)):
-            rid = self._post(channel, item, parts[index], index + 1, len(parts))
+            body = send_body(channel, item, parts[index], index + 1, len(parts), thread_id)
+            if index == 0 and item.attachments:
+                body["attachments"] = adapter_attachments(self.conn, item)
+            rid = self._post(channel, body)
             remote_id = remote_id or rid
             if len(parts) > 1:
                 record_parts_done(self.conn, item.seq, index + 1)
         return remote_id
 
-    def _post(
-        self, channel: Channel, item: store.OutboxItem, text: str, part: int, parts: int
-    ) -> str | None:
-        payload: dict[str, Any] = {
-            "chat_jid": item.chat_jid,
-            "id": item.id,
-            "text": text,
-            "reply_to_id": item.reply_to_id,
-            "seq": item.seq,
-            "part": part,
-            "parts": parts,
-        }
-        if part == 1 and item.attachments:
-            payload["attachments"] = adapter_attachments(self.conn, item)
+    def _post(self, channel: Channel, payload: dict[str, Any]) -> str | None:
         url = f"{channel.url.rstrip('/')}/send"
         try:
-            resp = self._client.post(url, json=payload)
+            resp = self._client.post(url, json=payload, headers=channel.auth_headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"adapter {channel.name!r} unreachable at {url}: {exc}") from exc
         if resp.is_success:
             return _remote_id(resp)
         reason = f"adapter {channel.name!r} answered {resp.status_code}: {resp.text[:300]}"
         retry = resp.status_code in RETRY_STATUSES or resp.status_code >= 500
-        raise DeliveryError(reason, permanent=not retry)
+        after = retry_after(resp.headers.get("retry-after"), datetime.now(UTC)) if retry else None
+        raise DeliveryError(reason, permanent=not retry, retry_after=after)
 
-    def _failed(self, item: store.OutboxItem, reason: str, permanent: bool, now: datetime) -> None:
+    def _failed(
+        self,
+        item: store.OutboxItem,
+        reason: str,
+        permanent: bool,
+        now: datetime,
+        not_before_s: float | None = None,
+    ) -> None:
         with store.tx(self.conn):
             status = store.mark_failed(
                 self.conn,
@@ -189,6 +203,9 @@ class DeliveryWorker:
                 max_attempts=self.config.max_delivery_attempts,
                 permanent=permanent,
             )
+            if status == "failed" and not_before_s:
+                not_before = store.iso(now + timedelta(seconds=not_before_s))
+                self.conn.execute(DEFER_RETRY_SQL, (not_before, item.seq, not_before))
             if status == "dead" and item.group_folder:
                 store.add_system_message(
                     self.conn,
@@ -209,6 +226,68 @@ class DeliveryWorker:
             status,
             reason,
         )
+
+
+def adapter_parts(channel: Channel, content: str) -> list[Formatted]:
+    """The parts a reply is sent in: for 1.1, formatted for the adapter's platform, each part's
+    text (and plain fallback) within its max_text; for 1.0 the text as it is."""
+    if not channel.v1_1 or channel.capabilities is None:
+        return [Formatted(p, p) for p in split_message(content, channel.max_message_chars)]
+    fmt = channel.capabilities.format
+
+    def measure(part: str) -> int:
+        formatted = format_reply(part, fmt)
+        return max(len(formatted.text), len(formatted.plain))
+
+    parts = split_to_fit(content, channel.max_message_chars, measure)
+    return [format_reply(p, fmt) for p in parts]
+
+
+def send_body(
+    channel: Channel,
+    item: store.OutboxItem,
+    part: Formatted,
+    n: int,
+    parts: int,
+    thread_id: str | None,
+) -> dict[str, Any]:
+    """The JSON of one `/send`: protocol 1.0's fields, and for 1.1 its extras."""
+    body: dict[str, Any] = {
+        "chat_jid": item.chat_jid,
+        "id": item.id,
+        "text": part.text,
+        "reply_to_id": item.reply_to_id,
+        "seq": item.seq,
+        "part": n,
+        "parts": parts,
+    }
+    if channel.v1_1 and channel.capabilities is not None:
+        body["format"] = channel.capabilities.format
+        body["plain"] = part.plain
+        body["idempotency_key"] = f"{item.id}:{n}"
+        body["thread_id"] = thread_id
+    return body
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delta-seconds or an HTTP date), at most
+    the back-off's cap; None when absent or not a time."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, BACKOFF_CAP_S)
 
 
 def adapter_attachments(conn: sqlite3.Connection, item: store.OutboxItem) -> list[dict[str, Any]]:

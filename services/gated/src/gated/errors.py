@@ -8,12 +8,16 @@ class GatedError(Exception):
 
 
 class DeliveryError(GatedError):
-    """Sending an outbound message failed; `permanent` means retrying cannot help."""
+    """Sending an outbound message failed; `permanent` means retrying cannot help;
+    `retry_after` is the receiver's earliest time to try again, in seconds (Retry-After)."""
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class SecretKeyError(GatedError):

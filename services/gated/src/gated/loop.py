@@ -41,6 +41,7 @@ from gated.sandbox import (
     unconfined_reason,
 )
 from gated.tools import ToolService
+from gated.typing_notify import TypingNotifier
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,10 @@ class Gateway:
         self.egress_counts = EgressCounter()
         self.egress = EgressProxy(self.egress_counts, self.run_dirs, dict(cfg.egress_resolve))
         self.tools = ToolService(cfg.db, self.run_dirs.root())
-        self.pool = AgentPool(cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools)
+        self.typing = TypingNotifier(cfg.db)
+        self.pool = AgentPool(
+            cfg.db, cfg.max_agents, self.proxy, self.egress, self.tools, typing=self.typing
+        )
         self.cursor = 0
         self._persisted = 0  # the gateway cursor as last written (skipped rows need no write)
         self.dirty: set[WorkKey] = set()
@@ -104,6 +108,7 @@ class Gateway:
         egress counts not written yet."""
         self.accepting = False
         self.pool.shutdown(grace_s)
+        self.typing.stop()
         self.tools.stop()
         self.proxy.stop()
         self.egress.stop()

@@ -148,3 +148,19 @@ def m006_thread_topics(conn: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m007_channel_capabilities(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Adapter protocol 1.1 (docs/channels.md): what the adapter registered with.
+        ALTER TABLE channels ADD COLUMN protocol TEXT NOT NULL DEFAULT '1.0';  -- or '1.1'
+        -- the adapter's secret, sent as `Authorization: Bearer` on every call to it (/send,
+        -- /typing); NULL for 1.0. Kept as given: gated must be able to send it.
+        ALTER TABLE channels ADD COLUMN send_secret TEXT;
+        -- JSON of gated.channel_models.Capabilities ('{}' for 1.0: none)
+        ALTER TABLE channels ADD COLUMN capabilities TEXT NOT NULL DEFAULT '{}';
+        """,
+    )

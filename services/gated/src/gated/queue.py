@@ -29,6 +29,7 @@ from gated.agent import (
 from gated.credproxy import CredentialProxy
 from gated.egress import EgressProxy
 from gated.tools import ToolService
+from gated.typing_notify import TypingNotifier
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,13 @@ class AgentPool:
         egress: EgressProxy | None = None,
         tools: ToolService | None = None,
         wake: Callable[[], None] = store.wake_waiters,
+        typing: TypingNotifier | None = None,
     ) -> None:
         self.db = db
         self.proxy = proxy
         self.egress = egress
         self.tools = tools
+        self.typing = typing  # typing notices to 1.1 adapters while a run goes
         self.max_agents = max(1, max_agents)
         # A run's end, for the gateway thread; `wake` then ends the daemon's wait for a change,
         # so the gateway drains it at once.
@@ -150,7 +153,13 @@ class AgentPool:
                 return done
 
     def _run(self, run: AgentRun) -> None:
-        outcome = run.execute()
+        if self.typing is not None:
+            self.typing.started(run.spec)
+        try:
+            outcome = run.execute()
+        finally:
+            if self.typing is not None:
+                self.typing.ended(run.spec)
         try:
             try:
                 finished = record_outcome(run.conn, run.spec, outcome)

@@ -1,5 +1,6 @@
 """What a channel registration may say: channel names, jid prefixes, adapter URLs, message
-limits. Pure checks that raise `store.InvalidInput` naming the field; no I/O."""
+limits, the protocol version and its send secret. Pure checks that raise `store.InvalidInput`
+naming the field; no I/O."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ MAX_URL_CHARS: Final = 2000
 # injection), NUL or tabs.
 URL_PATTERN: Final = r"https?://[\x21-\x7e]+"
 URL_RE: Final = re.compile(URL_PATTERN)
+PROTOCOLS: Final = ("1.0", "1.1")
+# What gated sends as `Authorization: Bearer` to a 1.1 adapter: URL-safe base64 (what
+# secrets.token_urlsafe makes), long enough not to be guessed.
+MIN_SEND_SECRET: Final = 32
+MAX_SEND_SECRET: Final = 256
+SEND_SECRET_PATTERN: Final = r"[A-Za-z0-9_-]+"  # noqa: S105 (a pattern, not a secret)
+SEND_SECRET_RE: Final = re.compile(SEND_SECRET_PATTERN)
+MAX_FILE_BYTES: Final = 100 * 1024 * 1024
 
 
 def channel_name(value: str) -> str:
@@ -92,5 +101,25 @@ def message_limit(value: int) -> int:
         raise store.InvalidInput(
             "max_message_chars",
             f"{value} is outside {MIN_MESSAGE_CHARS}..{MAX_MESSAGE_CHARS}",
+        )
+    return value
+
+
+def send_secret(protocol: str, value: str | None, has_capabilities: bool) -> str | None:
+    """The secret gated sends to the adapter: required for protocol 1.1; a 1.0 registration
+    carries neither it nor capabilities (they would be silently unused)."""
+    if protocol == "1.0":
+        if value is not None:
+            raise store.InvalidInput("send_secret", 'needs "protocol": "1.1"')
+        if has_capabilities:
+            raise store.InvalidInput("capabilities", 'needs "protocol": "1.1"')
+        return None
+    if value is None:
+        raise store.InvalidInput("send_secret", 'is required with "protocol": "1.1"')
+    if not MIN_SEND_SECRET <= len(value) <= MAX_SEND_SECRET or not SEND_SECRET_RE.fullmatch(value):
+        raise store.InvalidInput(
+            "send_secret",
+            f"must be {MIN_SEND_SECRET}..{MAX_SEND_SECRET} URL-safe characters (A-Z a-z 0-9 - _), "
+            "e.g. secrets.token_urlsafe(32)",
         )
     return value

@@ -1,9 +1,11 @@
 """Splitting a long outbound message into parts no longer than a channel's limit, breaking on
-paragraph, then sentence, then word boundaries; the whitespace at a break is dropped."""
+paragraph, then sentence, then word boundaries; the whitespace at a break is dropped. A part
+may also have to fit once formatted for the platform (`split_to_fit`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 DEFAULT_MAX_CHARS: Final = 4000
@@ -33,6 +35,19 @@ def split_message(text: str, limit: int = DEFAULT_MAX_CHARS) -> list[str]:
     if rest or not parts:
         parts.append(rest)
     return parts
+
+
+def split_to_fit(text: str, limit: int, measure: Callable[[str], int]) -> list[str]:
+    """Parts of `text`, cut as `split_message` cuts, each with `measure(part) <= limit` (its
+    length once formatted: escapes and tags make it longer than the part). The cut length
+    shrinks until every part fits; a part of one character always fits a limit of 50."""
+    cut = limit
+    while True:
+        parts = split_message(text, cut)
+        worst = max(measure(p) for p in parts)
+        if worst <= limit or cut == 1:
+            return parts
+        cut = max(1, min(cut - 1, cut * limit // worst))
 
 
 def _break_point(text: str, limit: int) -> tuple[int, int]:
