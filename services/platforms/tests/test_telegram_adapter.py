@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from telegram_process import BIN, SECRET, AdapterProcess, free_port
 from telegram_standin import BOT_ID, BOT_USERNAME, TelegramStandin
 from testkit import GatedStandin, wait_for
-
-from conftest import BIN, SECRET, AdapterProcess, free_port
 
 Make = Callable[[str], AdapterProcess]
 

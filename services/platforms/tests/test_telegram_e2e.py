@@ -1,6 +1,6 @@
-"""The whole path with the real gated process (protocol 1.0 on this branch) and its echo
-agent: a Telegram user's message -> switchboard-telegram -> gated -> echo reply -> gated's
-/send -> sendMessage at the Telegram stand-in."""
+"""The whole path with the real gated process (protocol 1.1) and its echo agent: a Telegram
+user's message -> switchboard-telegram -> gated -> echo reply -> gated's /send ->
+sendMessage at the Telegram stand-in; a forum topic's reply comes back in its topic."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ import httpx
 import pytest
 import store
 from gated.migrations import MIGRATIONS
+from telegram_process import SECRET, AdapterProcess, free_port
 from telegram_standin import TelegramStandin
 from testkit import wait_for
-
-from conftest import SECRET, AdapterProcess, free_port
 
 
 @pytest.fixture
@@ -26,6 +25,7 @@ def gated(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     conn = store.open(db)
     store.migrate_service(conn, "gated", MIGRATIONS)
     store.register_group(conn, "tg:42", "tgdemo")
+    store.register_group(conn, "tg:-1001", "tgteam")
     conn.close()
     port = free_port()
     env = {
@@ -67,7 +67,7 @@ def test_telegram_message_gets_the_echo_reply_through_real_gated(
     adapter = AdapterProcess(tmp_path, telegram, base).start()
     try:
         adapter.wait_logged("registered with gated")
-        assert "gated speaks protocol 1.0" in adapter.log()
+        assert "protocol=1.1" in adapter.log()
         telegram.user_message(42, "hello from telegram")
         replies = wait_for(telegram.messages, 60, "the echo reply at Telegram")
         assert [(m["chat_id"], m["text"]) for m in replies] == [("42", "echo: hello from telegram")]
@@ -80,6 +80,29 @@ def test_telegram_message_gets_the_echo_reply_through_real_gated(
         assert [(m.source, m.sender, m.content) for m in inbound] == [
             ("tg", "4242", "hello from telegram")
         ]
+        assert adapter.stop() == 0
+    finally:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
+
+
+def test_a_forum_topic_is_a_session_topic_and_the_reply_stays_in_it(
+    gated: tuple[str, Path], tmp_path: Path, telegram: TelegramStandin
+) -> None:
+    base, db = gated
+    adapter = AdapterProcess(tmp_path, telegram, base).start()
+    try:
+        adapter.wait_logged("registered with gated")
+        telegram.user_message(-1001, "in the topic", message_thread_id=7, is_topic_message=True)
+        (reply,) = wait_for(telegram.messages, 60, "the echo reply in the topic")
+        assert (reply["chat_id"], reply["text"]) == ("-1001", "echo: in the topic")
+        assert str(reply["message_thread_id"]) == "7"
+        conn = store.connect(db, readonly=True)
+        try:
+            topics = {m.topic for m in store.messages_since(conn, "tg:-1001", 0)}
+        finally:
+            conn.close()
+        assert topics == {"thread:7"}
         assert adapter.stop() == 0
     finally:
         if adapter.proc is not None and adapter.proc.poll() is None:
