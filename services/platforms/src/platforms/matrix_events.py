@@ -14,8 +14,9 @@ from typing import Any, Final
 from adapterkit import Inbound
 
 PREFIX: Final = "matrix"
-# A room id is `!<opaque>:<server name>` (spec: Room IDs); no spaces or controls.
-ROOM_ID_RE: Final = re.compile(r"![!-9;-~]{1,200}:[!-~]{1,230}")
+# A room id is `!<opaque>:<server name>`, or since room version 12 `!<hash of the create
+# event>` with no server name; printable ASCII without spaces either way, at most 255.
+ROOM_ID_RE: Final = re.compile(r"![!-~]{1,254}")
 FILE_MSGTYPES: Final = frozenset({"m.file", "m.image", "m.audio", "m.video"})
 HTML_FORMAT: Final = "org.matrix.custom.html"
 MATRIX_TO: Final = "https://matrix.to/#/"
