@@ -275,7 +275,8 @@ def app_for(cloud: Cloud) -> web.Application:
 
     async def drop(request: web.Request) -> web.Response:
         how = (await request.json()).get("how", "close")
-        for ws in list(cloud.sockets):
+        dropped = list(cloud.sockets)
+        for ws in dropped:
             if how == "disconnect":
                 await ws.send_json(
                     {
@@ -286,7 +287,7 @@ def app_for(cloud: Cloud) -> web.Application:
                 )
             else:
                 await ws.close()
-        return web.json_response({"dropped": len(cloud.sockets)})
+        return web.json_response({"dropped": len(dropped)})
 
     async def state(request: web.Request) -> web.Response:
         return web.json_response(

@@ -98,7 +98,7 @@ def test_thread_reply_with_a_mention_reaches_gated_acked_and_the_reply_goes_in_t
     assert out["channel"] == CHANNEL
     assert out["thread_ts"] == "1700000000.000100"
     assert out["text"] == "*echo*: hi"
-    assert out["mrkdwn"] in (True, "1", "true", "True")
+    assert out["mrkdwn"] is True
     assert resp.json()["remote_id"] == out["answer"]["ts"]
 
 
@@ -325,8 +325,8 @@ def test_plain_body_and_refused_mrkdwn_go_as_escaped_plain_text(
     refused = [c for c in slack.calls("chat.postMessage") if "failed" in c]
     assert len(refused) == 1
     assert [(m["text"], m["mrkdwn"]) for m in slack.posted()] == [
-        ("bold &lt;!channel&gt; &amp; co", "0"),
-        ("a &lt;@U0ALICE&gt; b", "0"),
+        ("bold &lt;!channel&gt; &amp; co", False),
+        ("a &lt;@U0ALICE&gt; b", False),
     ]
 
 

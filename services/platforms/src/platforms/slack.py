@@ -85,6 +85,14 @@ DESCRIPTION: Final = (
 )
 
 
+class TokenOnClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client's token wins: it is the
+    same token, so the warning only confuses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 class InboxFull(Exception):
     """The inbox holds its most: the envelope stays unacked and Slack redelivers it."""
 
@@ -131,7 +139,9 @@ class SlackPlatform:
         self.web = AsyncWebClient(
             token=config.token, base_url=api_url.rstrip("/") + "/", timeout=30
         )
-        self.app = AsyncApp(client=self.web, process_before_response=True, logger=log)
+        bolt_log = logging.getLogger("platforms.slack.bolt")
+        bolt_log.addFilter(TokenOnClient())
+        self.app = AsyncApp(client=self.web, process_before_response=True, logger=bolt_log)
         self.app.event("message")(self.on_event)
         self.app.event("app_mention")(self.on_event)
         self.identity: BotIdentity | None = None
