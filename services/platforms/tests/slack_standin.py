@@ -29,8 +29,8 @@ from typing import Any, Final
 import httpx
 from aiohttp import WSMsgType, web
 
-BOT_TOKEN: Final = "xoxb-1111-2222-standinbottoken"  # noqa: S105 (a test value)
-APP_TOKEN: Final = "xapp-1-A0STANDIN-3333-standinapptoken"  # noqa: S105 (a test value)
+BOT_TOKEN: Final = "xoxb-1111-2222-standinbottoken"
+APP_TOKEN: Final = "xapp-1-A0STANDIN-3333-standinapptoken"
 TEAM: Final = "T0STANDIN"
 APP_ID: Final = "A0STANDIN"
 BOT_USER: Final = "U0BOT"
@@ -257,9 +257,7 @@ def app_for(cloud: Cloud) -> web.Application:
         event.setdefault("type", "message")
         event.setdefault("ts", cloud.ts())
         envelope = cloud.envelope(event)
-        return web.json_response(
-            {"envelope_id": envelope["envelope_id"], "ts": event["ts"]}
-        )
+        return web.json_response({"envelope_id": envelope["envelope_id"], "ts": event["ts"]})
 
     async def add_file(request: web.Request) -> web.Response:
         name = request.query.get("name", "file.bin")

@@ -138,7 +138,8 @@ def test_the_bots_own_messages_are_acked_and_not_posted_to_gated(
     wait_for(lambda: gated11.posted(JID), 20, "the person's message")
     wait_for(lambda: not slack.state()["pending"], 10, "every envelope acked")
     assert [p["content"] for p in gated11.posted()] == ["a person"]
-    assert adapter.proc is not None and adapter.proc.poll() is None
+    assert adapter.proc is not None
+    assert adapter.proc.poll() is None
 
 
 def test_edit_and_delete_are_posted_with_their_verbs_and_targets(
@@ -155,7 +156,11 @@ def test_edit_and_delete_are_posted_with_their_verbs_and_targets(
             "hidden": True,
             "channel": CHANNEL,
             "channel_type": "channel",
-            "message": {**user, "text": "the typo", "edited": {"user": "U0ALICE", "ts": "1800000000.000001"}},
+            "message": {
+                **user,
+                "text": "the typo",
+                "edited": {"user": "U0ALICE", "ts": "1800000000.000001"},
+            },
             "previous_message": {**user, "text": "teh typo"},
         }
     )
@@ -307,9 +312,7 @@ def test_file_out_goes_by_the_upload_v2_flow_in_the_thread(
     assert complete["channel_id"] == CHANNEL
     assert complete["thread_ts"] == "1700000000.000200"
     assert [f["id"] for f in complete["files"]] == [upload["file_id"]]
-    assert [(m["text"], m["thread_ts"]) for m in slack.posted()] == [
-        ("here", "1700000000.000200")
-    ]
+    assert [(m["text"], m["thread_ts"]) for m in slack.posted()] == [("here", "1700000000.000200")]
 
 
 def test_plain_body_and_refused_mrkdwn_go_as_escaped_plain_text(
@@ -408,7 +411,8 @@ def test_dropped_socket_reconnects_and_loses_nothing(
     wait_for(lambda: slack.state()["connections"] >= 3, 20, "the refreshed socket")
     wait_for(lambda: not slack.state()["pending"], 10, "every envelope acked")
     assert len(slack.calls("apps.connections.open")) >= 4  # the check, then one per socket
-    assert adapter.proc is not None and adapter.proc.poll() is None
+    assert adapter.proc is not None
+    assert adapter.proc.poll() is None
 
 
 def test_killed_and_restarted_adapter_loses_and_doubles_no_message(
@@ -510,7 +514,16 @@ def test_say_command_line_delivers_a_message_with_a_file(
     path.write_bytes(b"from the conformance kit")
     script = Path(__file__).with_name("slack_standin.py")
     subprocess.run(
-        [sys.executable, str(script), "say", "--control", slack.url, "hello kit", "--file", str(path)],
+        [
+            sys.executable,
+            str(script),
+            "say",
+            "--control",
+            slack.url,
+            "hello kit",
+            "--file",
+            str(path),
+        ],
         check=True,
         timeout=30,
         capture_output=True,

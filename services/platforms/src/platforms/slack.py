@@ -223,14 +223,15 @@ class SlackPlatform:
     async def connect(self) -> None:
         """The socket; slack_sdk reconnects by itself when it drops or Slack says disconnect."""
         assert self.handler is not None
-        await self.handler.connect_async()
+        await self.handler.connect_async()  # type: ignore[no-untyped-call]  # slack-bolt
         self.problem = None
         log.info("socket mode connected")
 
     # -- inbound -------------------------------------------------------------------------------
     async def on_event(self, body: dict[str, Any]) -> None:
         """Bolt's listener for message and app_mention: into the inbox before Bolt acks."""
-        assert self.identity is not None and self.inbox is not None
+        assert self.identity is not None
+        assert self.inbox is not None
         if incoming(body, self.identity) is None:
             return  # the bot's own message, a join, an unfurl: acked and forgotten
         if not self.inbox.append(body):
@@ -239,7 +240,8 @@ class SlackPlatform:
 
     async def drain(self, sink: Sink) -> None:
         """The inbox to gated, oldest first; an entry is forgotten once gated stored it."""
-        assert self.identity is not None and self.inbox is not None
+        assert self.identity is not None
+        assert self.inbox is not None
         while True:
             payload = self.inbox.peek()
             if payload is None:
@@ -337,7 +339,9 @@ class SlackPlatform:
             error = error_of(exc)
             wait = retry_after_of(exc)
             if wait is not None:
-                raise TemporaryFailure(f"rate-limited by Slack ({error})", retry_after=wait) from None
+                raise TemporaryFailure(
+                    f"rate-limited by Slack ({error})", retry_after=wait
+                ) from None
             if error in TOKEN_ERRORS:
                 raise TemporaryFailure("Slack rejected the bot token") from None
             if error in TEMPORARY or exc.response.status_code >= 500:
@@ -382,7 +386,7 @@ class SlackPlatform:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.handler is not None:
             try:
-                await self.handler.close_async()
+                await self.handler.close_async()  # type: ignore[no-untyped-call]  # slack-bolt
             except Exception as exc:
                 log.debug("socket close: %s", exc)
         if self.session is not None:

@@ -17,7 +17,9 @@ ID_RE: Final = re.compile(r"[A-Z0-9]{1,32}")
 TS_RE: Final = re.compile(r"\d{1,12}\.\d{1,9}")
 # Message subtypes that are a person's (or another app's) message; the rest (joins, topic
 # changes, …) are not conversation and are not posted.
-MESSAGE_SUBTYPES: Final = frozenset({None, "file_share", "thread_broadcast", "bot_message", "me_message"})
+MESSAGE_SUBTYPES: Final = frozenset(
+    {None, "file_share", "thread_broadcast", "bot_message", "me_message"}
+)
 # <!channel>, <!here>, <!everyone>, <!subteam^S123|@team>, <!date…>: broadcasts an agent must
 # not be able to send.
 SPECIAL_MENTION_RE: Final = re.compile(r"<!([^<>]*)>")
