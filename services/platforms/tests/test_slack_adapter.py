@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from aiohttp import web
-from slack_standin import BOT_USER, CHANNEL, TEAM, SlackStandin
+from slack_standin import BOT_TOKEN, BOT_USER, CHANNEL, TEAM, SlackStandin
 from testkit import GatedStandin, wait_for
 
 from conftest import BIN, SECRET, SlackAdapterProcess
@@ -216,13 +216,7 @@ def test_shared_file_is_fetched_with_the_token_and_uploaded_to_gated(
     assert gated11.files[digest] == data
     assert [c["file"] for c in slack.calls("files.info")] == [meta["id"]]
     (download,) = slack.calls("download")
-    assert download["auth"] == f"Bearer {slack_token()}"
-
-
-def slack_token() -> str:
-    from slack_standin import BOT_TOKEN
-
-    return BOT_TOKEN
+    assert download["auth"] == f"Bearer {BOT_TOKEN}"
 
 
 def test_a_file_url_off_slacks_file_host_never_gets_the_token(
