@@ -18,6 +18,7 @@ from testkit import GatedStandin, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from discord_standin import DiscordStandin
 from telegram_standin import TelegramStandin
 
 BIN = Path(sys.executable).parent
@@ -146,3 +147,71 @@ def make_adapter(
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+DISCORD_TOKEN = "MTIzNDU2.standin.discord-token-abcdef"
+
+
+class DiscordAdapterProcess(AdapterProcess):
+    """`switchboard-discord` pointed at the Discord stand-in (SWITCHBOARD_DISCORD_API_BASE) and a
+    gated; the token from DISCORD_BOT_TOKEN."""
+
+    def __init__(self, root: Path, discord: DiscordStandin, gated_url: str) -> None:
+        super().__init__(root, None, gated_url)  # type: ignore[arg-type]
+        self.discord = discord
+        self.state_dir = root / "discord-state"
+        self.log_path = root / "discord-adapter.log"
+        self.token = DISCORD_TOKEN
+
+    def start(self) -> DiscordAdapterProcess:
+        env = {
+            **os.environ,
+            "DISCORD_BOT_TOKEN": self.token,
+            "SWITCHBOARD_CHANNEL_SECRET": SECRET,
+            "SWITCHBOARD_DISCORD_API_BASE": self.discord.api_base,
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("NOTIFY_SOCKET", None)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(BIN / "switchboard-discord"),
+                    "--gated",
+                    self.gated_url,
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--log-level",
+                    "DEBUG",
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+
+@pytest.fixture
+def discord_cloud(tmp_path: Path) -> Iterator[DiscordStandin]:
+    standin = DiscordStandin(DISCORD_TOKEN, tmp_path, heartbeat_ms=1000).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def make_discord(
+    tmp_path: Path, discord_cloud: DiscordStandin
+) -> Iterator[Callable[[str], DiscordAdapterProcess]]:
+    made: list[DiscordAdapterProcess] = []
+
+    def make(gated_url: str) -> DiscordAdapterProcess:
+        adapter = DiscordAdapterProcess(tmp_path, discord_cloud, gated_url)
+        made.append(adapter)
+        return adapter
+
+    yield make
+    for adapter in made:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
