@@ -25,6 +25,7 @@ SERVICES = [f"switchboard-{d}.service" for d in DAEMONS]
 # Platform adapters: enabled one by one (each needs its token), so the target does not want
 # them; they stop and restart with it (PartOf) and install into it (WantedBy).
 ADAPTERS = {"switchboard-telegram.service": ("switchboard-telegram", "TELEGRAM_BOT_TOKEN")}
+ADAPTERS["switchboard-discord.service"] = ("switchboard-discord", "DISCORD_BOT_TOKEN")
 UNIT_FILES = [*SERVICES, *ADAPTERS]
 INSTALL_DIR = "/opt/switchboard"
 # The only complaint verify may make about the shipped files: this machine has no checkout at
@@ -32,9 +33,10 @@ INSTALL_DIR = "/opt/switchboard"
 # The `switchboard` user is not checked by verify (it exists only at run time), so no warning
 # about it is tolerated. A copy with the paths pointed at this checkout must verify cleanly.
 TOLERATED = re.compile(
-    r"^switchboard-(gated|timed|onbod|dashd|telegram)\.service: Command "
+    r"^switchboard-(gated|timed|onbod|dashd|telegram|discord)\.service: Command "
     + re.escape(INSTALL_DIR)
-    + r"/\.venv/bin/(gated|timed|onbod|dashd|switchboard-telegram) is not executable: "
+    + r"/\.venv/bin/(gated|timed|onbod|dashd|switchboard-telegram|switchboard-discord)"
+    r" is not executable: "
     r"No such file or directory$"
 )
 
@@ -176,6 +178,7 @@ except PermissionError:
     pass
 import argon2, jwt, jinja2, fastapi, pydantic, uvicorn, starlette.applications, croniter
 import aiohttp.web, telegram, telegram.ext, httpx
+import discord, discord.gateway, zlib
 import apscheduler.schedulers.background, imapclient
 h = argon2.PasswordHasher().hash("pw")
 assert argon2.PasswordHasher().verify(h, "pw")

@@ -236,9 +236,7 @@ class Cloud:
                 await session.send(event)
 
 
-def reply(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON answer typed exactly `application/json`, as Discord sends it (discord.py reads a
     body as JSON only then)."""
     return web.Response(
@@ -329,9 +327,7 @@ def app_for(cloud: Cloud) -> web.Application:
             return error(401, "401: Unauthorized")
         cloud.calls.append({"route": "GET /gateway/bot", "at": time.monotonic()})
         limit = {"total": 1000, "remaining": 999, "reset_after": 86400000, "max_concurrency": 1}
-        return reply(
-            {"url": cloud.gateway_url, "shards": 1, "session_start_limit": limit}
-        )
+        return reply({"url": cloud.gateway_url, "shards": 1, "session_start_limit": limit})
 
     async def gateway(request: web.Request) -> web.Response:
         return reply({"url": cloud.gateway_url})
@@ -557,14 +553,14 @@ def app_for(cloud: Cloud) -> web.Application:
         """{"up": false} closes every socket (code 4000, resumable) and refuses new ones;
         {"up": true} lets them in again; {"forget": true} drops every session (no RESUME)."""
         body = await request.json()
-        if body.get("forget"):
-            cloud.sessions.clear()
         if "up" in body:
             cloud.gateway_up = bool(body["up"])
         if not body.get("up", True):
-            for session in cloud.sessions.values():
+            for session in list(cloud.sessions.values()):
                 if session.socket is not None:
                     await session.socket.close(code=4000, message=b"Unknown error")
+        if body.get("forget"):
+            cloud.sessions.clear()
         return reply({"ok": True})
 
     async def state(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """What a Discord gateway event means for gated, as pure functions: the jid `discord:<channel>`,
-a thread as thread_id under its parent channel, mentions of the bot, whose message it is (the
-bot's own: from_bot; another bot's or a webhook's: dropped), edits, deletions, attachments."""
+a thread as thread_id under its parent channel, mentions of the bot, whose message it is (only
+people's are taken: the bot's own echo and other bots' or webhooks' are dropped), edits,
+deletions, attachments."""
 
 from __future__ import annotations
 
@@ -143,24 +144,25 @@ def _inbound(message: discord.Message, where: Where, bot_id: int) -> Inbound:
         is_group=where.is_group,
         thread_id=where.thread_id,
         mentions_bot=mentions_bot(message, bot_id),
-        from_bot=author.id == bot_id,
     )
 
 
 def incoming(message: discord.Message, where: Where, bot_id: int) -> Incoming | None:
-    """A new message for gated; None for one it does not take (another bot's, a webhook's,
-    a system notice)."""
-    if message.type not in SPOKEN or author_of(message, bot_id) == "bot":
+    """A new message for gated; None for one it does not take: the bot's own (Discord echoes
+    every message the bot posts; gated stored the reply already, and a gated that does not
+    know `from_bot` would answer it: a loop), another bot's or a webhook's (two bots answering
+    each other), a system notice."""
+    if message.type not in SPOKEN or author_of(message, bot_id) != "person":
         return None
     return Incoming(_inbound(message, where, bot_id), files_of(message))
 
 
 def edit_of(message: discord.Message, where: Where, bot_id: int) -> Inbound | None:
     """An edit (a MESSAGE_UPDATE with an edited_timestamp) as verb edit of its message; None
-    for updates that are not edits (embeds resolved, pins) and for other bots' edits."""
+    for updates that are not edits (embeds resolved, pins) and for bots' edits."""
     if message.edited_at is None or message.type not in SPOKEN:
         return None
-    if author_of(message, bot_id) == "bot":
+    if author_of(message, bot_id) != "person":
         return None
     return dataclasses.replace(
         _inbound(message, where, bot_id),
