@@ -28,6 +28,7 @@ ADAPTERS = {
     "switchboard-telegram.service": ("switchboard-telegram", "TELEGRAM_BOT_TOKEN"),
     "switchboard-matrix.service": ("switchboard-matrix", "MATRIX_ACCESS_TOKEN"),
     "switchboard-slack.service": ("switchboard-slack", "SLACK_BOT_TOKEN"),
+    "switchboard-discord.service": ("switchboard-discord", "DISCORD_BOT_TOKEN"),
 }
 UNIT_FILES = [*SERVICES, *ADAPTERS]
 INSTALL_DIR = "/opt/switchboard"
@@ -36,10 +37,10 @@ INSTALL_DIR = "/opt/switchboard"
 # The `switchboard` user is not checked by verify (it exists only at run time), so no warning
 # about it is tolerated. A copy with the paths pointed at this checkout must verify cleanly.
 TOLERATED = re.compile(
-    r"^switchboard-(gated|timed|onbod|dashd|telegram|matrix|slack)\.service: Command "
+    r"^switchboard-(gated|timed|onbod|dashd|telegram|matrix|slack|discord)\.service: Command "
     + re.escape(INSTALL_DIR)
     + r"/\.venv/bin/(gated|timed|onbod|dashd|switchboard-telegram|switchboard-matrix"
-    r"|switchboard-slack) is not executable: No such file or directory$"
+    r"|switchboard-slack|switchboard-discord) is not executable: No such file or directory$"
 )
 
 HARDENING = {
@@ -182,6 +183,7 @@ import argon2, jwt, jinja2, fastapi, pydantic, uvicorn, starlette.applications, 
 import aiohttp.web, telegram, telegram.ext, httpx
 import nio, nio.crypto
 import slack_bolt.async_app, slack_sdk.socket_mode.aiohttp, slack_sdk.web.async_client
+import discord, discord.gateway, zlib
 import apscheduler.schedulers.background, imapclient
 h = argon2.PasswordHasher().hash("pw")
 assert argon2.PasswordHasher().verify(h, "pw")

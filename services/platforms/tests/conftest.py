@@ -1,5 +1,6 @@
-"""Fixtures for the adapters' tests: the Telegram stand-in process, gated's v1.1 channel API
-in-process (testkit.GatedStandin), `switchboard-telegram` as a real process, and
+"""Fixtures for the adapters' tests: the Telegram, Slack and Discord stand-in processes,
+gated's v1.1 channel API in-process (testkit.GatedStandin), the adapters as real processes
+(`*_process.py`: test modules import those, never conftest), and
 `matrix_human.py` (on sys.path here) playing the person on a real Synapse (the `synapse`
 fixture of testkit.synapse_fixture)."""
 
@@ -54,60 +55,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-# -- Slack: the stand-in process and switchboard-slack against it ------------------------------
-from slack_standin import APP_TOKEN as SLACK_APP_TOKEN  # noqa: E402
-from slack_standin import BOT_TOKEN as SLACK_BOT_TOKEN  # noqa: E402
+from discord_process import DISCORD_TOKEN, DiscordAdapterProcess  # noqa: E402
+from discord_standin import DiscordStandin  # noqa: E402
+from slack_process import SlackAdapterProcess  # noqa: E402
 from slack_standin import SlackStandin  # noqa: E402
-
-
-class SlackAdapterProcess(AdapterProcess):
-    """`switchboard-slack` pointed at the Slack stand-in and a gated."""
-
-    def __init__(self, root: Path, slack: SlackStandin, gated_url: str) -> None:
-        self.root = root
-        self.slack = slack
-        self.gated_url = gated_url
-        self.port = free_port()
-        self.state_dir = root / "slack-state"
-        self.log_path = root / "slack-adapter.log"
-        self.proc = None
-        self.token = SLACK_BOT_TOKEN
-        self.app_token = SLACK_APP_TOKEN
-
-    def start(self) -> SlackAdapterProcess:
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": self.token,
-            "SLACK_APP_TOKEN": self.app_token,
-            "SWITCHBOARD_CHANNEL_SECRET": SECRET,
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("NOTIFY_SOCKET", None)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(BIN / "switchboard-slack"),
-                    "--gated",
-                    self.gated_url,
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--state-dir",
-                    str(self.state_dir),
-                    "--api-url",
-                    self.slack.api_url,
-                    "--files-url",
-                    self.slack.files_url,
-                    "--ping-interval",
-                    "1",
-                    "--log-level",
-                    "DEBUG",
-                ],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        return self
 
 
 @pytest.fixture
@@ -125,6 +76,30 @@ def make_slack_adapter(
 
     def make(gated_url: str) -> SlackAdapterProcess:
         adapter = SlackAdapterProcess(tmp_path, slack, gated_url)
+        made.append(adapter)
+        return adapter
+
+    yield make
+    for adapter in made:
+        if adapter.proc is not None and adapter.proc.poll() is None:
+            adapter.kill()
+
+
+@pytest.fixture
+def discord_cloud(tmp_path: Path) -> Iterator[DiscordStandin]:
+    standin = DiscordStandin(DISCORD_TOKEN, tmp_path, heartbeat_ms=1000).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def make_discord(
+    tmp_path: Path, discord_cloud: DiscordStandin
+) -> Iterator[Callable[[str], DiscordAdapterProcess]]:
+    made: list[DiscordAdapterProcess] = []
+
+    def make(gated_url: str) -> DiscordAdapterProcess:
+        adapter = DiscordAdapterProcess(tmp_path, discord_cloud, gated_url)
         made.append(adapter)
         return adapter
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from slack_process import SlackAdapterProcess
 from slack_standin import BOT_TOKEN, BOT_USER, CHANNEL, TEAM, SlackStandin
+from telegram_process import BIN, SECRET
 from testkit import GatedStandin, wait_for
-
-from conftest import BIN, SECRET, SlackAdapterProcess
 
 Make = Callable[[str], SlackAdapterProcess]
 JID = f"slack:{TEAM}:{CHANNEL}"

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import store
 from gated.migrations import MIGRATIONS
+from slack_process import SlackAdapterProcess
 from slack_standin import CHANNEL, TEAM, SlackStandin
+from telegram_process import SECRET, free_port
 from testkit import wait_for
-
-from conftest import SECRET, SlackAdapterProcess, free_port
 
 JID = f"slack:{TEAM}:{CHANNEL}"
 
