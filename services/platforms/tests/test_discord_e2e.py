@@ -1,4 +1,4 @@
-"""The whole path with the real gated process (protocol 1.0 on this branch) and its echo
+"""The whole path with the real gated process (protocol 1.1) and its echo
 agent: a Discord user's message -> the gateway stand-in -> switchboard-discord -> gated ->
 echo reply -> gated's /send -> POST channels/{id}/messages at the Discord stand-in."""
 

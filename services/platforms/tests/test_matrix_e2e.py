@@ -1,4 +1,4 @@
-"""The whole path with the real gated process (protocol 1.0 on this branch) and its echo agent
+"""The whole path with the real gated process (protocol 1.1) and its echo agent
 on the real Synapse: a person's message in a room -> switchboard-matrix -> gated -> echo reply
 -> gated's /send -> the bot's message in the room, as the person's client sees it."""
 

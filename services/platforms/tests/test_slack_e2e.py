@@ -1,4 +1,4 @@
-"""The whole path with the real gated process (protocol 1.0 on this branch) and its echo
+"""The whole path with the real gated process (protocol 1.1) and its echo
 agent: a Slack user's message -> Socket Mode -> switchboard-slack -> gated -> echo reply ->
 gated's /send -> chat.postMessage at the Slack stand-in, whose echo of the bot's own message
 comes back over the socket and is not taken for a new message."""
@@ -71,7 +71,7 @@ def test_slack_message_gets_the_echo_reply_through_real_gated(
     try:
         adapter.wait_logged("registered with gated")
         adapter.wait_logged("socket mode connected")
-        assert "gated speaks protocol 1.0" in adapter.log()
+        assert "protocol=1.1" in adapter.log()
         slack.user_message("hello from slack & co")
         replies = wait_for(slack.posted, 60, "the echo reply at Slack")
         assert [(m["channel"], m["text"]) for m in replies] == [
