@@ -4,60 +4,21 @@ sendMessage at the Telegram stand-in; a forum topic's reply comes back in its to
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import store
-from gated.migrations import MIGRATIONS
-from telegram_process import SECRET, AdapterProcess, free_port
+from real_gated import real_gated
+from telegram_process import AdapterProcess
 from telegram_standin import TelegramStandin
 from testkit import wait_for
 
 
 @pytest.fixture
 def gated(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    db = tmp_path / "messages.db"
-    conn = store.open(db)
-    store.migrate_service(conn, "gated", MIGRATIONS)
-    store.register_group(conn, "tg:42", "tgdemo")
-    store.register_group(conn, "tg:-1001", "tgteam")
-    conn.close()
-    port = free_port()
-    env = {
-        **os.environ,
-        "SWITCHBOARD_CHANNEL_SECRET": SECRET,
-        "SWITCHBOARD_GROUPS_DIR": str(tmp_path / "groups"),
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-    }
-    env.pop("NOTIFY_SOCKET", None)
-    log = (tmp_path / "gated.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        assert proc.poll() is None, (tmp_path / "gated.log").read_text()
-        try:
-            return httpx.get(f"{base}/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=30, what="gated's channel API")
-        yield base, db
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
-        log.close()
+    with real_gated(tmp_path, {"tg:42": "tgdemo", "tg:-1001": "tgteam"}) as running:
+        yield running
 
 
 def test_telegram_message_gets_the_echo_reply_through_real_gated(
