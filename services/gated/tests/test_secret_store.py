@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import store
 from gated import secret_store
+from gated.credproxy import resolve_grants
 from gated.errors import SecretKeyError
 from gated.main import SCHEMAS
 from hypothesis import given
@@ -134,6 +135,8 @@ def test_defaults_for_anthropic_and_for_others() -> None:
     assert t.format == "{}"
     e = secret_store.secret_settings("tok", expose="env")
     assert (e.upstream, e.header, e.expose) == (None, None, "env")
+    t = secret_store.secret_settings("telegram-bot-token", expose="adapter")
+    assert (t.upstream, t.header, t.format, t.expose) == (None, None, "{}", "adapter")
 
 
 @pytest.mark.parametrize(
@@ -161,6 +164,8 @@ def test_defaults_for_anthropic_and_for_others() -> None:
         ({"name": "ok", "expose": "file"}, "--expose"),
         ({"name": "ok", "expose": "env", "upstream": "https://x.org"}, "--upstream"),
         ({"name": "ok", "expose": "env", "format": "{}"}, "--format"),
+        ({"name": "ok", "expose": "adapter", "upstream": "https://x.org"}, "--upstream"),
+        ({"name": "ok", "expose": "adapter", "header": "X-Token"}, "--header"),
     ],
 )
 def test_bad_settings_name_the_option(kwargs: dict[str, str], field: str) -> None:
@@ -212,3 +217,19 @@ def test_removing_a_secret_and_a_missing_one(conn: sqlite3.Connection, db: Path)
     assert secret_store.list_secrets(conn) == []
     with pytest.raises(store.NotFound):
         secret_store.remove_secret(conn, "anthropic")
+
+
+def test_a_chat_adapters_token_is_never_granted_to_an_agent(
+    conn: sqlite3.Connection, db: Path
+) -> None:
+    key_file = secret_store.key_file_for(db)
+    token = secret_store.secret_settings("telegram-bot-token", expose="adapter")
+    secret_store.set_secret(conn, key_file, token, CANARY)
+    put(conn, db, "anthropic", "sk-other")
+    grants = resolve_grants(conn, key_file, "demo", ["telegram-bot-token", "anthropic"])
+    assert list(grants.routes) == ["anthropic"]
+    assert grants.env_values == {}
+    # `switchboard up` still opens it for the adapter.
+    assert secret_store.reveal(conn, secret_store.load_key(key_file), "telegram-bot-token") == (
+        CANARY
+    )

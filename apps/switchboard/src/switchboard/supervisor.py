@@ -1,5 +1,6 @@
-"""Runs the daemons as child processes for `switchboard up`: a name prefix on every log line,
-restart with back-off (giving up after repeated quick crashes), graceful stop."""
+"""Runs the daemons (and chat adapters) as child processes for `switchboard up`: a name prefix
+on every log line, restart with back-off (giving up after repeated quick crashes), graceful
+stop."""
 
 from __future__ import annotations
 
@@ -23,7 +24,17 @@ import store
 log = logging.getLogger(__name__)
 
 DAEMONS: Final = ("gated", "timed", "onbod", "dashd")
-COLOURS: Final = {"gated": "36", "timed": "35", "onbod": "33", "dashd": "32", "up": "1"}
+COLOURS: Final = {
+    "gated": "36",
+    "timed": "35",
+    "onbod": "33",
+    "dashd": "32",
+    "telegram": "34",
+    "matrix": "92",
+    "discord": "94",
+    "slack": "95",
+    "up": "1",
+}
 # A child that exits sooner than this after starting counts as a quick crash; this many quick
 # crashes in a row and the supervisor gives up instead of restarting it forever.
 QUICK_CRASH_S: Final = 10.0
@@ -53,18 +64,24 @@ os.execv(sys.argv[2], sys.argv[2:])
 
 @dataclass(frozen=True, slots=True)
 class ChildSpec:
-    """How to start one daemon: its name, argv and the environment it runs with."""
+    """How to start one child: its name, argv, the variables it gets besides `up`'s own, and
+    those of `up`'s it must not get (another child's token)."""
 
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str]
+    drop_env: frozenset[str] = frozenset()
+
+
+def console_argv(script: str, module: str) -> list[str]:
+    """The venv's console script `script` (python -m `module` when it is missing)."""
+    path = Path(sys.executable).parent / script
+    return [str(path)] if path.exists() else [sys.executable, "-m", module]
 
 
 def daemon_argv(name: str, db: Path, log_level: str | None = None) -> tuple[str, ...]:
     """The venv's console script for `name` (python -m <name>.main when it is missing)."""
-    script = Path(sys.executable).parent / name
-    argv = [str(script)] if script.exists() else [sys.executable, "-m", f"{name}.main"]
-    argv += ["--db", str(db)]
+    argv = [*console_argv(name, f"{name}.main"), "--db", str(db)]
     if log_level:
         argv += ["--log-level", log_level]
     return tuple(argv)
@@ -78,10 +95,10 @@ def use_colour(stream: TextIO, env: Mapping[str, str]) -> bool:
 class LogPrinter:
     """Writes lines with a padded, optionally coloured `name |` prefix; one writer at a time."""
 
-    def __init__(self, out: TextIO, colour: bool) -> None:
+    def __init__(self, out: TextIO, colour: bool, names: Sequence[str] = DAEMONS) -> None:
         self.out = out
         self.colour = colour
-        self.width = max(len(n) for n in (*DAEMONS, "up"))
+        self.width = max(len(n) for n in (*names, "up"))
         self._lock = threading.Lock()
 
     def line(self, name: str, text: str) -> None:
@@ -124,7 +141,7 @@ class GaveUp(Exception):
                 f"{name} crashed {crashes} times within {QUICK_CRASH_S:.0f} s of starting "
                 f"(last exit code {returncode})"
             )
-        super().__init__(f"{why}; giving up and stopping the other daemons")
+        super().__init__(f"{why}; giving up and stopping the others")
 
 
 class Supervisor:
@@ -151,7 +168,10 @@ class Supervisor:
         # the children in order instead of racing them.
         proc = subprocess.Popen(
             [sys.executable, "-I", "-c", ORPHAN_GUARD, str(os.getpid()), *spec.argv],
-            env={**os.environ, **spec.env},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in spec.drop_env},
+                **spec.env,
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -229,7 +249,8 @@ class Supervisor:
         on_ready: Callable[[], None],
         ready_timeout: float = 60.0,
     ) -> int:
-        """Supervise until `stop` is set; `is_ready(pids)` lists the daemons not ready yet.
+        """Supervise until `stop` is set; `is_ready(pids)` lists the children not ready yet
+        (each with what it waits for).
 
         Returns the process exit code: 0 after a requested stop, 1 after giving up.
         """
@@ -248,7 +269,7 @@ class Supervisor:
                         on_ready()
                     elif not warned and now - began > ready_timeout:
                         warned = True
-                        self.say("still waiting for a heartbeat from: " + ", ".join(waiting))
+                        self.say("still waiting for: " + ", ".join(waiting))
                 stop.wait(POLL_S)
         except GaveUp as exc:
             self.say(f"ERROR: {exc}")
@@ -263,7 +284,7 @@ class Supervisor:
                 "not stopped cleanly: "
                 + ", ".join(f"{n} ({describe_exit(c)})" for n, c in bad.items())
             )
-        self.say("all daemons stopped")
+        self.say("all stopped")
         return code
 
 

@@ -104,8 +104,9 @@ def proxy_env_name(secret: secret_store.Secret) -> str:
 def resolve_grants(
     conn: sqlite3.Connection, key_file: Path, folder: str, names: Sequence[str]
 ) -> Grants:
-    """Open the secrets granted to a folder. An unknown name is logged and skipped; a key file
-    that cannot be used raises SecretKeyError (the run fails with that message)."""
+    """Open the secrets granted to a folder. An unknown name, or a chat adapter's token, is
+    logged and skipped; a key file that cannot be used raises SecretKeyError (the run fails
+    with that message)."""
     routes: dict[str, Route] = {}
     env_values: dict[str, str] = {}
     found = [s for n in names if (s := _known(conn, folder, n)) is not None]
@@ -142,6 +143,13 @@ def _known(conn: sqlite3.Connection, folder: str, name: str) -> secret_store.Sec
         log.warning(
             "granted secret does not exist folder=%s secret=%s", folder, store.log_safe(name)
         )
+    elif secret.expose == "adapter":
+        log.warning(
+            "granted secret is a chat adapter's token, never given to an agent folder=%s secret=%s",
+            folder,
+            name,
+        )
+        return None
     return secret
 
 

@@ -1,6 +1,6 @@
 """The secret store (gated's `secrets` table): credentials sealed with AES-256-GCM under a key
 kept in a 0600 file beside the database. The CLI writes through these functions; only the
-credential proxy (gated.credproxy) ever opens a value."""
+credential proxy (gated.credproxy) and `switchboard up` (a chat adapter's token) open a value."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gated.errors import SecretKeyError
 
-Expose = Literal["proxy", "env"]
+# proxy: added by the credential proxy; env: the raw value in the agent's environment; adapter:
+# a chat adapter's platform token, read only by `switchboard up --with` (never given to an agent).
+Expose = Literal["proxy", "env", "adapter"]
 EXPOSE_MODES: Final[tuple[str, ...]] = get_args(Expose)
 
 KEY_FILE_NAME: Final = "secrets.key"  # beside the database, not `<db>*` (a `cp messages.db*`)
@@ -271,18 +273,20 @@ def secret_settings(
 ) -> SecretSettings:
     """Check `secret set`'s arguments. proxy (the default) needs --upstream; the header defaults
     to `x-api-key` for Anthropic and `Authorization` otherwise, the format to `Bearer {}` for
-    Authorization and `{}` otherwise. env takes none of --upstream/--header/--format."""
+    Authorization and `{}` otherwise. env and adapter take none of --upstream/--header/--format."""
     name = secret_name(name)
     mode = expose_mode(expose)
-    if mode == "env":
+    if mode != "proxy":
         given = [f for f, v in (("--upstream", upstream), ("--header", header)) if v is not None]
         if format is not None:
             given.append("--format")
         if given:
-            raise store.InvalidInput(given[0], "is for --expose proxy; env hands the raw value")
-        return SecretSettings(name, None, None, "{}", "env")
+            raise store.InvalidInput(given[0], f"is for --expose proxy, not {mode}")
+        return SecretSettings(name, None, None, "{}", mode)
     if upstream is None:
-        raise store.InvalidInput("--upstream", "is required (or --expose env)")
+        raise store.InvalidInput(
+            "--upstream", "is required (or --expose env, or --expose adapter for a chat adapter)"
+        )
     url = upstream_url(upstream)
     if header is None:
         anthropic = name == ANTHROPIC_NAME or urlsplit(url).hostname == ANTHROPIC_HOST
@@ -339,7 +343,7 @@ def remove_secret(conn: sqlite3.Connection, name: str) -> None:
 
 
 def reveal(conn: sqlite3.Connection, key: bytes, name: str) -> str:
-    """The value of a secret; for the credential proxy only."""
+    """The value of a secret; for the credential proxy and `switchboard up` only."""
     row = conn.execute("SELECT key_id, sealed FROM secrets WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise store.NotFound(f"no secret named {name!r}")

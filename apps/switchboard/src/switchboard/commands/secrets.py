@@ -1,5 +1,6 @@
-"""`secret set|list|rm`: credentials gated's credential proxy adds to agents' requests. A value
-is read from stdin only (never argv) and stored sealed; no command ever prints one."""
+"""`secret set|list|rm`: credentials gated's credential proxy adds to agents' requests, and chat
+adapters' platform tokens for `switchboard up --with`. A value is read from stdin only (never
+argv) and stored sealed; no command ever prints one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from gated import grants, secret_store
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 secret_app = typer.Typer(
-    help="Secrets the credential proxy adds for agents (values never shown).",
+    help="Secrets the credential proxy adds for agents, and chat adapters' tokens (values "
+    "never shown).",
     no_args_is_help=True,
 )
 
@@ -28,6 +30,7 @@ KeyFileOption = Annotated[
     ),
 ]
 ENV_WARNING = "raw value in the agent's environment"
+ADAPTER_NOTE = "a chat adapter's token for switchboard up --with; never given to an agent"
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +71,12 @@ def secret_set(
         ),
     ] = None,
     expose: Annotated[
-        str, typer.Option(help="proxy (default) or env: the raw value as an env var (warned).")
+        str,
+        typer.Option(
+            help="proxy (default); env: the raw value as an env var (warned); adapter: a chat "
+            "adapter's platform token, read by `switchboard up --with` only (e.g. "
+            "telegram-bot-token)."
+        ),
     ] = "proxy",
     db: DbOption = None,
     key: KeyFileOption = None,
@@ -85,7 +93,11 @@ def secret_set(
     value = secret_store.secret_value(read_value())
     with opened(db) as conn:
         s = secret_store.set_secret(conn, key_file(db, key), settings, value)
-    where = f"-> {s.upstream} ({s.header})" if s.expose == "proxy" else f"({ENV_WARNING})"
+    where = {
+        "proxy": f"-> {s.upstream} ({s.header})",
+        "env": f"({ENV_WARNING})",
+        "adapter": f"({ADAPTER_NOTE})",
+    }[s.expose]
     typer.echo(f"secret {s.name} set {where}")
 
 

@@ -1,5 +1,6 @@
 """`switchboard up`: the embedded default — prepare the database (schemas, a demo group, an
-operator chat, a dashboard admin) and run the daemons under the supervisor until Ctrl-C."""
+operator chat, a dashboard admin) and run the daemons, and the chat adapters named by `--with`,
+under the supervisor until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import sqlite3
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -19,8 +21,11 @@ import store
 import typer
 from daemonkit import settings
 from daemonkit.flags import LOG_LEVELS
+from gated.adapters import Channel, list_channels
 from store.paths import group_path
 
+from switchboard import adapters
+from switchboard.adapters import AdapterInfo
 from switchboard.options import DbOption
 from switchboard.schemas import open_all
 from switchboard.supervisor import (
@@ -28,6 +33,7 @@ from switchboard.supervisor import (
     ChildSpec,
     LogPrinter,
     Supervisor,
+    console_argv,
     daemon_argv,
     stale_daemons,
     use_colour,
@@ -40,6 +46,9 @@ OPERATOR_FOLDER: Final = "operator"
 ADMIN_USER: Final = "admin"
 DEFAULT_GATED_LISTEN: Final = "127.0.0.1:8700"
 DEFAULT_DASHD_LISTEN: Final = "127.0.0.1:8080"
+# An adapter listens on any free port unless told otherwise: it registers the URL it got.
+ADAPTER_LISTEN: Final = "127.0.0.1:0"
+LABEL_WIDTH: Final = 13
 LOG_LEVEL: Final = settings.choice(*LOG_LEVELS, fold=True)
 
 
@@ -127,8 +136,122 @@ def accepting(listen: str) -> bool:
         return False
 
 
-def banner(prepared: Prepared, names: list[str], gated_listen: str, dashd_listen: str) -> list[str]:
-    lines = [f"Switchboard is up: {', '.join(names)} on {prepared.db}"]
+def adapter_spec(
+    info: AdapterInfo,
+    tokens: Mapping[str, adapters.FoundToken],
+    *,
+    db: Path,
+    gated_url: str,
+    channel_secret: str,
+    environ: Mapping[str, str],
+    log_level: str | None,
+) -> ChildSpec:
+    """How `up` starts one adapter: secret and tokens in its environment only (never argv),
+    its state beside the database, its gated the one `up` runs. A listen address or state
+    directory set in the adapter's own SWITCHBOARD_<NAME>_* variable is kept; any other
+    variable of the adapter's (an API URL, the Matrix homeserver) reaches it as it is."""
+    listen_env, state_env = info.setting_env("LISTEN"), info.setting_env("STATE_DIR")
+    listen = environ.get(listen_env) or ADAPTER_LISTEN
+    if not listen.endswith(":0"):
+        check_listen(listen, listen_env)
+    env = {
+        adapters.CHANNEL_SECRET_ENV: channel_secret,
+        "SWITCHBOARD_GATED_URL": gated_url,
+        listen_env: listen,
+        state_env: environ.get(state_env) or str(db.parent / info.name),
+        "PYTHONUNBUFFERED": "1",
+        **{t.env: t.value for t in tokens.values()},
+    }
+    argv = console_argv(info.script, info.module)
+    if log_level:
+        argv += ["--log-level", log_level]
+    return ChildSpec(info.name, tuple(argv), env, adapters.TOKEN_VARIABLES - set(info.tokens))
+
+
+def adapter_specs(
+    chosen: list[AdapterInfo],
+    *,
+    db: Path,
+    names: list[str],
+    gated_listen: str,
+    environ: Mapping[str, str],
+    log_level: str | None,
+) -> tuple[str, list[ChildSpec]]:
+    """The channel secret of this run and the adapters' specs; InvalidInput (one line, before
+    anything starts) when a token is missing."""
+    conn = open_all(db) if db.exists() else None
+    try:
+        read_secret = adapters.secret_reader(conn, adapters.key_file(db, environ))
+        found = [(info, adapters.find_tokens(info, environ, read_secret)) for info in chosen]
+    finally:
+        if conn is not None:
+            conn.close()
+    for info, tokens in found:
+        if reason := adapters.missing_tokens(info, tokens):
+            raise store.InvalidInput(info.name, reason)
+    secret = environ.get(adapters.CHANNEL_SECRET_ENV)
+    if "gated" in names:
+        gated_url = adapters.gated_url_for(gated_listen)
+    else:
+        gated_url = environ.get("SWITCHBOARD_GATED_URL") or adapters.gated_url_for(gated_listen)
+        if not secret:
+            raise store.InvalidInput(
+                "with",
+                f"gated is not in --only: set {adapters.CHANNEL_SECRET_ENV} to the secret "
+                "the running gated has",
+            )
+    # Without one given, a secret for this run only: gated and the adapters get it, nobody sees it.
+    secret = secret or secrets.token_urlsafe(32)
+    specs = [
+        adapter_spec(
+            info,
+            tokens,
+            db=db,
+            gated_url=gated_url,
+            channel_secret=secret,
+            environ=environ,
+            log_level=log_level,
+        )
+        for info, tokens in found
+    ]
+    return secret, specs
+
+
+def registered_since(conn: sqlite3.Connection, since: str) -> dict[str, Channel]:
+    """The channels (re)registered with gated at or after `since` (an ISO time), by name."""
+    return {c.name: c for c in list_channels(conn) if c.registered_at >= since}
+
+
+def adapter_lines(chosen: list[AdapterInfo], joined: Mapping[str, Channel]) -> list[str]:
+    """The banner's lines for the adapters: which channel each registered as, when, where."""
+    lines = []
+    for info in chosen:
+        c = joined.get(info.channel)
+        if c is None:
+            continue
+        at = c.registered_at.partition("T")[2][:8]
+        lines.append(
+            f"  {info.name + ':':<{LABEL_WIDTH}}registered with gated as channel {c.name} "
+            f"at {at} UTC ({c.url})"
+        )
+    if chosen:
+        example = f"{chosen[0].channel}:<chat id>"
+        lines.append(
+            f"  {'new chats:':<{LABEL_WIDTH}}switchboard onboarding list, or answer one: "
+            f"switchboard group add {example} {DEMO_FOLDER}"
+        )
+    return lines
+
+
+def banner(
+    prepared: Prepared,
+    names: list[str],
+    gated_listen: str,
+    dashd_listen: str,
+    adapter_lines: Sequence[str] = (),
+    adapter_names: Sequence[str] = (),
+) -> list[str]:
+    lines = [f"Switchboard is up: {', '.join([*names, *adapter_names])} on {prepared.db}"]
     if "dashd" in names:
         lines.append(f"  dashboard:   http://{dashd_listen}/")
         lines.append(f"  login:       {prepared.admin_note}")
@@ -142,6 +265,7 @@ def banner(prepared: Prepared, names: list[str], gated_listen: str, dashd_listen
     if "dashd" in names:
         lines.append(f"  web chat:    http://{dashd_listen}/web/{DEMO_FOLDER}")
     lines.append(f"  chat:        uv run switchboard chat {DEMO_FOLDER}{db_flag}")
+    lines.extend(adapter_lines)
     lines.append("  stop:        Ctrl-C")
     return lines
 
@@ -151,6 +275,18 @@ def up(
     only: Annotated[
         str, typer.Option(help="Comma-separated daemons to run (default: all four).")
     ] = ",".join(DAEMONS),
+    with_: Annotated[
+        str,
+        typer.Option(
+            "--with",
+            metavar="ADAPTERS",
+            help=f"Comma-separated chat adapters to run too ({','.join(adapters.ADAPTERS)}). "
+            "Each token from its variable (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN and "
+            "SLACK_APP_TOKEN, DISCORD_BOT_TOKEN, MATRIX_ACCESS_TOKEN), else from the secret "
+            "of that name in lower case with '-' (switchboard secret set telegram-bot-token "
+            "--expose adapter); other settings from their own variables (docs/channels.md).",
+        ),
+    ] = "",
     gated_listen: Annotated[
         str,
         typer.Option(
@@ -164,11 +300,13 @@ def up(
         ),
     ] = DEFAULT_DASHD_LISTEN,
     log_level: Annotated[
-        str | None, typer.Option(help="Daemons' log level (default: their own, INFO).")
+        str | None, typer.Option(help="Children's log level (default: their own, INFO).")
     ] = None,
 ) -> None:
-    """Run all four daemons on one database with prefixed logs; Ctrl-C stops them."""
+    """Run all four daemons (and the chat adapters of --with) on one database with prefixed
+    logs; Ctrl-C stops them."""
     names = parse_only(only)
+    chosen = adapters.parse_with(with_) if with_ else []
     if log_level is not None:
         try:
             log_level = LOG_LEVEL(log_level)
@@ -179,16 +317,41 @@ def up(
     if "dashd" in names:
         check_listen(dashd_listen, "dashd_listen")
     path = store.resolve_db_path(db).absolute()
+    channel_secret, adapter_children = (
+        adapter_specs(
+            chosen,
+            db=path,
+            names=names,
+            gated_listen=gated_listen,
+            environ=os.environ,
+            log_level=log_level,
+        )
+        if chosen
+        else (None, [])
+    )
     prepared = prepare(path)
-    printer = LogPrinter(sys.stdout, use_colour(sys.stdout, os.environ))
+    printer = LogPrinter(
+        sys.stdout, use_colour(sys.stdout, os.environ), [*names, *(a.name for a in chosen)]
+    )
     env = {
         "SWITCHBOARD_DB": str(path),
         "SWITCHBOARD_LISTEN": gated_listen,
         "SWITCHBOARD_DASHD_LISTEN": dashd_listen,
         "PYTHONUNBUFFERED": "1",
     }
-    specs = [ChildSpec(n, daemon_argv(n, path, log_level), env) for n in names]
-    supervisor = Supervisor(specs, printer)
+    # The daemons never get a platform token; only gated needs the channel secret.
+    gated_env = {**env, adapters.CHANNEL_SECRET_ENV: channel_secret} if channel_secret else env
+    specs = [
+        ChildSpec(
+            n,
+            daemon_argv(n, path, log_level),
+            gated_env if n == "gated" else env,
+            adapters.TOKEN_VARIABLES
+            | (frozenset() if n == "gated" else {adapters.CHANNEL_SECRET_ENV}),
+        )
+        for n in names
+    ]
+    supervisor = Supervisor([*specs, *adapter_children], printer)
     for jid in prepared.created_groups:
         supervisor.say(f"created group {jid}")
 
@@ -203,19 +366,31 @@ def up(
     conn = store.connect(path)
 
     listens = {"gated": gated_listen, "dashd": dashd_listen}
+    # An adapter is ready once it registered with gated after this moment.
+    since = store.now_iso()
 
     def waiting(pids: dict[str, int]) -> list[str]:
         try:
             stale = stale_daemons(conn, pids, names)
-        except sqlite3.Error:
-            return names  # busy or mid-migration: ask again on the next round
+            joined = registered_since(conn, since) if chosen else {}
+        except sqlite3.Error:  # busy or mid-migration: ask again on the next round
+            return [*names, *(a.name for a in chosen)]
         # The URLs in the banner must answer when it is printed.
-        return stale + [
-            n for n in listens if n in names and n not in stale and not accepting(listens[n])
-        ]
+        return (
+            [f"{n} (heartbeat)" for n in stale]
+            + [
+                f"{n} (its port)"
+                for n in listens
+                if n in names and n not in stale and not accepting(listens[n])
+            ]
+            + [f"{a.name} (registration with gated)" for a in chosen if a.channel not in joined]
+        )
 
     def ready() -> None:
-        for line in banner(prepared, names, gated_listen, dashd_listen):
+        extra = adapter_lines(chosen, registered_since(conn, since)) if chosen else []
+        for line in banner(
+            prepared, names, gated_listen, dashd_listen, extra, [a.name for a in chosen]
+        ):
             supervisor.say(line)
 
     try:
