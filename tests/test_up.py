@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,41 +23,10 @@ import pytest
 import store
 from switchboard.supervisor import ChildSpec, LogPrinter, Supervisor, use_colour
 from testkit import wait_for
+from testkit.up_process import UpProcess as Up
 
 BIN = Path(sys.executable).parent
 DAEMONS = ("gated", "timed", "onbod", "dashd")
-
-
-@dataclass
-class Up:
-    """A running `switchboard up` and everything it printed so far."""
-
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    eof: threading.Event = field(default_factory=threading.Event)
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for_banner(self, timeout: float = 60) -> None:
-        """Until the whole start-up banner is printed (its last line is the stop hint)."""
-        self.wait_for_line(r"Switchboard is up", timeout=timeout)
-        self.wait_for_line(r"\bstop:\s+Ctrl-C", timeout=timeout)
-
-    def wait_for_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        """The first printed line matching `pattern` (fails at the deadline or on exit)."""
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while True:
-            finished = self.eof.is_set()
-            for line in list(self.lines):
-                if m := rx.search(line):
-                    return m
-            if finished:
-                pytest.fail(f"switchboard up exited {self.proc.poll()}:\n{self.text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no line matching {pattern!r} within {timeout} s:\n{self.text()}")
-            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -72,10 +40,8 @@ def start_up(
         full_env = {**os.environ, **(env or {})}
         for key in ("SWITCHBOARD_DB", "NOTIFY_SOCKET", "SWITCHBOARD_LISTEN"):
             full_env.pop(key, None)
-        proc = subprocess.Popen(
+        up = Up.start(
             [
-                str(BIN / "switchboard"),
-                "up",
                 "--gated-listen",
                 f"127.0.0.1:{ports['gated']}",
                 "--dashd-listen",
@@ -84,32 +50,13 @@ def start_up(
             ],
             cwd=tmp_path,
             env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
         )
-        up = Up(proc)
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                up.lines.append(line.rstrip("\n"))
-            up.eof.set()
-
-        threading.Thread(target=pump, daemon=True).start()
         started.append(up)
         return up, ports
 
     yield start
     for up in started:
-        if up.proc.poll() is None:
-            up.proc.send_signal(signal.SIGTERM)
-            try:
-                up.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                up.proc.kill()
-                up.proc.wait()
+        up.stop()
     # Nothing may outlive the test, even when it failed half-way.
     db = tmp_path / "data" / "messages.db"
     if db.exists():

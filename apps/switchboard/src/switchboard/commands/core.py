@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import asdict
 from pathlib import Path
@@ -11,7 +12,7 @@ import store
 import typer
 from gated.egress.counts import egress_counts
 
-from switchboard import schemas
+from switchboard import adapter_checks, schemas
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 STALE_HEARTBEAT_S = 15.0
@@ -159,7 +160,9 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Check pragmas, schema versions, integrity and heartbeats; exit 1 when something is wrong."""
+    """Check pragmas, schema versions, integrity, heartbeats, the sandbox, the email login and
+    each configured chat adapter (gated reachable, its /health, its token); exit 1 when
+    something is wrong."""
     problems: list[str] = []
     warnings: list[str] = []  # said, but not a failure: a setting someone chose
     checks: list[tuple[str, str]] = []
@@ -201,6 +204,14 @@ def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
         if line := network_line(sandbox):
             checks.append(("network", line.removeprefix("network: ")))
             warnings.append(line)
+        configured = adapter_checks.configured_adapters(conn, path, os.environ)
+    # Network calls only once the database is closed again.
+    for finding in adapter_checks.check_adapters(configured, os.environ):
+        checks.append((finding.check, finding.value))
+        if finding.problem:
+            problems.append(finding.problem)
+        if finding.warning:
+            warnings.append(finding.warning)
     from gated.config import load as gated_config
     from gated.email.check import check_login
 
