@@ -223,6 +223,8 @@ def test_a_token_telegram_refuses_stops_up_with_the_adapters_reason(
     text = up.text()
     assert "Telegram rejected the bot token (401 on getMe): check TELEGRAM_BOT_TOKEN" in text
     assert "telegram refused its settings (exit code 2" in text
+    # Its last lines are repeated under the reason.
+    assert re.search(r"^up\s+\|\s+telegram: .*Telegram rejected the bot token", text, re.M), text
     assert "restarting" not in text
     assert "999:refused" not in text
 

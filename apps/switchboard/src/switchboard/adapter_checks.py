@@ -201,8 +201,8 @@ def token_findings(
             Finding(
                 f"{info.name} token",
                 "not checked: none here",
-                warning=f"{info.name}: token not checked, {missing} (under systemd, run doctor "
-                f"with the unit's variables: set -a; . /etc/switchboard/{info.name}.env; set +a)",
+                warning=f"{info.name}: token not checked, {missing} (under systemd: run doctor "
+                f"with /etc/switchboard/{info.name}.env loaded, see docs/deploy.md)",
             )
         ]
     base = info.api_url(environ)

@@ -161,8 +161,8 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 def doctor(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Check pragmas, schema versions, integrity, heartbeats, the sandbox, the email login and
-    each configured chat adapter (gated reachable, its /health, its token); exit 1 when
-    something is wrong."""
+    each chat adapter registered or with a token here (gated reachable, its /health, its token
+    at the platform, with the adapter's own variables); exit 1 when something is wrong."""
     problems: list[str] = []
     warnings: list[str] = []  # said, but not a failure: a setting someone chose
     checks: list[tuple[str, str]] = []

@@ -283,8 +283,10 @@ def up(
             help=f"Comma-separated chat adapters to run too ({','.join(adapters.ADAPTERS)}). "
             "Each token from its variable (TELEGRAM_BOT_TOKEN, SLACK_BOT_TOKEN and "
             "SLACK_APP_TOKEN, DISCORD_BOT_TOKEN, MATRIX_ACCESS_TOKEN), else from the secret "
-            "of that name in lower case with '-' (switchboard secret set telegram-bot-token "
-            "--expose adapter); other settings from their own variables (docs/channels.md).",
+            "named like it in lower case with '-' (switchboard secret set telegram-bot-token "
+            "--expose adapter); the channel secret from SWITCHBOARD_CHANNEL_SECRET, else one "
+            "made for this run; other settings from the adapter's own variables "
+            "(docs/channels.md).",
         ),
     ] = "",
     gated_listen: Annotated[
