@@ -240,6 +240,12 @@ def test_without_a_token_up_says_how_to_give_one_and_starts_nothing(
         "--expose adapter`\n"
     )
     assert not (tmp_path / "data").exists()
+    matrix = cli(tmp_path, {**env, "MATRIX_ACCESS_TOKEN": "syt_x"}, "up", "--with", "matrix")
+    assert matrix.returncode == 2
+    assert matrix.stderr == (
+        "error: matrix: SWITCHBOARD_MATRIX_HOMESERVER is not set (the platform's URL)\n"
+    )
+    assert not (tmp_path / "data").exists()
 
 
 def test_up_refuses_an_unknown_adapter(tmp_path: Path, env: dict[str, str]) -> None:

@@ -53,6 +53,7 @@ def test_the_facts_match_the_adapter_itself(name: str) -> None:
         "matrix": "MatrixPlatform",
     }[name]
     assert getattr(module, platform).name == info.channel
+    assert info.jid_example.strip("'").startswith(f"{info.channel}:")
     unit = (ROOT / f"deploy/systemd/{info.script}.service").read_text()
     assert f"Environment={info.setting_env('LISTEN')}=127.0.0.1:{info.unit_port}" in unit
     scripts = (ROOT / "services/platforms/pyproject.toml").read_text()

@@ -26,6 +26,7 @@ class AdapterInfo:
     api_env: str  # the variable naming the platform's base URL (tests: a stand-in)
     api_default: str | None  # None: no default, the variable is required
     unit_port: int  # where its systemd unit listens (deploy/systemd/switchboard-<name>.service)
+    jid_example: str  # what its chats' jids look like (docs/channels.md)
 
     @property
     def script(self) -> str:
@@ -50,6 +51,7 @@ ADAPTERS: Final = {
             "TELEGRAM_API_URL",
             "https://api.telegram.org/bot",
             8711,
+            "tg:<chat id>",
         ),
         AdapterInfo(
             "matrix",
@@ -59,6 +61,7 @@ ADAPTERS: Final = {
             "SWITCHBOARD_MATRIX_HOMESERVER",
             None,
             8712,
+            "'matrix:<room id>'",
         ),
         AdapterInfo(
             "discord",
@@ -68,6 +71,7 @@ ADAPTERS: Final = {
             "SWITCHBOARD_DISCORD_API_BASE",
             "https://discord.com/api/v10",
             8713,
+            "discord:<channel id>",
         ),
         AdapterInfo(
             "slack",
@@ -77,6 +81,7 @@ ADAPTERS: Final = {
             "SLACK_API_URL",
             "https://slack.com/api/",
             8714,
+            "slack:<team id>:<channel id>",
         ),
     )
 }

@@ -189,6 +189,8 @@ def adapter_specs(
     for info, tokens in found:
         if reason := adapters.missing_tokens(info, tokens):
             raise store.InvalidInput(info.name, reason)
+        if info.api_url(environ) is None:  # Matrix: no homeserver is a default
+            raise store.InvalidInput(info.name, f"{info.api_env} is not set (the platform's URL)")
     secret = environ.get(adapters.CHANNEL_SECRET_ENV)
     if "gated" in names:
         gated_url = adapters.gated_url_for(gated_listen)
@@ -235,10 +237,9 @@ def adapter_lines(chosen: list[AdapterInfo], joined: Mapping[str, Channel]) -> l
             f"at {at} UTC ({c.url})"
         )
     if chosen:
-        example = f"{chosen[0].channel}:<chat id>"
         lines.append(
             f"  {'new chats:':<{LABEL_WIDTH}}switchboard onboarding list, or answer one: "
-            f"switchboard group add {example} {DEMO_FOLDER}"
+            f"switchboard group add {chosen[0].jid_example} {DEMO_FOLDER}"
         )
     return lines
 
