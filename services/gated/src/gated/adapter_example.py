@@ -246,20 +246,24 @@ def start(
     return server, gated
 
 
+def message(user: str, line: str) -> dict[str, Any]:
+    """One typed line as gated's POST /v1/messages body; a fresh id, so a retry is harmless."""
+    return {
+        "chat_jid": f"{CHANNEL}:{user}",
+        "id": uuid.uuid4().hex,
+        "content": line.rstrip("\n"),
+        "sender": user,
+        "sender_name": user,
+    }
+
+
 def chat(gated: Gated, user: str, lines: Iterable[str]) -> None:
-    """Each line typed becomes a message, in order; the id makes a retried POST harmless."""
+    """Each line typed becomes a message, posted in order, each until gated stored it."""
     for line in lines:
         if not line.strip():
             continue
-        body = {
-            "chat_jid": f"{CHANNEL}:{user}",
-            "id": uuid.uuid4().hex,
-            "content": line.rstrip("\n"),
-            "sender": user,
-            "sender_name": user,
-        }
         try:
-            gated.post(body)
+            gated.post(message(user, line))
         except urllib.error.HTTPError as exc:
             print(f"error: gated refused the message: {exc.read().decode()}", file=sys.stderr)
 
