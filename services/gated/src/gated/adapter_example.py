@@ -168,7 +168,10 @@ class AdapterHandler(BaseHTTPRequestHandler):
         text, part, parts = str(msg.get("text", "")), msg.get("part", 1), msg.get("parts", 1)
         if len(text) > MAX_TEXT:
             # Never cut a reply silently: gated splits to our max_text, so this is a bug there.
-            self.answer(413, {"error": f"text: {len(text)} characters; max_text is {MAX_TEXT}"})
+            self.answer(
+                413,
+                {"error": f"text: {len(text)} characters; max_text is {MAX_TEXT}", "field": "text"},
+            )
             return
         key = str(msg.get("idempotency_key") or f"{msg.get('id')}:{part}")
         with self.server.sent.lock:
