@@ -1,22 +1,20 @@
 """`switchboard-adapter-check` against real adapter processes: the example adapter passes every
-rule; a deliberately broken one fails exactly the rules it breaks; bad arguments, and a gated
-that cannot start, are one line and exit 2."""
+rule; a deliberately broken one fails exactly the rules it breaks; bad arguments, and a port
+already in use, are one line and exit 2."""
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import httpx
 import pytest
 from switchboard.adaptercheck.main import main
 from switchboard.adaptercheck.rules import RULES
-from testkit import wait_for
+from testkit.adapter_check import AdapterCheck
 from testkit.synapse import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +24,6 @@ from terminal_adapter import CHAT_JID, TerminalAdapter  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SECRET: Final = "adapter-check-test-secret"
-CHECK_TIMEOUT_S: Final = 100.0
 EXAMPLE: Final = [str(BIN / "switchboard-adapter-example")]
 BROKEN: Final = [sys.executable, str(HERE / "broken_adapter.py")]
 # What the broken adapter gets wrong, and so the rows that must fail.
@@ -38,101 +35,57 @@ BROKEN_RULES: Final = {
 }
 
 
-class Checker:
-    """`switchboard-adapter-check --json` as a process, pointed at a free port."""
-
-    def __init__(self, say: str, *, port: int | None = None, timeout: float = 20.0) -> None:
-        self.url = f"http://127.0.0.1:{port or free_port()}"
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "switchboard-adapter-check"),
-                self.url,
-                "--secret",
-                SECRET,
-                "--say",
-                say,
-                "--chat",
-                CHAT_JID,
-                "--timeout",
-                str(timeout),
-                "--json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def gated_up(self) -> bool:
-        assert self.proc.poll() is None, self.proc.communicate()
-        try:
-            return httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def result(self, adapter: TerminalAdapter) -> tuple[int, dict[str, dict[str, str]], str]:
-        """(exit status, rows by rule, what to show when an assertion fails)."""
-        out, err = self.proc.communicate(timeout=CHECK_TIMEOUT_S)
-        shown = (
-            f"checker stderr:\n{err}\nchecker stdout:\n{out}\nadapter log:\n{adapter.log_tail()}"
-        )
-        rows = {row["rule"]: row for row in json.loads(out)} if out.strip() else {}
-        return self.proc.returncode, rows, shown
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
 @pytest.fixture
-def stopped() -> Iterator[list[Any]]:
+def stopped() -> Iterator[list[AdapterCheck | TerminalAdapter]]:
     """Checkers and adapters a test started, stopped at its end however it went."""
-    started: list[Any] = []
+    started: list[AdapterCheck | TerminalAdapter] = []
     yield started
     for thing in reversed(started):
-        thing.kill() if isinstance(thing, Checker) else thing.stop()
+        if isinstance(thing, AdapterCheck):
+            thing.kill()
+        else:
+            thing.stop()
 
 
-def test_the_example_adapter_passes_every_rule(tmp_path: Path, stopped: list[Any]) -> None:
+def test_the_example_adapter_passes_every_rule(
+    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> None:
     port = free_port()
     # The adapter starts first: it must keep trying to register until the checker's gated is up.
     adapter = TerminalAdapter(EXAMPLE, tmp_path, f"http://127.0.0.1:{port}", SECRET).start()
     stopped.append(adapter)
-    checker = Checker(adapter.say_command, port=port)
+    checker = AdapterCheck(secret=SECRET, say=adapter.say_command, chat_jid=CHAT_JID, port=port)
     stopped.append(checker)
-    status, rows, shown = checker.result(adapter)
-    assert status == 0, shown
-    assert list(rows) == [rule.name for rule in RULES], shown
-    assert {r["rule"]: r["result"] for r in rows.values() if r["result"] != "PASS"} == {
-        "file-out": "n/a",
-        "file-in": "n/a",
-    }, shown
-    assert rows["file-in"]["detail"] == "capabilities.files_in is false"
-    assert "protocol 1.1" in rows["registration"]["detail"]
+    done = checker.result(adapter.log_tail)
+    assert done.status == 0, done.shown
+    assert list(done.rows) == [rule.name for rule in RULES], done.shown
+    not_passed = {rule: result for rule, result in done.results().items() if result != "PASS"}
+    assert not_passed == {"file-out": "n/a", "file-in": "n/a"}, done.shown
+    assert done.rows["file-in"]["detail"] == "capabilities.files_in is false"
+    assert "protocol 1.1" in done.rows["registration"]["detail"]
     assert adapter.stop() == 0, adapter.log_tail()
 
 
 def test_a_broken_adapter_fails_exactly_the_rules_it_breaks(
-    tmp_path: Path, stopped: list[Any]
+    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
 ) -> None:
-    fifo_dir = tmp_path / "broken"
-    fifo_dir.mkdir()
-    adapter = TerminalAdapter(BROKEN, fifo_dir, "", SECRET)
-    checker = Checker(adapter.say_command, timeout=8)
+    adapter = TerminalAdapter(BROKEN, tmp_path, "", SECRET)
+    checker = AdapterCheck(secret=SECRET, say=adapter.say_command, chat_jid=CHAT_JID, timeout=8)
     stopped.append(checker)
     # This time the checker's gated is up first, then the adapter registers.
-    wait_for(checker.gated_up, 30, "the checker's gated")
+    checker.wait_gated()
     adapter.gated_url = checker.url
     stopped.append(adapter.start())
-    status, rows, shown = checker.result(adapter)
-    assert status == 1, shown
-    failed = {rule for rule, row in rows.items() if row["result"] == "FAIL"}
-    assert failed == BROKEN_RULES, shown
-    assert all(row["result"] in ("PASS", "n/a") for r, row in rows.items() if r not in failed)
-    assert "posted twice" in rows["repeated-key"]["detail"], shown
-    assert "answered 200" in rows["oversized-text"]["detail"], shown
-    assert "200 without the secret" in rows["health-needs-secret"]["detail"], shown
-    assert "message lost" in adapter.log_tail(), shown
+    done = checker.result(adapter.log_tail)
+    assert done.status == 1, done.shown
+    failed = {rule for rule, result in done.results().items() if result == "FAIL"}
+    assert failed == BROKEN_RULES, done.shown
+    assert set(done.results().values()) == {"PASS", "FAIL", "n/a"}, done.shown
+    rows = done.rows
+    assert "posted twice" in rows["repeated-key"]["detail"], done.shown
+    assert "answered 200" in rows["oversized-text"]["detail"], done.shown
+    assert "200 without the secret" in rows["health-needs-secret"]["detail"], done.shown
+    assert "message lost" in adapter.log_tail(), done.shown
 
 
 @pytest.mark.parametrize(
