@@ -181,6 +181,8 @@ class AdapterServer:
         return answer(200, {"ok": True})
 
     async def health(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return self.refuse(request)
         try:
             problem = await asyncio.wait_for(self.platform.health(), HEALTH_TIMEOUT_S)
         except Exception as exc:
