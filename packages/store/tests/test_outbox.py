@@ -76,6 +76,9 @@ def test_mark_sent_settles_only_a_claimed_row(db: sqlite3.Connection) -> None:
     row = db.execute("SELECT status, remote_id, sent_at FROM outbox").fetchone()
     assert (row["status"], row["remote_id"]) == ("sent", "r-1")
     assert row["sent_at"]
+    item = store.outbox_status(db, seq)
+    assert item is not None
+    assert (item.status, item.remote_id) == ("sent", "r-1")
     assert store.mark_sent(db, 999_999) is False
 
 

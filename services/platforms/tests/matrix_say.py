@@ -2,7 +2,10 @@
 optionally one m.file) into a room, sent with a real matrix-nio client.
 
     python services/platforms/tests/matrix_say.py --homeserver URL --token T --room ROOM TEXT
-        [--file PATH]
+        [--file PATH] [--after-member @bot:server]
+
+With --after-member the human first waits (up to 30 s) until that user has joined the room:
+an adapter skips what was said before its bot joined.
 
 Prints the event ids sent, one a line; exit 1 with one line when the homeserver refuses."""
 
@@ -20,8 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matrix_human import MatrixHuman
 
+MEMBER_TIMEOUT_S = 30.0
 
-async def say(homeserver: str, token: str, room: str, text: str, file: Path | None) -> list[str]:
+
+async def say(
+    homeserver: str,
+    token: str,
+    room: str,
+    text: str,
+    file: Path | None,
+    after_member: str | None = None,
+) -> list[str]:
     probe = AsyncClient(homeserver, "")
     probe.access_token = token
     try:
@@ -32,6 +44,8 @@ async def say(homeserver: str, token: str, room: str, text: str, file: Path | No
         raise AssertionError(f"the homeserver refused the token: {me}")
     sent: list[str] = []
     async with MatrixHuman(homeserver, str(me.user_id), token) as human:
+        if after_member:
+            await human.wait_for_member(room, after_member, timeout=MEMBER_TIMEOUT_S)
         if text:
             sent.append(await human.send_text(room, text))
         if file is not None:
@@ -46,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", required=True, help="the human's access token")
     parser.add_argument("--room", required=True, metavar="ROOM_ID")
     parser.add_argument("--file", type=Path, default=None, metavar="PATH")
+    parser.add_argument("--after-member", metavar="USER_ID", help="wait until USER_ID joined")
     parser.add_argument("text")
     args = parser.parse_args(argv)
     try:
-        sent = asyncio.run(say(args.homeserver, args.token, args.room, args.text, args.file))
+        sent = asyncio.run(
+            say(args.homeserver, args.token, args.room, args.text, args.file, args.after_member)
+        )
     except (AssertionError, OSError) as exc:
         print(f"matrix_say: {exc}", file=sys.stderr)
         return 1

@@ -5,9 +5,12 @@ entities"), sendDocument (multipart), getFile and the file download path, sendCh
 429 with parameters.retry_after on demand. Shapes as Telegram documents them: every answer is
 {"ok": true, "result": ...} or {"ok": false, "error_code", "description"[, "parameters"]}.
 
-The test drives it under /_test/: POST update (one update's message or edited_message), POST
-file (bytes -> a file_id), POST limit ({"method", "times", "retry_after"}), GET sent (every
-call the bot made, in order). `TelegramStandin` starts it and wraps those calls."""
+The test drives it under /_test/: POST update (one update's message or edited_message; a
+message_id of null is given the chat's next one), POST file (bytes -> a file_id), POST limit
+({"method", "times", "retry_after"}), GET sent (every call the bot made, in order).
+`TelegramStandin` starts it (`serve --token T --port-file F`) and wraps those calls; `say` is
+the command line of the conformance kit: `python telegram_standin.py say --control URL TEXT
+[--file PATH] [--chat ID]`."""
 
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ import asyncio
 import base64
 import contextlib
 import json
+import mimetypes
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -201,6 +206,9 @@ def app_for(cloud: Cloud) -> web.Application:
 
     async def inject(request: web.Request) -> web.Response:
         body = await request.json()
+        message = body.get("message")
+        if isinstance(message, dict) and message.get("message_id") is None:
+            message["message_id"] = cloud.message(message["chat"]["id"], {})["message_id"]
         async with cloud.changed:
             update = {"update_id": cloud.next_update_id, **body}
             cloud.next_update_id += 1
@@ -396,7 +404,15 @@ class TelegramStandin:
         port_file = self.workdir / "telegram-standin.port"
         port_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--token", self.token, "--port-file", str(port_file)],
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--token",
+                self.token,
+                "--port-file",
+                str(port_file),
+            ],
             stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
@@ -406,6 +422,13 @@ class TelegramStandin:
             time.sleep(0.02)
         self.port = int(port_file.read_text())
         return self
+
+    @classmethod
+    def at(cls, url: str) -> TelegramStandin:
+        """The stand-in another process started, at `url`."""
+        standin = cls("", Path())
+        standin.port = urlsplit(url).port or 0
+        return standin
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -422,7 +445,8 @@ class TelegramStandin:
             else {"id": chat_id, "type": "supergroup", "title": "Team", "is_forum": True}
         )
         message: dict[str, Any] = {
-            "message_id": extra.pop("message_id", None) or self._next_id(),
+            # None: the stand-in numbers it (say runs in a process of its own each time).
+            "message_id": extra.pop("message_id") if "message_id" in extra else self._next_id(),
             "date": int(time.time()),
             "chat": chat,
             "from": {"id": user_id, "is_bot": False, "first_name": "Alice"},
@@ -461,11 +485,41 @@ class TelegramStandin:
         return [c for c in self.calls("sendMessage") if "message_id" in c]
 
 
+def say(control: str, text: str, file: Path | None, chat_id: int) -> None:
+    """A user says `text` in the chat (with `file` as a document captioned `text`), as the
+    conformance kit needs; prints the update id."""
+    standin = TelegramStandin.at(control)
+    if file is None:
+        print(standin.user_message(chat_id, text, message_id=None))
+        return
+    data = file.read_bytes()
+    document = {
+        "file_id": standin.add_file(data),
+        "file_unique_id": f"say-{file.name}",
+        "file_name": file.name,
+        "mime_type": mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+        "file_size": len(data),
+    }
+    print(standin.user_message(chat_id, None, message_id=None, caption=text, document=document))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--port-file", type=Path, required=True)
+    parser = argparse.ArgumentParser(description="A stand-in for Telegram's Bot API.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser(
+        "serve", help="serve on 127.0.0.1 (a free port, written to --port-file)"
+    )
+    serve_p.add_argument("--token", required=True)
+    serve_p.add_argument("--port-file", type=Path, required=True)
+    say_p = sub.add_parser("say", help="make a user send TEXT to the bot")
+    say_p.add_argument("--control", required=True, metavar="URL", help="the stand-in's base URL")
+    say_p.add_argument("--file", type=Path, default=None, help="a file to send as a document")
+    say_p.add_argument("--chat", type=int, default=42, help="the chat id; default 42")
+    say_p.add_argument("text")
     args = parser.parse_args()
+    if args.command == "say":
+        say(args.control, args.text, args.file, args.chat)
+        return
 
     async def serve() -> None:
         runner = web.AppRunner(app_for(Cloud(args.token)), access_log=None)

@@ -1,6 +1,6 @@
-"""The adapter's HTTP server that gated calls: POST /send (send-secret check, idempotency-key
-de-duplication persisted in State, platform failures as 503/429 + Retry-After or 422),
-POST /typing and GET /health."""
+"""The adapter's HTTP server that gated calls: POST /send (send-secret check, a text over
+max_text refused with 413, idempotency-key de-duplication persisted in State, platform
+failures as 503/429 + Retry-After or 422), POST /typing and GET /health."""
 
 from __future__ import annotations
 
@@ -107,6 +107,14 @@ class AdapterServer:
         key = out.idempotency_key
         lock = self._locks.setdefault(key, asyncio.Lock())
         where = f"chat={log_safe(out.chat_jid)} key={log_safe(key)}"
+        longest, limit = max(len(out.text), len(out.plain)), self.platform.capabilities.max_text
+        if longest > limit:
+            # gated splits to max_text: a longer part is refused, never cut or split here.
+            log.warning("send refused %s text=%d characters max_text=%d", where, longest, limit)
+            return answer(
+                413,
+                {"error": f"text: {longest} characters; max_text is {limit}", "field": "text"},
+            )
         async with lock:  # a retry racing the first try waits for its answer
             earlier = self.state.sent_part(key)
             if earlier is not None:
@@ -173,6 +181,8 @@ class AdapterServer:
         return answer(200, {"ok": True})
 
     async def health(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return self.refuse(request)
         try:
             problem = await asyncio.wait_for(self.platform.health(), HEALTH_TIMEOUT_S)
         except Exception as exc:

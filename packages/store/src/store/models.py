@@ -102,6 +102,7 @@ class OutboxItem:
     next_attempt_at: str
     last_error: str | None
     attachments: list[dict[str, Any]] = field(default_factory=list)  # stored files to send
+    remote_id: str | None = None  # the id the channel gave it, once sent
 
 
 @dataclass(frozen=True, slots=True)

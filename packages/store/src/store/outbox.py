@@ -66,7 +66,7 @@ RETURNING seq
 
 ITEM_SQL = """
 SELECT o.seq, m.id, m.chat_jid, o.channel, m.content, m.group_folder, m.topic, m.reply_to_id,
-       o.status, o.attempts, o.next_attempt_at, o.last_error, m.attachments
+       o.status, o.attempts, o.next_attempt_at, o.last_error, m.attachments, o.remote_id
 FROM outbox o JOIN messages m ON m.seq = o.seq WHERE o.seq = ?
 """
 
@@ -129,6 +129,7 @@ def _item(conn: sqlite3.Connection, seq: int) -> OutboxItem:
         next_attempt_at=r["next_attempt_at"],
         last_error=r["last_error"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
+        remote_id=r["remote_id"],
     )
 
 

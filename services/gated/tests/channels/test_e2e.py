@@ -114,7 +114,7 @@ def test_switchboard_chat_gets_the_echo_agents_reply(
 
 
 def test_reference_adapter_chats_with_the_echo_agent(
-    gated: str, db: Path, conn: sqlite3.Connection
+    gated: str, db: Path, conn: sqlite3.Connection, tmp_path: Path
 ) -> None:
     store.register_group(conn, "term:tester", "demo")
     proc = subprocess.Popen(
@@ -126,6 +126,8 @@ def test_reference_adapter_chats_with_the_echo_agent(
             "127.0.0.1:0",
             "--user",
             "tester",
+            "--state-dir",
+            str(tmp_path / "term-state"),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
