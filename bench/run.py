@@ -406,6 +406,53 @@ def system_rows(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def adapters_rows(d: dict[str, Any]) -> list[Row]:
+    base, tg, rows = d["direct"], d["targets"], []
+    for name, a in d["adapters"].items():
+        plain = a.get("synapse_to_plain_client_ms")
+        for key, what in (
+            ("event_to_agent_start_ms", "agent start"),
+            ("event_to_reply_ms", "reply"),
+        ):
+            fig, b = a[key], base[key]
+            over = a["overhead_p50_ms"][key]
+            if plain is None:
+                judged, target = (
+                    over,
+                    f"overhead ≤ {tg['overhead_p50_ms']:g} ms p50 (is {_r(over)})",
+                )
+            else:  # the homeserver's own delivery to a plain client is not the adapter's
+                judged = a["overhead_p50_ms_less_synapse"][key]
+                target = (
+                    f"overhead less Synapse's {_r(plain['p50'])} ms ≤ {tg['overhead_p50_ms']:g} ms"
+                    f" p50 (is {_r(judged)}; raw {_r(over)})"
+                )
+            rows.append(
+                Row(
+                    "adapters",
+                    f"{name}: event to {what} p50 / p99 ms",
+                    f"{_r(fig['p50'])} / {_r(fig['p99'])}",
+                    f"direct POST {_r(b['p50'])} / {_r(b['p99'])}",
+                    _r(round(fig["p50"] / b["p50"], 2)),
+                    target,
+                    judged <= tg["overhead_p50_ms"],
+                )
+            )
+        rss = a["rss_mb"]
+        rows.append(
+            Row(
+                "adapters",
+                f"{name}: RSS idle MB (own + mapped files)",
+                f"{_r(rss['idle'])} ({_r(rss['idle_anon'])} + {_r(rss['idle_file'])})",
+                "–",
+                "–",
+                f"≤ {tg['rss_idle_mb']:g} MB",
+                rss["idle"] <= tg["rss_idle_mb"],
+            )
+        )
+    return rows
+
+
 BENCHES = [
     Bench("store", "store_bench.py", [], ["--rows", "1000", "--repeat", "1"], 300, store_rows),
     Bench(
@@ -422,6 +469,14 @@ BENCHES = [
     Bench("tools", "tools_bench.py", [], ["--calls", "200", "--reminders", "5"], 300, tools_rows),
     Bench(
         "dashd", "dashd_bench.py", [], ["--messages", "20000", "--requests", "30"], 900, dashd_rows
+    ),
+    Bench(
+        "adapters",
+        "adapters_bench.py",
+        [],
+        ["--events", "20", "--warmup", "3", "--idle-s", "5"],
+        900,
+        adapters_rows,
     ),
     Bench(
         "system",

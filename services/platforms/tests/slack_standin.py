@@ -242,9 +242,10 @@ def app_for(cloud: Cloud) -> web.Application:
                     continue
                 with contextlib.suppress(ValueError):
                     body = json.loads(frame.data)
-                    envelope_id = body.get("envelope_id") if isinstance(body, dict) else None
-                    if isinstance(envelope_id, str) and cloud.pending.pop(envelope_id, None):
-                        cloud.acks.append(envelope_id)
+                    acked = body.get("envelope_id") if isinstance(body, dict) else None
+                    if isinstance(acked, str) and acked in cloud.pending:
+                        del cloud.pending[acked]
+                        cloud.acks.append(acked)
         finally:
             sender.cancel()
             if ws in cloud.sockets:

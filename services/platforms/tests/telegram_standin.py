@@ -7,10 +7,11 @@ entities"), sendDocument (multipart), getFile and the file download path, sendCh
 
 The test drives it under /_test/: POST update (one update's message or edited_message; a
 message_id of null is given the chat's next one), POST file (bytes -> a file_id), POST limit
-({"method", "times", "retry_after"}), GET sent (every call the bot made, in order).
-`TelegramStandin` starts it (`serve --token T --port-file F`) and wraps those calls; `say` is
-the command line of the conformance kit: `python telegram_standin.py say --control URL TEXT
-[--file PATH] [--chat ID]`."""
+({"method", "times", "retry_after"}), POST hold and POST release ({"method"}: from a hold to its
+release, calls of the method wait unanswered, each recorded with "held": true as it arrives),
+GET sent (every call the bot made, in order). `TelegramStandin` starts it (`serve --token T
+--port-file F`) and wraps those calls; `say` is the command line of the conformance kit:
+`python telegram_standin.py say --control URL TEXT [--file PATH] [--chat ID]`."""
 
 from __future__ import annotations
 
@@ -118,6 +119,7 @@ class Cloud:
         self.next_message_id: dict[int, int] = {}
         self.calls: list[dict[str, Any]] = []
         self.limits: dict[str, tuple[int, int]] = {}  # method -> (times, retry_after)
+        self.holds: dict[str, asyncio.Event] = {}  # method -> set when released
 
     def bot_user(self) -> dict[str, Any]:
         return {"id": BOT_ID, "is_bot": True, "first_name": "Switchboard", "username": BOT_USERNAME}
@@ -190,6 +192,12 @@ def app_for(cloud: Cloud) -> web.Application:
             return fail(
                 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
             )
+        hold = cloud.holds.get(name)
+        if hold is not None:
+            cloud.calls.append(
+                {"method": name, "held": True, "at": time.monotonic(), **_printable(params)}
+            )
+            await hold.wait()
         handler = HANDLERS.get(name)
         if handler is None:
             return fail(404, "Not Found")
@@ -229,6 +237,16 @@ def app_for(cloud: Cloud) -> web.Application:
         cloud.limits[body["method"]] = (int(body["times"]), int(body["retry_after"]))
         return web.json_response({"ok": True})
 
+    async def hold(request: web.Request) -> web.Response:
+        cloud.holds.setdefault((await request.json())["method"], asyncio.Event())
+        return web.json_response({"ok": True})
+
+    async def release(request: web.Request) -> web.Response:
+        held = cloud.holds.pop((await request.json())["method"], None)
+        if held is not None:
+            held.set()
+        return web.json_response({"ok": True})
+
     async def sent(request: web.Request) -> web.Response:
         return web.json_response(cloud.calls)
 
@@ -237,6 +255,8 @@ def app_for(cloud: Cloud) -> web.Application:
     app.router.add_post("/_test/update", inject)
     app.router.add_post("/_test/file", add_file)
     app.router.add_post("/_test/limit", limit)
+    app.router.add_post("/_test/hold", hold)
+    app.router.add_post("/_test/release", release)
     app.router.add_get("/_test/sent", sent)
     return app
 
@@ -475,6 +495,15 @@ class TelegramStandin:
     def limit(self, method: str, times: int, retry_after: int) -> None:
         body = {"method": method, "times": times, "retry_after": retry_after}
         httpx.post(f"{self.url}/_test/limit", json=body, timeout=10).raise_for_status()
+
+    def hold(self, method: str) -> None:
+        """Leave calls of `method` unanswered (recorded as "held") until `release(method)`."""
+        httpx.post(f"{self.url}/_test/hold", json={"method": method}, timeout=10).raise_for_status()
+
+    def release(self, method: str) -> None:
+        """Answer the held calls of `method`, and hold no more."""
+        resp = httpx.post(f"{self.url}/_test/release", json={"method": method}, timeout=10)
+        resp.raise_for_status()
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = httpx.get(f"{self.url}/_test/sent", timeout=10).json()
