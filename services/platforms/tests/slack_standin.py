@@ -5,10 +5,13 @@ files.info and the url_private download) and the Socket Mode WebSocket (hello, e
 envelopes redelivered until acked, disconnect). Answers as Slack documents them: HTTP 200
 {"ok": true, ...} or {"ok": false, "error": "..."}; a rate limit is HTTP 429 with Retry-After.
 
-The test drives it under /_test/: POST event (an event -> an envelope), POST file, POST fail
-({"method", "times", "error", "status", "retry_after"}), POST drop ({"how": "close" or
-"disconnect"}), GET calls, GET acks. `say` is the command line of the conformance kit:
-`python slack_standin.py say --control URL TEXT [--file PATH]`."""
+The test drives it under /_test/: POST event (an event -> an envelope), POST events (a list of
+events -> envelopes sent back to back on the socket, in that order), POST file, POST fail
+({"method", "times", "error", "status", "retry_after"}), POST latency ({"max_s", "seed"}: each
+Web API answer then takes its own time, so answers to concurrent calls come back in any order,
+as Slack's do), POST drop ({"how": "close" or "disconnect"}), GET calls, GET acks. `say` is
+the command line of the conformance kit: `python slack_standin.py say --control URL TEXT
+[--file PATH]`."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import contextlib
 import itertools
 import json
 import mimetypes
+import random
 import secrets
 import subprocess
 import sys
@@ -59,6 +63,8 @@ class Cloud:
         self.changed = asyncio.Event()
         self.clock = itertools.count(1)
         self.connections = 0
+        self.latency_s = 0.0  # the most a Web API answer waits
+        self.latency = random.Random(0)
 
     @property
     def base(self) -> str:
@@ -162,6 +168,8 @@ def app_for(cloud: Cloud) -> web.Application:
         params = await params_of(request)
         token = token_of(request, params)
         record = {"method": name, "at": time.monotonic(), **printable(params)}
+        if cloud.latency_s:
+            await asyncio.sleep(cloud.latency.uniform(0, cloud.latency_s))
         queued = cloud.failures.get(name)
         if queued:
             failure = queued.pop(0)
@@ -252,13 +260,19 @@ def app_for(cloud: Cloud) -> web.Application:
                 cloud.sockets.remove(ws)
         return ws
 
-    async def inject(request: web.Request) -> web.Response:
-        body = await request.json()
-        event = dict(body["event"])
+    def queue(given: dict[str, Any]) -> dict[str, Any]:
+        event = dict(given)
         event.setdefault("type", "message")
         event.setdefault("ts", cloud.ts())
         envelope = cloud.envelope(event)
-        return web.json_response({"envelope_id": envelope["envelope_id"], "ts": event["ts"]})
+        return {"envelope_id": envelope["envelope_id"], "ts": event["ts"]}
+
+    async def inject(request: web.Request) -> web.Response:
+        return web.json_response(queue((await request.json())["event"]))
+
+    async def inject_many(request: web.Request) -> web.Response:
+        # All queued before the pump runs again: it sends them without waiting between them.
+        return web.json_response([queue(event) for event in (await request.json())["events"]])
 
     async def add_file(request: web.Request) -> web.Response:
         name = request.query.get("name", "file.bin")
@@ -270,6 +284,12 @@ def app_for(cloud: Cloud) -> web.Application:
         body = await request.json()
         times = int(body.pop("times", 1))
         cloud.failures.setdefault(body.pop("method"), []).extend([body] * times)
+        return web.json_response({"ok": True})
+
+    async def latency(request: web.Request) -> web.Response:
+        body = await request.json()
+        cloud.latency_s = float(body["max_s"])
+        cloud.latency = random.Random(body.get("seed", 0))
         return web.json_response({"ok": True})
 
     async def drop(request: web.Request) -> web.Response:
@@ -306,8 +326,10 @@ def app_for(cloud: Cloud) -> web.Application:
     app.router.add_get("/files-pri/{ref}/{name}", download)
     app.router.add_get("/link/", link)
     app.router.add_post("/_test/event", inject)
+    app.router.add_post("/_test/events", inject_many)
     app.router.add_post("/_test/file", add_file)
     app.router.add_post("/_test/fail", fail)
+    app.router.add_post("/_test/latency", latency)
     app.router.add_post("/_test/drop", drop)
     app.router.add_get("/_test/state", state)
     return app
@@ -479,20 +501,17 @@ class SlackStandin:
         found: dict[str, Any] = resp.json()
         return found
 
+    def events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Queue events to go out back to back on the socket, in this order; their ids and ts."""
+        resp = httpx.post(f"{self.url}/_test/events", json={"events": events}, timeout=10)
+        resp.raise_for_status()
+        found: list[dict[str, Any]] = resp.json()
+        return found
+
     def user_message(
         self, text: str, *, channel: str = CHANNEL, user: str = HUMAN, **extra: Any
     ) -> dict[str, Any]:
-        return self.event(
-            {
-                "type": "message",
-                "channel": channel,
-                "channel_type": "im" if channel.startswith("D") else "channel",
-                "user": user,
-                "team": TEAM,
-                "text": text,
-                **extra,
-            }
-        )
+        return self.event(user_event(text, channel=channel, user=user, **extra))
 
     def add_file(self, name: str, data: bytes) -> dict[str, Any]:
         resp = httpx.post(f"{self.url}/_test/file", params={"name": name}, content=data)
@@ -518,6 +537,11 @@ class SlackStandin:
         }
         httpx.post(f"{self.url}/_test/fail", json=body, timeout=10).raise_for_status()
 
+    def latency(self, max_s: float, seed: int = 0) -> None:
+        """Each Web API answer from now waits up to `max_s` (a seeded draw per call)."""
+        body = {"max_s": max_s, "seed": seed}
+        httpx.post(f"{self.url}/_test/latency", json=body, timeout=10).raise_for_status()
+
     def drop(self, how: str = "close") -> int:
         resp = httpx.post(f"{self.url}/_test/drop", json={"how": how}, timeout=10)
         return int(resp.json()["dropped"])
@@ -534,16 +558,24 @@ class SlackStandin:
         return [c for c in self.calls("chat.postMessage") if "answer" in c and c["answer"]["ok"]]
 
 
-def say(control: str, text: str, file: Path | None, channel: str, thread: str | None) -> None:
-    """Deliver a user's message (with a file) to the bot, as the conformance kit does."""
-    event: dict[str, Any] = {
+def user_event(
+    text: str, *, channel: str = CHANNEL, user: str = HUMAN, **extra: Any
+) -> dict[str, Any]:
+    """A person's message event as Slack sends it."""
+    return {
         "type": "message",
         "channel": channel,
         "channel_type": "im" if channel.startswith("D") else "channel",
-        "user": HUMAN,
+        "user": user,
         "team": TEAM,
         "text": text,
+        **extra,
     }
+
+
+def say(control: str, text: str, file: Path | None, channel: str, thread: str | None) -> None:
+    """Deliver a user's message (with a file) to the bot, as the conformance kit does."""
+    event = user_event(text, channel=channel)
     if thread:
         event["thread_ts"] = thread
     base = control.rstrip("/")
