@@ -1,8 +1,9 @@
 """switchboard-slack as a real process between the Slack stand-in (Web API + Socket Mode) and
 gated's v1.1 API (testkit.GatedStandin): events in with threads, mentions, edits, deletions and
-files, every envelope acked, the bot's own messages not posted; /send in threads, mrkdwn with
-the plain fallback, files by the upload v2 flow, 429 Retry-After, idempotency keys and the send
-secret; a dropped socket and a killed adapter that lose and double nothing; refused tokens."""
+files, in the order Slack sent them, every envelope acked, the bot's own messages not posted;
+/send in threads, mrkdwn with the plain fallback, files by the upload v2 flow, 429 Retry-After,
+idempotency keys and the send secret; a dropped socket and a killed adapter that lose and
+double nothing; refused tokens."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 from slack_process import SlackAdapterProcess
-from slack_standin import BOT_TOKEN, BOT_USER, CHANNEL, TEAM, SlackStandin
+from slack_standin import BOT_TOKEN, BOT_USER, CHANNEL, TEAM, SlackStandin, user_event
 from telegram_process import BIN, SECRET
 from testkit import GatedStandin, wait_for
 
@@ -198,6 +199,48 @@ def test_edit_and_delete_are_posted_with_their_verbs_and_targets(
     assert deletion["verb"] == "delete"
     assert deletion["target_id"] == ts
     assert deletion["content"] == "(deleted)"
+
+
+def test_events_sent_back_to_back_reach_gated_in_the_order_slack_sent_them(
+    make_slack_adapter: Make, gated11: GatedStandin, slack: SlackStandin
+) -> None:
+    # Bolt handles each envelope in a task of its own, and its first look at each one calls
+    # auth.test: with Slack's answers coming back in their own time, the tasks finish in any order.
+    slack.latency(0.05)
+    running(make_slack_adapter, gated11)
+    ts = "1700000000.000001"
+    user = {"type": "message", "user": "U0ALICE", "team": TEAM, "ts": ts}
+    edit = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": CHANNEL,
+        "message": {**user, "text": "v2", "edited": {"user": "U0ALICE", "ts": ts}},
+        "previous_message": {**user, "text": "v1"},
+    }
+    deletion = {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": CHANNEL,
+        "deleted_ts": ts,
+        "previous_message": {**user, "text": "v2"},
+    }
+    burst = [user_event(f"m{n}") for n in range(20)]
+    # one control call: the envelopes follow each other on the socket within a millisecond
+    slack.events([user_event("v1", ts=ts), edit, deletion, *burst])
+    wait_for(lambda: len(gated11.posted(JID)) >= 23, 20, "the first burst")
+    wait_for(lambda: not slack.state()["pending"], 10, "every envelope acked")
+    assert [(p.get("verb"), p["content"]) for p in gated11.posted(JID)] == [
+        (None, "v1"),
+        ("edit", "v2"),
+        ("delete", "(deleted)"),
+        *[(None, f"m{n}") for n in range(20)],
+    ]
+    # a second burst, once Bolt has its auth.test answer cached, keeps its order too
+    slack.events([user_event(f"n{n}") for n in range(20)])
+    wait_for(lambda: len(gated11.posted(JID)) >= 43, 20, "the second burst")
+    assert [p["content"] for p in gated11.posted(JID)[23:]] == [f"n{n}" for n in range(20)]
 
 
 def test_shared_file_is_fetched_with_the_token_and_uploaded_to_gated(

@@ -1,14 +1,16 @@
 """`switchboard-slack`: the Slack adapter on slack-bolt in Socket Mode. Each Events API envelope
-is written to the durable inbox, then acked, then delivered to gated in order. Replies go out
-with chat.postMessage in mrkdwn (plain, escaped, when the body is plain or Slack refuses it),
-in the thread when there is one; files with the upload v2 flow; a 429's Retry-After is passed
-to gated. Tokens come from SLACK_BOT_TOKEN (xoxb-) and SLACK_APP_TOKEN (xapp-) only."""
+is written to the durable inbox as its frame arrives, then acked by Bolt, then delivered to
+gated in the order Slack sent it. Replies go out with chat.postMessage in mrkdwn (plain,
+escaped, when the body is plain or Slack refuses it), in the thread when there is one; files
+with the upload v2 flow; a 429's Retry-After is passed to gated. Tokens come from
+SLACK_BOT_TOKEN (xoxb-) and SLACK_APP_TOKEN (xapp-) only."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -93,8 +95,9 @@ class TokenOnClient(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-class InboxFull(Exception):
-    """The inbox holds its most: the envelope stays unacked and Slack redelivers it."""
+class NotInInbox(Exception):
+    """The event was not written to the inbox (it was full, or the write failed): the envelope
+    stays unacked and Slack redelivers it."""
 
 
 def error_of(exc: SlackApiError) -> str:
@@ -146,6 +149,7 @@ class SlackPlatform:
         self.app.event("app_mention")(self.on_event)
         self.identity: BotIdentity | None = None
         self.inbox: SlackInbox | None = None
+        self.written: set[str] = set()  # event_ids in the inbox that Bolt has not acked yet
         self.handler: AsyncSocketModeHandler | None = None
         self.session: aiohttp.ClientSession | None = None
         self.tasks: list[asyncio.Task[None]] = []
@@ -190,6 +194,10 @@ class SlackPlatform:
             ping_interval=self.ping_interval,
             logger=logging.getLogger("slack_sdk.socket_mode"),
         )
+        # Bolt handles each envelope in a task of its own, so its listeners run in any order
+        # (the first ones after a start all wait on auth.test). slack_sdk awaits these listeners
+        # in its receive loop, one frame after the other: the inbox is written there.
+        self.handler.client.on_message_listeners.append(self.on_frame)
         self.tasks.append(asyncio.create_task(self.connect(), name="slack-socket"))
         self.tasks.append(asyncio.create_task(self.drain(sink), name="slack-deliver"))
 
@@ -228,15 +236,39 @@ class SlackPlatform:
         log.info("socket mode connected")
 
     # -- inbound -------------------------------------------------------------------------------
-    async def on_event(self, body: dict[str, Any]) -> None:
-        """Bolt's listener for message and app_mention: into the inbox before Bolt acks."""
+    async def on_frame(self, frame: aiohttp.WSMessage) -> None:
+        """Each text frame off the socket, in order and before Bolt sees it: an event for gated
+        goes into the inbox (an error is logged, never raised into slack_sdk's receive loop)."""
         assert self.identity is not None
         assert self.inbox is not None
+        try:
+            envelope = json.loads(frame.data)
+        except (TypeError, ValueError):
+            return
+        if not isinstance(envelope, dict) or envelope.get("type") != "events_api":
+            return  # hello, disconnect, or what Bolt answers without the inbox
+        payload = envelope.get("payload")
+        if not isinstance(payload, dict) or incoming(payload, self.identity) is None:
+            return
+        event_id = str(payload.get("event_id"))
+        try:
+            if self.inbox.append(payload):
+                self.written.add(event_id)
+            else:
+                log.warning("inbox full, not acking event=%s", log_safe(event_id))
+        except Exception:
+            log.exception("inbox not written, not acking event=%s", log_safe(event_id))
+
+    async def on_event(self, body: dict[str, Any]) -> None:
+        """Bolt's listener for message and app_mention: Bolt acks when it returns, so it
+        raises for an event on_frame did not write (Slack sends the envelope again)."""
+        assert self.identity is not None
         if incoming(body, self.identity) is None:
             return  # the bot's own message, a join, an unfurl: acked and forgotten
-        if not self.inbox.append(body):
-            log.warning("inbox full, not acking event=%s", log_safe(body.get("event_id")))
-            raise InboxFull(str(body.get("event_id")))
+        event_id = str(body.get("event_id"))
+        if event_id not in self.written:
+            raise NotInInbox(event_id)
+        self.written.discard(event_id)
 
     async def drain(self, sink: Sink) -> None:
         """The inbox to gated, oldest first; an entry is forgotten once gated stored it."""
