@@ -5,14 +5,15 @@ refused), file uploads to /v1/files and message posts to /v1/messages."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 from store import log_safe
 
 from adapterkit.errors import RegistrationRefused, Stopping
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 PROTOCOL: Final = "1.1"
 TIMEOUT_S: Final = 30.0
+# Each phase (connecting, waiting for a free connection, reading) at most TIMEOUT_S, no cap on
+# the whole request: as httpx's `timeout=TIMEOUT_S` was.
+TIMEOUT: Final = aiohttp.ClientTimeout(total=None, connect=TIMEOUT_S, sock_read=TIMEOUT_S)
 BACKOFF_FIRST_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
 # Answers that mean "try again later" (gated restarting, its database busy, a proxy).
@@ -40,6 +44,22 @@ def backoff(attempt: int, first: float = BACKOFF_FIRST_S, most: float = BACKOFF_
 class Registration:
     token: str
     protocol: str  # "1.1", or "1.0" for a gated that does not know v1.1
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """gated's answer to one request, read in full."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON (ValueError when it is not)."""
+        return json.loads(self.content)
 
 
 class Refused(Exception):
@@ -63,7 +83,6 @@ class GatedClient:
         capabilities: Capabilities,
         send_secret: str,
         stopping: asyncio.Event,
-        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.gated_url = gated_url.rstrip("/")
         self.channel_secret = channel_secret
@@ -71,13 +90,29 @@ class GatedClient:
         self.capabilities = capabilities
         self.send_secret = send_secret
         self.stopping = stopping
-        self.http = http or httpx.AsyncClient(timeout=TIMEOUT_S)
+        self._http: aiohttp.ClientSession | None = None  # made in the running loop
         self.url: str | None = None
         self.registration: Registration | None = None
         self.registered = asyncio.Event()
         self.files_supported = True
         self._register_lock = asyncio.Lock()
         self._generation = 0
+
+    async def _post(
+        self,
+        path: str,
+        *,
+        headers: dict[str, str],
+        json_body: Any = None,
+        content: bytes | None = None,
+    ) -> Answer:
+        """POST `path` to gated; its answer, read in full."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=TIMEOUT, trust_env=True)
+        async with self._http.post(
+            f"{self.gated_url}{path}", json=json_body, data=content, headers=headers
+        ) as resp:
+            return Answer(resp.status, await resp.read())
 
     @property
     def legacy(self) -> bool:
@@ -113,12 +148,12 @@ class GatedClient:
             while True:
                 attempt += 1
                 try:
-                    resp = await self.http.post(
-                        f"{self.gated_url}/v1/channels/register",
-                        json=self.registration_body(),
+                    resp = await self._post(
+                        "/v1/channels/register",
+                        json_body=self.registration_body(),
                         headers={"Authorization": f"Bearer {self.channel_secret}"},
                     )
-                except httpx.HTTPError as exc:
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                 else:
                     if resp.status_code == 200:
@@ -171,8 +206,8 @@ class GatedClient:
         raise Stopping("the adapter is stopping")
 
     async def _authorized(
-        self, send: Callable[[str], Any], what: str, *, describe: str
-    ) -> httpx.Response:
+        self, send: Callable[[str], Awaitable[Answer]], what: str, *, describe: str
+    ) -> Answer:
         """Run `send(token)` until gated answers something other than a temporary failure or
         a refused token (401: registered again, then retried)."""
         attempt = 0
@@ -184,8 +219,8 @@ class GatedClient:
             generation = self._generation
             attempt += 1
             try:
-                resp: httpx.Response = await send(self.registration.token)
-            except httpx.HTTPError as exc:
+                resp = await send(self.registration.token)
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if resp.status_code == 401:
@@ -212,9 +247,9 @@ class GatedClient:
         if not self.files_supported:
             return None
 
-        def send(token: str) -> Any:
-            return self.http.post(
-                f"{self.gated_url}/v1/files",
+        def send(token: str) -> Awaitable[Answer]:
+            return self._post(
+                "/v1/files",
                 content=file.data,
                 headers={
                     "Authorization": f"Bearer {token}",
@@ -243,10 +278,10 @@ class GatedClient:
     async def post_message(self, body: dict[str, Any]) -> int:
         """POST /v1/messages until stored; the message's seq (Refused on a 4xx)."""
 
-        def send(token: str) -> Any:
-            return self.http.post(
-                f"{self.gated_url}/v1/messages",
-                json=body,
+        def send(token: str) -> Awaitable[Answer]:
+            return self._post(
+                "/v1/messages",
+                json_body=body,
                 headers={"Authorization": f"Bearer {token}"},
             )
 
@@ -257,14 +292,15 @@ class GatedClient:
         return int(resp.json()["seq"])
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.close()
 
 
 def url_of(client: GatedClient) -> str:
     return client.url or "?"
 
 
-def error_text(resp: httpx.Response) -> str:
+def error_text(resp: Answer) -> str:
     """gated's `error` field, else the start of the body."""
     try:
         data = resp.json()
