@@ -180,7 +180,7 @@ class DeliveryWorker:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"adapter {channel.name!r} unreachable at {url}: {exc}") from exc
         if resp.is_success:
-            return _remote_id(resp)
+            return remote_id(resp)
         reason = f"adapter {channel.name!r} answered {resp.status_code}: {resp.text[:300]}"
         retry = resp.status_code in RETRY_STATUSES or resp.status_code >= 500
         after = retry_after(resp.headers.get("retry-after"), datetime.now(UTC)) if retry else None
@@ -305,7 +305,7 @@ def adapter_attachments(conn: sqlite3.Connection, item: store.OutboxItem) -> lis
     ]
 
 
-def _remote_id(resp: httpx.Response) -> str | None:
+def remote_id(resp: httpx.Response) -> str | None:
     """The adapter's optional `{"remote_id": ...}` answer."""
     try:
         body = resp.json()

@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 import httpx
 import store
+from gated.delivery import RETRY_STATUSES, remote_id
 from gated.registration import MIN_SEND_SECRET, SEND_SECRET_RE
 
 from switchboard.adaptercheck.errors import SayFailed
@@ -25,8 +26,6 @@ Need = Literal["1.1", "typing", "files_in", "files_out"]
 # How long gated stays down in the "gated down and back" rule: long enough for the adapter to
 # meet it down, short enough that a bounded back-off tries again soon after.
 DOWN_S: Final = 1.5
-# Answers that mean "retry later" to gated: not a refusal of an oversized text.
-RETRY_STATUSES: Final = frozenset({408, 425, 429})
 FILE_NAME: Final = "adapter-check.txt"
 
 
@@ -186,15 +185,6 @@ def repeated_key(p: Probe) -> Outcome:
     if ids[0] is None:
         return passed("both 2xx; no remote_id, so a second post cannot be seen")
     return passed(f"both 2xx with remote_id {ids[0]!r}")
-
-
-def remote_id(resp: httpx.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    value = body.get("remote_id") if isinstance(body, dict) else None
-    return None if value is None else str(value)
 
 
 def oversized_text(p: Probe) -> Outcome:
