@@ -1,2 +1,2 @@
-"""Switchboard's chat-platform adapters: one module per platform (telegram), each a console
-script whose main() is adapterkit.run(ThatPlatform)."""
+"""Switchboard's chat-platform adapters: one module per platform (telegram, slack,
+discord_adapter, matrix), each a console script whose main() is adapterkit.run(ThatPlatform)."""
