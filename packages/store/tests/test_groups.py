@@ -9,6 +9,7 @@ import store
 
 
 def test_register_group_and_read_it_back(db: sqlite3.Connection) -> None:
+    store.register_group(db, "web:root", "root")  # a parent must be a known folder
     g = store.register_group(
         db,
         "web:demo",

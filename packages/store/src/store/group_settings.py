@@ -1,6 +1,6 @@
 """A group's settings, one `group_settings` row per folder (the seed's container_config): the
 agent command, timeout, sandbox, network, mounts, limits, env, secrets and tool grants; each key
-validated."""
+validated. A folder's effective settings are its own keys over its parent's effective ones."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from store import validate
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, StoreError
+from store.hierarchy import ancestors
 from store.models import FolderSettings, Mount, NetworkMode, SandboxMode, StdinMode
 from store.paths import groups_dir
 
@@ -80,12 +81,20 @@ class SettingLine:
 
     key: str  # 'command', 'env.MODE', ... ('env' when no variable is set)
     value: str  # the text `--set KEY=VALUE` takes; '' for an unset command/timeout/env
-    default: bool  # True: not set for this folder, the default applies
+    default: bool  # True: neither this folder nor an ancestor sets it, the default applies
+    inherited_from: str | None = None  # the ancestor folder whose value this is
 
     @property
     def shown(self) -> str:
         """The value as a person reads it (what an empty default means, in words)."""
         return self.value or DEFAULT_TEXT.get(self.key, "")
+
+    @property
+    def source(self) -> str:
+        """Where the value comes from: 'own', 'inherited from FOLDER' or 'default'."""
+        if self.default:
+            return "default"
+        return f"inherited from {self.inherited_from}" if self.inherited_from else "own"
 
 
 # How a key at its default reads where it has no value of its own (gated's flags decide).
@@ -137,15 +146,46 @@ def decode(folder: str, data: Mapping[str, Any]) -> FolderSettings:
     )
 
 
+def resolved_settings(
+    conn: sqlite3.Connection, folder: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A folder's effective stored object (its own keys over its parent's effective ones, up
+    the tree; `env` merged variable by variable) and, for each key set ('env.NAME' for a
+    variable), the folder it comes from."""
+    layers = [validate.folder(folder), *ancestors(conn, folder)]
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for source in reversed(layers):  # farthest first: nearer folders override
+        for key, value in stored_settings(conn, source).items():
+            if key == "env" and isinstance(value, dict):
+                env = merged.setdefault("env", {})
+                for name, text in value.items():
+                    env[name] = text
+                    origin[f"{ENV_PREFIX}{name}"] = source
+            else:
+                merged[key] = value
+                origin[key] = source
+    return merged, origin
+
+
+def effective_stored(conn: sqlite3.Connection, folder: str) -> dict[str, Any]:
+    """The keys in force for a folder, set by it or an ancestor (see resolved_settings)."""
+    return resolved_settings(conn, folder)[0]
+
+
 def folder_settings(conn: sqlite3.Connection, folder: str) -> FolderSettings:
-    """A folder's settings; the defaults when it has no row."""
-    return decode(validate.folder(folder), stored_settings(conn, folder))
+    """A folder's effective settings: its own keys over its ancestors', else the defaults."""
+    return decode(validate.folder(folder), effective_stored(conn, folder))
 
 
 def all_folder_settings(conn: sqlite3.Connection) -> list[FolderSettings]:
-    """The settings of every folder that has set any, by folder."""
-    rows = conn.execute("SELECT folder, settings FROM group_settings ORDER BY folder").fetchall()
-    return [decode(r[0], json.loads(r[1])) for r in rows]
+    """The effective settings of every folder that has set any or inherits any, by folder."""
+    rows = conn.execute(
+        "SELECT folder FROM group_settings UNION "
+        "SELECT folder FROM registered_groups WHERE parent IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    found = [(str(r[0]), effective_stored(conn, str(r[0]))) for r in rows]
+    return [decode(folder, data) for folder, data in found if data]
 
 
 def settings_json(settings: FolderSettings) -> dict[str, Any]:
@@ -174,18 +214,24 @@ def settings_json(settings: FolderSettings) -> dict[str, Any]:
 
 
 def setting_lines(conn: sqlite3.Connection, folder: str) -> list[SettingLine]:
-    """Every key of a folder's settings in display order, each as text, defaults marked."""
-    stored = stored_settings(conn, validate.folder(folder))
+    """Every key of a folder's effective settings in display order, each as text, with where
+    it comes from (own, an ancestor, the default)."""
+    stored, origin = resolved_settings(conn, folder)
     settings = decode(folder, stored)
+
+    def line(key: str, value: str) -> SettingLine:
+        source = origin.get(key)
+        inherited = source if source is not None and source != folder else None
+        return SettingLine(key, value, source is None, inherited)
+
     lines = []
     for key in KNOWN_KEYS:
         if key == "env.NAME":
             if not settings.env:
                 lines.append(SettingLine("env", "", True))
-            lines += [SettingLine(f"{ENV_PREFIX}{k}", v, False) for k, v in settings.env]
+            lines += [line(f"{ENV_PREFIX}{k}", v) for k, v in settings.env]
             continue
-        value = getattr(settings, key.replace(".", "_"))
-        lines.append(SettingLine(key, _as_text(value), key not in stored))
+        lines.append(line(key, _as_text(getattr(settings, key.replace(".", "_")))))
     return lines
 
 

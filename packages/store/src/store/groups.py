@@ -10,6 +10,7 @@ from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
 from store.group_settings import agent_config_changes, seed_folder_settings, validated_changes
+from store.hierarchy import parent_for_new_row
 from store.models import Chat, Group, Route
 from store.sqlparts import and_in
 
@@ -86,6 +87,9 @@ def register_group(
 
     `agent_config` (`command`, `timeout_s`, `env`) becomes the folder's settings when the
     folder has none yet; settings are the folder's (`update_folder_settings`), not the chat's.
+    The parent is the folder's too (store.hierarchy): a folder that has one gives it to the new
+    row (another explicit `parent` is InvalidInput); a new explicit one must be a known folder
+    and close no cycle, and becomes the parent of the folder's other rows as well.
     """
     validate.jid(jid, "jid")
     validate.folder(folder)
@@ -109,6 +113,7 @@ def register_group(
             and conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
         ):
             raise InvalidInput("jid", f"{jid} is already registered")
+        parent = parent_for_new_row(conn, folder, parent)
         conn.execute(
             f"{verb} INTO registered_groups (jid, folder, name, trigger_word, requires_trigger, "
             "parent, is_operator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

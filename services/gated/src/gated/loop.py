@@ -14,7 +14,7 @@ from typing import Any
 
 import store
 from store import Group, Message, NewRun, WorkKey, bus
-from store.group_settings import decode, stored_settings
+from store.group_settings import decode, effective_stored
 from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
@@ -243,7 +243,8 @@ class Gateway:
     def launch(self, plan: Plan) -> None:
         """Record the run (its session_log row: batch, owner, sandbox, system messages) in one
         transaction, then start it; RunTaken when another gated holds the work key's run."""
-        stored = stored_settings(self.conn, plan.folder)  # one read: the values and which are set
+        # One read of the folder's and its ancestors' settings: the values and which are set.
+        stored = effective_stored(self.conn, plan.folder)
         folder_settings = decode(plan.folder, stored)
         command, timeout, _ = agent_settings(self.cfg, folder_settings)
         cwd = group_path(self.conn, plan.folder, create=True)

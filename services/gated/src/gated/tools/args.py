@@ -84,7 +84,7 @@ def schema(model: type[ToolArgs]) -> dict[str, Any]:
 
 
 class Delegate(ToolArgs):
-    folder: str = Field(min_length=1, max_length=64, description="the group to ask (granted)")
+    folder: str = Field(min_length=1, max_length=64, description="the group to ask (child/granted)")
     prompt: str = Field(min_length=1, max_length=MAX_TEXT, description="what it is asked")
 
 

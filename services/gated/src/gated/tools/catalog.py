@@ -97,7 +97,7 @@ TOOLS: dict[str, Tool] = {
         ),
         Tool(
             "delegate",
-            "Ask another group (granted: grants.delegate_to); its answer comes to this chat.",
+            "Ask a child group or a granted one (grants.delegate_to); its answer comes here.",
             Delegate,
             group_tools.delegate,
             effect=True,

@@ -1,6 +1,6 @@
-"""The tools across groups: `delegate` (a granted folder answers a prompt in the calling chat)
-and the operator tools (`grants.operator`): `list_groups`, `register_group`, `add_route`,
-`approve`, `reject` — each through the owner's functions (store, onbod.api)."""
+"""The tools across groups: `delegate` (a child folder of the caller, or a granted one, answers
+a prompt in the calling chat) and the operator tools (`grants.operator`): `list_groups`,
+`register_group`, `add_route`, `approve`, `reject` — each through the owner's functions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import store
 from onbod import api as onboarding
 from store import bus
+from store.hierarchy import folder_parent
 
 from gated.tools.args import AddRoute, Approve, Delegate, NoArgs, RegisterGroup, Reject
 from gated.tools.context import CallContext
@@ -25,12 +26,22 @@ def _store_call(argument: str | None, fn: Any, *args: Any, **kw: Any) -> Any:
         raise ToolError("failed", str(exc), argument) from None
 
 
+def may_delegate(ctx: CallContext, folder: str) -> bool:
+    """A folder may hand a prompt to its own children, and to any folder its grants name; never
+    up to its parent or across to a sibling without a grant."""
+    if folder in ctx.settings.grants_delegate_to:
+        return True
+    return folder != ctx.run.folder and folder_parent(ctx.conn, folder) == ctx.run.folder
+
+
 def delegate(ctx: CallContext, args: Delegate) -> dict[str, Any]:
     run = ctx.run
-    if args.folder not in ctx.settings.grants_delegate_to:
+    _store_call("folder", store.validate.folder, args.folder)
+    if not may_delegate(ctx, args.folder):
         raise ToolError(
             "refused",
-            f"this group may not delegate to {args.folder} (grants.delegate_to)",
+            f"this group may not delegate to {args.folder} (not a child of {run.folder}; "
+            "grants.delegate_to)",
             "folder",
         )
     if not store.groups_for_folder(ctx.conn, args.folder):
