@@ -64,13 +64,20 @@ def db(tmp_path: Path) -> Path:
 
 
 def table(stdout: str) -> dict[str, tuple[str, bool]]:
-    """key -> (value, marked default) from the text output's table."""
+    """key -> (value, marked default) from the text output's table (key, value, from)."""
+    return {key: (value, source == "default") for key, (value, source) in sources(stdout).items()}
+
+
+def sources(stdout: str) -> dict[str, tuple[str, str]]:
+    """key -> (value, where it comes from) from the text output's table."""
+    lines = stdout.splitlines()
+    dashes = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    widths = [len(d) for d in lines[dashes].split("  ")]
     rows = {}
-    for line in stdout.splitlines()[2:]:
-        key, _, rest = line.partition(" ")
-        rest = rest.strip()
-        default = rest.endswith("default")
-        rows[key] = (rest.removesuffix("default").strip(), default)
+    for line in lines[dashes + 1 :]:
+        key = line[: widths[0]].strip()
+        value = line[widths[0] + 2 : widths[0] + 2 + widths[1]].strip()
+        rows[key] = (value, line[widths[0] + widths[1] + 4 :].strip())
     return rows
 
 

@@ -1,5 +1,5 @@
 """`group add|list|rm|config` and `route add|list|rm`: which chats are answered, by which
-folder, and with which settings."""
+folder, with which settings, and under which parent folder."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 
 import store
 import typer
+from store import hierarchy
 from store.paths import group_path
 
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
@@ -43,11 +44,22 @@ def group_add(
         ),
     ] = "",
     operator: Annotated[bool, typer.Option(help="Operator chat (/approve, /reject).")] = False,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FOLDER",
+            help="Parent folder: the folder inherits its settings (and persona, while its own "
+            "is the template) and may be delegated to by it. A folder that has a parent keeps "
+            "it; change it with `group config FOLDER --parent`.",
+        ),
+    ] = None,
 ) -> None:
     """Register a chat to a group folder (a new folder starts with CLAUDE.md and memory/)."""
     # Checked before opening, so bad input never creates or migrates a database.
     store.validate.jid(jid, "jid")
     store.validate.folder(folder)
+    if parent is not None:
+        store.validate.folder(parent, "parent")
     if agent:
         store.validate.short_text(agent, "command", allow_empty=False)
     with opened(db) as conn:
@@ -60,25 +72,30 @@ def group_add(
                 trigger_word=trigger,
                 requires_trigger=requires_trigger,
                 is_operator=operator,
+                parent=parent,
             )
             if agent:
                 store.update_folder_settings(conn, folder, {"command": agent}, [])
         group_path(conn, folder, create=True)  # a new folder gets its CLAUDE.md and memory/
-    typer.echo(f"registered {g.jid} -> {g.folder}")
+    under = f" (parent {g.parent})" if g.parent else ""
+    typer.echo(f"registered {g.jid} -> {g.folder}{under}")
 
 
 @group_app.command("list")
 def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """List registered chats (the agent is their folder's: see `group config FOLDER`)."""
+    """List registered chats, children under their parent folder (the agent is their folder's:
+    see `group config FOLDER`)."""
     with opened(db) as conn:
         groups = store.registered_groups(conn)
         commands = {g.folder: store.folder_settings(conn, g.folder).command for g in groups}
+        tree = hierarchy.tree_order(hierarchy.parent_map(conn), [g.folder for g in groups])
     if as_json:
         print_json(
             [
                 {
                     "jid": g.jid,
                     "folder": g.folder,
+                    "parent": g.parent,
                     "name": g.name,
                     "trigger_word": g.trigger_word,
                     "requires_trigger": g.requires_trigger,
@@ -90,17 +107,22 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
             ]
         )
         return
+    by_folder: dict[str, list[store.Group]] = {}
+    for g in groups:
+        by_folder.setdefault(g.folder, []).append(g)
     print_table(
-        ["jid", "folder", "trigger", "agent", "operator"],
+        ["jid", "folder", "parent", "trigger", "agent", "operator"],
         [
             [
                 g.jid,
-                g.folder,
+                "  " * row.depth + g.folder,
+                g.parent or "",
                 g.trigger_word + (" (required)" if g.requires_trigger else ""),
                 commands[g.folder] or "switchboard-echo",
                 "yes" if g.is_operator else "",
             ]
-            for g in groups
+            for row in tree
+            for g in by_folder[row.folder]
         ],
         "no groups yet (add one: switchboard group add web:demo demo)",
     )
@@ -136,43 +158,65 @@ def group_config(
             "--unset", metavar="KEY", help="Return a setting to its default (repeatable)."
         ),
     ] = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FOLDER",
+            help="Make FOLDER this folder's parent (for every chat of the folder): the folder "
+            "inherits every setting it does not set itself. Refused for an unknown folder or "
+            "a cycle.",
+        ),
+    ] = None,
+    no_parent: Annotated[
+        bool, typer.Option("--no-parent", help="Remove the folder's parent.")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a folder's settings, or change them with --set/--unset (all or nothing)."""
+    """Show a folder's settings (own, inherited from a parent folder, or default), or change
+    them with --set/--unset (all or nothing) and --parent/--no-parent."""
     store.validate.folder(folder)
+    if parent is not None:
+        store.validate.folder(parent, "parent")
+        if no_parent:
+            raise store.InvalidInput("--parent", "give --parent FOLDER or --no-parent, not both")
     changes = parse_assignments(set_ or [])
     removed = list(unset or [])
     roots = store.parse_mount_roots(os.environ.get("SWITCHBOARD_MOUNT_ROOTS"))
+    moving = parent is not None or no_parent
     with opened(db, must_exist=True) as conn:
         require_folder(conn, folder)
-        if changes or removed:
-            store.update_folder_settings(conn, folder, changes, removed, mount_roots=roots)
+        with store.tx(conn):  # the parent and the settings change together or not at all
+            if moving:
+                hierarchy.set_folder_parent(conn, folder, parent)
+            if changes or removed:
+                store.update_folder_settings(conn, folder, changes, removed, mount_roots=roots)
         settings = store.folder_settings(conn, folder)
         lines = store.setting_lines(conn, folder)
+        current = hierarchy.folder_parent(conn, folder)
     if as_json:
         print_json(
             {
                 "folder": folder,
+                "parent": current,
                 "settings": store.settings_json(settings),
                 "defaults": [line.key for line in lines if line.default],
+                "inherited": {
+                    line.key: line.inherited_from for line in lines if line.inherited_from
+                },
             }
         )
         return
-    if changes or removed:
-        done = [f"set {', '.join(changes)}"] if changes else []
+    if changes or removed or moving:
+        done = [f"parent {current}" if current else "no parent"] if moving else []
+        done += [f"set {', '.join(changes)}"] if changes else []
         done += [f"unset {', '.join(removed)}"] if removed else []
         typer.echo(f"{folder}: {'; '.join(done)}")
+    elif current:
+        typer.echo(f"{folder}: parent {current}")
     print_table(
-        ["key", "value", ""],
-        [
-            [
-                line.key,
-                line.shown,
-                "default" if line.default else "",
-            ]
-            for line in lines
-        ],
+        ["key", "value", "from"],
+        [[line.key, line.shown, line.source] for line in lines],
         "",
     )
 
