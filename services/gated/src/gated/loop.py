@@ -15,6 +15,7 @@ from typing import Any
 import store
 from store import Group, Message, NewRun, WorkKey, bus
 from store.group_settings import decode, effective_stored
+from store.hierarchy import inherited_persona
 from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
@@ -279,7 +280,7 @@ class Gateway:
             )
             run_id = self._open_run(plan, sandbox, session_id, sysmsgs)
         placed = place_files(self.conn, cwd, plan.messages)  # the batch's uploaded files
-        payload = {
+        payload: dict[str, object] = {
             "group_folder": plan.folder,
             "chat_jid": plan.chat_jid,
             "topic": plan.topic,
@@ -287,6 +288,9 @@ class Gateway:
             "system_messages": list(sysmsgs),
             "messages": [payload_message(m, placed) for m in plan.messages],
         }
+        persona = inherited_persona(self.conn, plan.folder)
+        if persona is not None:  # the folder's own CLAUDE.md is the untouched template
+            payload["persona"] = {"folder": persona.folder, "text": persona.text}
         self.pool.start(
             RunSpec(
                 key=plan.key,

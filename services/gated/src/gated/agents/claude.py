@@ -56,11 +56,25 @@ def mcp_config() -> str | None:
     return json.dumps({"mcpServers": {MCP_SERVER: server}})
 
 
-def claude_argv(session_id: str | None) -> list[str]:
+def persona_prompt(request: dict[str, Any]) -> str | None:
+    """The parent folder's persona gated sends when this folder has none of its own (its
+    CLAUDE.md is the untouched template), as text for `--append-system-prompt`."""
+    persona = request.get("persona")
+    if not isinstance(persona, dict) or not isinstance(persona.get("text"), str):
+        return None
+    return (
+        f"This group has no persona of its own; it follows the persona of its parent group "
+        f"{persona.get('folder', '')}:\n\n{persona['text']}"
+    )
+
+
+def claude_argv(session_id: str | None, persona: str | None = None) -> list[str]:
     argv = [os.environ.get(CLAUDE_BIN_ENV) or "claude", "-p"]
     argv += ["--output-format", "stream-json", "--verbose"]
     if session_id:
         argv += ["--resume", session_id]
+    if persona:
+        argv += ["--append-system-prompt", persona]
     config = mcp_config()
     if config is not None:
         argv += ["--mcp-config", config, "--allowedTools", f"mcp__{MCP_SERVER}"]
@@ -120,7 +134,7 @@ def main() -> int:
     request = json.loads(sys.stdin.readline() or "{}")
     session_id = request.get("session_id") or None
     streaming = request.get("stdin") == "stream"
-    argv = claude_argv(session_id)
+    argv = claude_argv(session_id, persona_prompt(request))
     if streaming:
         argv[argv.index("-p") + 1 : argv.index("-p") + 1] = ["--input-format", "stream-json"]
     try:
