@@ -9,7 +9,7 @@ from typing import Final
 from starlette.responses import Response
 
 from dashd import auth
-from dashd.access import Viewer
+from dashd.access import viewer_for
 from dashd.context import Ctx, client_ip
 from dashd.errors import SessionInvalid
 from dashd.users import get_user
@@ -54,7 +54,7 @@ def resolve_viewer(ctx: Ctx) -> None:
     user = get_user(ctx.read, sub)
     if user is None:
         return
-    ctx.viewer = Viewer(user.sub, user.username, user.folders, family)
+    ctx.viewer = viewer_for(ctx.read, user.sub, user.username, user.folders, family)
 
 
 def set_session_cookies(ctx: Ctx, tokens: auth.Tokens) -> None:

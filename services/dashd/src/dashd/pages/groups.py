@@ -1,6 +1,7 @@
-"""Groups and routes: which chats each folder answers, each folder's settings and persona
-(read-only: they change with `switchboard group config` / `group persona`) and the routing
-rules; operators add and remove routes through `store.add_route` / `store.remove_route`."""
+"""Groups and routes: which chats each folder answers (as the folder tree, children under their
+parent), each folder's settings with where they come from and its persona (read-only: they
+change with `switchboard group config` / `group persona`) and the routing rules; operators add
+and remove routes through `store.add_route` / `store.remove_route`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import store
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
+from store.hierarchy import inherited_persona, parent_map, tree_order
 from store.paths import group_path
 from store.persona import PERSONA_FILE, read_persona
 
@@ -27,6 +29,7 @@ class Persona:
 
     text: str | None
     problem: str = ""
+    inherited_from: str | None = None  # the ancestor's persona the folder's agent reads
 
     @property
     def first_line(self) -> str:
@@ -45,6 +48,9 @@ def persona_of(conn: sqlite3.Connection, folder: str) -> Persona:
         return Persona(None, f"{PERSONA_FILE} is not a plain file; not shown")
     except OSError as exc:
         return Persona(None, f"{PERSONA_FILE} cannot be read ({exc.strerror})")
+    inherited = inherited_persona(conn, folder)
+    if inherited is not None:
+        return Persona(inherited.text, inherited_from=inherited.folder)
     if text is None:
         return Persona(None, f"no {PERSONA_FILE} in this folder")
     return Persona(text)
@@ -60,13 +66,19 @@ def group_list(ctx: Ctx) -> Response:
         for r in store.all_routes(conn)
         if jids is None or (r.jid in jids and viewer.can_see_folder(r.target))
     ]
-    folders = sorted({g.folder for g in groups})
+    tree = tree_order(parent_map(conn), {g.folder for g in groups})
+    order = {row.folder: i for i, row in enumerate(tree)}
+    groups.sort(key=lambda g: (order[g.folder], g.jid))
+    depth = {row.folder: row.depth for row in tree}
+    folders = [row.folder for row in tree]
     settings = {f: store.setting_lines(conn, f) for f in folders}
     commands = {f: store.folder_settings(conn, f).command for f in folders}
     personas = {f: persona_of(conn, f) for f in folders}
     return ctx.render(
         "groups.html",
         groups=groups,
+        depth=depth,
+        parents={row.folder: row.parent for row in tree},
         routes=routes,
         route_types=validate.ROUTE_TYPES,
         settings=settings,
