@@ -111,10 +111,13 @@ def test_a_parent_delegates_to_its_children_and_nothing_goes_up_or_across(
     done = ask(
         conn,
         "web:d-boss",
+        ("chat_info", {}),
         ("delegate", {"folder": "d-kid-a", "prompt": "summarise"}),
         ("delegate", {"folder": "d-grandkid", "prompt": "not a child"}),
         ("delegate", {"folder": "../etc", "prompt": "bad name"}),
     )
+    info = done.pop(0)["out"]
+    assert (info["parent"], info["children"]) == (None, ["d-kid-a", "d-kid-b"])
     assert done[0]["rc"] == 0, done
     assert (done[1]["rc"], done[1]["out"]["code"]) == (1, "refused")
     assert (done[2]["rc"], done[2]["out"]["code"]) == (1, "invalid_argument")

@@ -7,6 +7,7 @@ from typing import Any
 
 import store
 from store import Message, validate
+from store.hierarchy import children, folder_parent
 from store.search import search_messages
 
 from gated.tools.args import History, NoArgs, Search, SendMessage
@@ -46,6 +47,8 @@ def chat_info(ctx: CallContext, _args: NoArgs) -> dict[str, Any]:
         "channel": validate.channel_of(run.chat_jid),
         "run_id": run.run_id,
         "own_chats": own_chats(ctx.conn, run.folder),
+        "parent": folder_parent(ctx.conn, run.folder),
+        "children": children(ctx.conn, run.folder),  # it may delegate to these
         "grants": {
             "send_to": list(ctx.settings.grants_send_to),
             "delegate_to": list(ctx.settings.grants_delegate_to),

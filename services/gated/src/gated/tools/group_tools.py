@@ -67,6 +67,7 @@ def list_groups(ctx: CallContext, _args: NoArgs) -> dict[str, Any]:
             {
                 "jid": g.jid,
                 "folder": g.folder,
+                "parent": g.parent,
                 "name": g.name,
                 "operator": g.is_operator,
                 "requires_trigger": g.requires_trigger,
