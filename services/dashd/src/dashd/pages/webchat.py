@@ -1,20 +1,27 @@
 """Web chat with a group: chat `web:<folder>`, registered to the folder on first use; messages
-written with `store.put_message` (source `web`), replies polled in live through a partial."""
+written with `store.put_message` (source `web`), replies and the agent's typing state streamed
+live over Server-Sent Events from the hub (`/since` stays for clients that poll)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Final
 
 import store
+from jinja2 import Template
+from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 from store.paths import group_path
 
+from dashd import streams
 from dashd.context import Ctx
+from dashd.live import Hub, MessageEvent
 from dashd.page import page
 
 log = logging.getLogger(__name__)
@@ -62,12 +69,39 @@ def web_chat(ctx: Ctx) -> Response:
 
 @page()
 def web_since(ctx: Ctx) -> Response:
-    """New messages after `after` (appended out of band) and the next poller."""
+    """New messages after `after` (appended out of band): for clients that poll."""
     folder = _folder(ctx)
     after = ctx.int_param("after") or 0
     messages = store.messages_since(ctx.read, f"web:{folder}", after, 100)
     last = messages[-1].seq if messages else after
     return ctx.render("web_since.html", folder=folder, messages=messages, after=last)
+
+
+async def chat_events(
+    hub: Hub, jid: str, after: int, row: Template
+) -> AsyncGenerator[ServerSentEvent, None]:
+    """A chat's stream: `message` events (id = seq, data = the rendered `_message.html` row,
+    escaped by the template) and `typing` events (data `on` or `off`, no id)."""
+    yield streams.retry_event()
+    async with contextlib.aclosing(hub.subscribe(jid, after)) as events:
+        async for event in events:
+            if isinstance(event, MessageEvent):
+                html = row.render(m=event.message)
+                yield ServerSentEvent(html, event="message", id=str(event.seq))
+            else:
+                yield ServerSentEvent("on" if event.typing else "off", event="typing")
+
+
+@page()
+def web_events(ctx: Ctx) -> Response:
+    """The chat's live stream, for the viewers who may open the chat page."""
+    folder = _folder(ctx)
+    hub: Hub = ctx.request.app.state.hub
+    after = streams.resume_after(ctx, hub.last_seq)
+    row = ctx.state.templates.get_template("_message.html")
+    return streams.EventStream(
+        lambda: chat_events(hub, f"web:{folder}", after, row), lifetime_s=streams.lifetime(ctx)
+    )
 
 
 @page()
@@ -98,5 +132,6 @@ ROUTES = [
     Route("/web", web_index, methods=["GET"]),
     Route("/web/{folder}", web_chat, methods=["GET"]),
     Route("/web/{folder}/since", web_since, methods=["GET"]),
+    Route("/web/{folder}/events", web_events, methods=["GET"]),
     Route("/web/{folder}", web_send, methods=["POST"]),
 ]
