@@ -61,8 +61,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> Starlette:
-    """The app; `app.state.hub` is the live-update hub its streams (and other pages) share."""
+    """The app; `app.state.hub` is the live-update hub its streams (and other pages) share,
+    `app.state.chat_rows` the web chat's rendered stream events."""
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
     app.state.hub = Hub(config.db_path)
+    app.state.chat_rows = webchat.ChatRows(app.state.dashd.templates.get_template("_message.html"))
     return app

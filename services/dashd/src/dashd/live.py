@@ -4,15 +4,16 @@ the new messages and the running agents once, and fans them out to the open stre
 API (generic: any page streaming some chats' messages can use it):
 
 - `hub = Hub(db_path)`; `hub.start()` / `hub.stop()` (dashd's app lifespan and `Daemon.stop`).
-- `async for event in hub.subscribe(jid, after_seq): ...` yields, for chat `jid`:
+- `async for event in hub.subscribe(jid, after_seq, lifetime_s=None): ...` yields, for `jid`:
   first a `TypingEvent` with the chat's current state (an agent run is open for it), then every
   stored message with seq > `after_seq` as a `MessageEvent`, oldest first, each exactly once
   (the backlog is read once at subscription, then the hub's feed, de-duplicated by seq), and a
-  `TypingEvent` whenever a run for the chat starts or ends. The iterator ends when the hub stops
-  or when the subscriber falls more than `queue_max` events behind (a client then reconnects
-  from its last seq, so nothing is lost).
-- `async for _ in hub.changes(): ...` yields once per wake-up (coalesced when the consumer is
-  slow): "something committed", for pages that re-read their own view (the status page).
+  `TypingEvent` whenever a run for the chat starts or ends. The iterator ends when the hub stops,
+  after `lifetime_s` seconds, or when the subscriber falls more than `queue_max` events behind
+  (a client then reconnects from its last seq, so nothing is lost). One `MessageEvent` object
+  is handed to every subscriber of its chat: a consumer may memoise its rendering by seq.
+- `async for _ in hub.changes(lifetime_s=None): ...` yields once per wake-up (coalesced when
+  the consumer is slow): "something committed", for pages that re-read their own view.
 
 Subscribers run on an asyncio loop (any, each remembers its own); the hub thread hands them
 events with one `loop.call_soon_threadsafe` per loop and wake-up, never touching the database
@@ -239,14 +240,18 @@ class Hub:
     def _backlog(self, jid: str, after_seq: int) -> list[store.Message]:
         return store.messages_since(self._readers.get(), jid, after_seq, PAGE)
 
-    async def subscribe(self, jid: str, after_seq: int) -> AsyncGenerator[LiveEvent, None]:
+    async def subscribe(
+        self, jid: str, after_seq: int, *, lifetime_s: float | None = None
+    ) -> AsyncGenerator[LiveEvent, None]:
         """Chat `jid`'s typing state now, then its messages after `after_seq` and typing
         changes as they are committed (see the module docstring)."""
-        sub = _Subscriber(asyncio.get_running_loop(), self.queue_max)
+        loop = asyncio.get_running_loop()
+        sub = _Subscriber(loop, self.queue_max)
         # Subscribe first, then read the backlog: a message committed meanwhile is in the
         # backlog, the feed, or both (then skipped by seq), never in neither.
         if not self._add(sub, jid):
             return
+        timer = loop.call_later(lifetime_s, sub.close) if lifetime_s is not None else None
         try:
             with self._lock:
                 typing = jid in self._running
@@ -274,13 +279,17 @@ class Hub:
                 sub.ready.clear()
                 await sub.ready.wait()
         finally:
+            if timer is not None:
+                timer.cancel()
             self._remove(sub, jid)
 
-    async def changes(self) -> AsyncGenerator[None, None]:
+    async def changes(self, *, lifetime_s: float | None = None) -> AsyncGenerator[None, None]:
         """Once per hub wake-up (several while the consumer is busy count as one)."""
-        sub = _Subscriber(asyncio.get_running_loop(), 1)
+        loop = asyncio.get_running_loop()
+        sub = _Subscriber(loop, 1)
         if not self._add(sub, None):
             return
+        timer = loop.call_later(lifetime_s, sub.close) if lifetime_s is not None else None
         try:
             while True:
                 await sub.ready.wait()
@@ -290,4 +299,6 @@ class Hub:
                 sub.events.clear()
                 yield None
         finally:
+            if timer is not None:
+                timer.cancel()
             self._remove(sub, None)

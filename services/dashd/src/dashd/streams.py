@@ -1,11 +1,11 @@
 """Server-Sent Events from a page handler: `EventStream`, a response a sync `@page` handler
 returns (login and access already checked), sent by sse-starlette on the event loop with
-keep-alive pings, a send timeout for frozen clients and a lifetime bounded by the login."""
+keep-alive pings and a send timeout for frozen clients; how long a stream may live (its login)
+and where it resumes (Last-Event-ID)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Final
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -23,38 +23,23 @@ RETRY_MS: Final = 1000  # how soon EventSource reconnects after the stream ends
 MIN_LIFETIME_S: Final = 1.0
 MAX_SEQ_DIGITS: Final = 18
 
-Events = Callable[[], AsyncGenerator[ServerSentEvent, None]]
+# An event already encoded (shared by every stream it goes to), or one to encode.
+Events = Callable[[], AsyncGenerator[ServerSentEvent | bytes, None]]
 
 
 class EventStream(Response):
     """A text/event-stream response; `events` is called when sending starts (on the loop)."""
 
-    def __init__(self, events: Events, *, lifetime_s: float) -> None:
+    def __init__(self, events: Events) -> None:
         self.status_code = 200
         self.media_type = None
         self.background = None
         self.init_headers()  # no body: no content-length
         self.events = events
-        self.lifetime_s = max(lifetime_s, MIN_LIFETIME_S)
-
-    async def _bounded(self) -> AsyncIterator[ServerSentEvent]:
-        """The events, ended after the lifetime (EventSource then reconnects, logging in anew)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.lifetime_s
-        events = self.events()
-        try:
-            while (left := deadline - loop.time()) > 0:
-                try:
-                    event = await asyncio.wait_for(anext(events), left)
-                except (StopAsyncIteration, TimeoutError):
-                    return
-                yield event
-        finally:
-            await events.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = EventSourceResponse(
-            self._bounded(), ping=PING_S, send_timeout=SEND_TIMEOUT_S, sep="\n"
+            self.events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S, sep="\n"
         )
         # Cookies the login check queued (a rotated refresh token) go out with the stream.
         response.raw_headers += [h for h in self.raw_headers if h[0] != b"cache-control"]
@@ -68,7 +53,7 @@ def lifetime(ctx: Ctx) -> float:
     claims = auth.decode_access(ctx.state.key, ctx.request.cookies.get(ACCESS_COOKIE, ""))
     if claims is None:  # logged in by refresh just now: a fresh token
         return longest
-    return min(longest, float(claims["exp"]) - ctx.now.timestamp())
+    return max(MIN_LIFETIME_S, min(longest, float(claims["exp"]) - ctx.now.timestamp()))
 
 
 def resume_after(ctx: Ctx, default: int) -> int:
@@ -84,6 +69,10 @@ def resume_after(ctx: Ctx, default: int) -> int:
     return int(raw)
 
 
-def retry_event() -> ServerSentEvent:
-    """The first event of a stream: how soon to reconnect (a comment, so no event fires)."""
-    return ServerSentEvent(comment="live", retry=RETRY_MS)
+def encode(data: str, *, event: str, id: str | None = None) -> bytes:
+    """One event as the bytes on the wire (multi-line data becomes several data lines)."""
+    return ServerSentEvent(data, event=event, id=id, sep="\n").encode()
+
+
+# The first event of a stream: how soon to reconnect (a comment, so no event fires).
+RETRY: Final = ServerSentEvent(comment="live", retry=RETRY_MS, sep="\n").encode()

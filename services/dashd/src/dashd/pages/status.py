@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import store
-from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
 from store.outbox import backlog_counts, dead_letters_for, outbox_counts_for
@@ -97,25 +96,29 @@ def status_live(ctx: Ctx) -> Response:
     return ctx.render("status_body.html", **status_values(ctx))
 
 
-async def status_changes(hub: Hub) -> AsyncGenerator[ServerSentEvent, None]:
+CHANGED: Final = streams.encode("1", event="changed")
+
+
+async def status_changes(hub: Hub, lifetime_s: float) -> AsyncGenerator[bytes, None]:
     """A `changed` event (no data: the page fetches `/status/live`, checked as ever) after a
     commit, at most once per CHANGED_EVERY_S; commits in between count as one."""
-    yield streams.retry_event()
+    yield streams.RETRY
     loop = asyncio.get_running_loop()
     last = 0.0
-    async with contextlib.aclosing(hub.changes()) as changes:
+    async with contextlib.aclosing(hub.changes(lifetime_s=lifetime_s)) as changes:
         async for _ in changes:
             wait = last + CHANGED_EVERY_S - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # pacing: changes meanwhile coalesce into this one
             last = loop.time()
-            yield ServerSentEvent("1", event="changed")
+            yield CHANGED
 
 
 @page()
 def status_events(ctx: Ctx) -> Response:
     hub: Hub = ctx.request.app.state.hub
-    return streams.EventStream(lambda: status_changes(hub), lifetime_s=streams.lifetime(ctx))
+    lifetime = streams.lifetime(ctx)
+    return streams.EventStream(lambda: status_changes(hub, lifetime))
 
 
 ROUTES = [

@@ -4,6 +4,7 @@ live over Server-Sent Events from the hub (`/since` stays for clients that poll)
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import sqlite3
@@ -13,7 +14,6 @@ from typing import Final
 
 import store
 from jinja2 import Template
-from sse_starlette import ServerSentEvent
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
@@ -27,6 +27,7 @@ from dashd.page import page
 log = logging.getLogger(__name__)
 
 HISTORY: Final = 50
+ROWS_KEPT: Final = 1000  # rendered stream events kept for the streams of other viewers
 
 
 def _folder(ctx: Ctx) -> str:
@@ -77,19 +78,44 @@ def web_since(ctx: Ctx) -> Response:
     return ctx.render("web_since.html", folder=folder, messages=messages, after=last)
 
 
+class ChatRows:
+    """Each message's event bytes rendered once for all the streams it goes to (the newest
+    ROWS_KEPT, by seq: a stored message never changes)."""
+
+    def __init__(self, row: Template) -> None:
+        self.row = row
+        self._done: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+
+    def event(self, message: store.Message) -> bytes:
+        done = self._done.get(message.seq)
+        if done is None:
+            html = self.row.render(m=message)
+            done = self._done[message.seq] = streams.encode(
+                html, event="message", id=str(message.seq)
+            )
+            if len(self._done) > ROWS_KEPT:
+                self._done.popitem(last=False)
+        return done
+
+
+TYPING: Final = {
+    True: streams.encode("on", event="typing"),
+    False: streams.encode("off", event="typing"),
+}
+
+
 async def chat_events(
-    hub: Hub, jid: str, after: int, row: Template
-) -> AsyncGenerator[ServerSentEvent, None]:
+    hub: Hub, rows: ChatRows, jid: str, after: int, lifetime_s: float
+) -> AsyncGenerator[bytes, None]:
     """A chat's stream: `message` events (id = seq, data = the rendered `_message.html` row,
     escaped by the template) and `typing` events (data `on` or `off`, no id)."""
-    yield streams.retry_event()
-    async with contextlib.aclosing(hub.subscribe(jid, after)) as events:
+    yield streams.RETRY
+    async with contextlib.aclosing(hub.subscribe(jid, after, lifetime_s=lifetime_s)) as events:
         async for event in events:
             if isinstance(event, MessageEvent):
-                html = row.render(m=event.message)
-                yield ServerSentEvent(html, event="message", id=str(event.seq))
+                yield rows.event(event.message)
             else:
-                yield ServerSentEvent("on" if event.typing else "off", event="typing")
+                yield TYPING[event.typing]
 
 
 @page()
@@ -98,10 +124,9 @@ def web_events(ctx: Ctx) -> Response:
     folder = _folder(ctx)
     hub: Hub = ctx.request.app.state.hub
     after = streams.resume_after(ctx, hub.last_seq)
-    row = ctx.state.templates.get_template("_message.html")
-    return streams.EventStream(
-        lambda: chat_events(hub, f"web:{folder}", after, row), lifetime_s=streams.lifetime(ctx)
-    )
+    rows: ChatRows = ctx.request.app.state.chat_rows
+    lifetime = streams.lifetime(ctx)
+    return streams.EventStream(lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime))
 
 
 @page()
