@@ -156,6 +156,14 @@ class Hub:
     # -- the hub thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except Exception:
+            log.exception("live hub stopped: pages stop updating live until dashd restarts")
+        finally:
+            self._started.set()
+
+    def _serve(self) -> None:
         conn = store.connect(self.db_path, readonly=True)
         try:
             watcher = ChangeWatcher(conn)
@@ -173,7 +181,6 @@ class Hub:
                     more = False
                     self._stop.wait(WAIT_S)
         finally:
-            self._started.set()
             conn.close()
 
     def _step(self, conn: sqlite3.Connection) -> bool:
