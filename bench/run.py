@@ -294,6 +294,39 @@ def dashd_rows(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def sse_rows(d: dict[str, Any]) -> list[Row]:
+    sse, poll = d["sse"], d.get("polling")
+    return [
+        Row(
+            "sse",
+            f"store → visible p95 ms, {d['streams']:,} open SSE streams",
+            _r(sse["latency"]["p95_ms"]),
+            f"1 s polling {_r(poll['latency']['p95_ms'])}" if poll else "–",
+            _r(round(sse["latency"]["p95_ms"] / poll["latency"]["p95_ms"], 2)) if poll else "–",
+            f"≤ {d['target_p95_ms']:g} ms",
+            sse["latency"]["p95_ms"] <= d["target_p95_ms"],
+        ),
+        Row(
+            "sse",
+            f"dashd idle CPU % of a core, {d['streams']:,} streams",
+            _r(sse["idle_cpu_pct_of_a_core"]),
+            f"1 s polling {_r(poll['idle_cpu_pct_of_a_core'])}" if poll else "–",
+            "–",
+            f"< {d['target_idle_cpu_pct']:g} %",
+            sse["idle_cpu_pct_of_a_core"] < d["target_idle_cpu_pct"],
+        ),
+        Row(
+            "sse",
+            "dashd RSS KB per open stream",
+            _r(sse["rss_kb_per_client"]),
+            "–",
+            "–",
+            "(informative)",
+            True,
+        ),
+    ]
+
+
 def system_rows(d: dict[str, Any]) -> list[Row]:
     tg = d["targets"]
     rows = []
@@ -469,6 +502,14 @@ BENCHES = [
     Bench("tools", "tools_bench.py", [], ["--calls", "200", "--reminders", "5"], 300, tools_rows),
     Bench(
         "dashd", "dashd_bench.py", [], ["--messages", "20000", "--requests", "30"], 900, dashd_rows
+    ),
+    Bench(
+        "sse",
+        "sse_bench.py",
+        [],
+        ["--streams", "100", "--samples", "5", "--idle-s", "3"],
+        600,
+        sse_rows,
     ),
     Bench(
         "adapters",

@@ -157,12 +157,12 @@ def test_static_files_have_hashed_names_and_cache_forever(admin: httpx.Client) -
     assert client.get("/static/htmx.min.js").status_code == 404
 
 
-def test_status_page_shows_daemon_health_and_refreshes_itself(admin: httpx.Client) -> None:
+def test_status_page_shows_daemon_health_and_follows_its_stream(admin: httpx.Client) -> None:
     client = admin
     html = client.get("/").text
     assert 'data-daemon="dashd" data-state="up"' in html
     assert 'data-daemon="gated" data-state="missing"' in html
-    assert 'hx-get="/status/live" hx-trigger="every 5s"' in html
+    assert 'data-events="/status/events" data-live="/status/live"' in html
     live = client.get("/status/live", headers={"HX-Request": "true"})
     assert live.status_code == 200
     assert "<html" not in live.text

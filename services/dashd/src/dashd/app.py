@@ -1,7 +1,11 @@
 """The Starlette application: every page's routes, the vendored static files under hashed
-names, a trivial health page, and the security-header middleware."""
+names, a trivial health page, the security-header middleware, and the live-update hub started
+and stopped with the app's lifespan."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -11,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from dashd.config import Config
 from dashd.context import AppState
+from dashd.live import Hub
 from dashd.page import SecurityHeaders
 from dashd.pages import chats, groups, login, onboarding, sessions, status, tasks, users, webchat
 
@@ -45,7 +50,21 @@ def routes() -> list[BaseRoute]:
     return table
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    hub: Hub = app.state.hub
+    hub.start()
+    try:
+        yield
+    finally:
+        hub.stop()
+
+
 def create_app(config: Config) -> Starlette:
-    app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)])
+    """The app; `app.state.hub` is the live-update hub its streams (and other pages) share,
+    `app.state.chat_rows` the web chat's rendered stream events."""
+    app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
+    app.state.hub = Hub(config.db_path)
+    app.state.chat_rows = webchat.ChatRows(app.state.dashd.templates.get_template("_message.html"))
     return app

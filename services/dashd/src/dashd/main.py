@@ -24,6 +24,8 @@ __all__ = ["Daemon", "build_parser", "main"]
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY: Final = timedelta(hours=1)
+# At stop, requests still open this long after the hub ended the streams are cancelled.
+STREAMS_GRACE_S: Final = 3
 # The schemas dashd writes: its own, and timed's and onbod's (the task and onboarding buttons).
 SCHEMAS: Final[store.Schemas] = {
     "dashd": migrations.MIGRATIONS,
@@ -56,6 +58,7 @@ class Daemon:
             access_log=False,
             proxy_headers=False,
             server_header=False,
+            timeout_graceful_shutdown=STREAMS_GRACE_S,
         )
         self.port = self.listener.start()
         log.info("dashboard listening url=http://%s:%d/", self.config.host, self.port)
@@ -71,6 +74,10 @@ class Daemon:
         return None
 
     def stop(self) -> None:
+        # The hub first: it ends every open stream, so uvicorn is not left waiting for them to
+        # close (it stops the hub again at lifespan shutdown; stopping twice is harmless).
+        if hasattr(self, "app"):
+            self.app.state.hub.stop()
         if self.listener is not None:
             self.listener.stop()
 

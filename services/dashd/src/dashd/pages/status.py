@@ -1,8 +1,12 @@
 """The status page: daemon heartbeats, outbox backlog and dead letters, errored chats, agents
-running now and recent failed runs; its body refreshes itself every 5 s via HTMX."""
+running now and recent failed runs; its body is re-read when the hub says the database changed
+(a `changed` event at most once a second on `/status/events`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -11,10 +15,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from store.outbox import backlog_counts, dead_letters_for, outbox_counts_for
 
+from dashd import streams
 from dashd.context import Ctx
+from dashd.live import Hub
 from dashd.page import page
 
 EXPECTED_DAEMONS: Final = ("gated", "timed", "onbod", "dashd")
+CHANGED_EVERY_S: Final = 1.0  # a page is told to re-read its body at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +96,33 @@ def status_live(ctx: Ctx) -> Response:
     return ctx.render("status_body.html", **status_values(ctx))
 
 
+CHANGED: Final = streams.encode("1", event="changed")
+
+
+async def status_changes(hub: Hub, lifetime_s: float) -> AsyncGenerator[bytes, None]:
+    """A `changed` event (no data: the page fetches `/status/live`, checked as ever) after a
+    commit, at most once per CHANGED_EVERY_S; commits in between count as one."""
+    yield streams.RETRY
+    loop = asyncio.get_running_loop()
+    last = 0.0
+    async with contextlib.aclosing(hub.changes(lifetime_s=lifetime_s)) as changes:
+        async for _ in changes:
+            wait = last + CHANGED_EVERY_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # pacing: changes meanwhile coalesce into this one
+            last = loop.time()
+            yield CHANGED
+
+
+@page()
+def status_events(ctx: Ctx) -> Response:
+    hub: Hub = ctx.request.app.state.hub
+    lifetime = streams.lifetime(ctx)
+    return streams.EventStream(lambda: status_changes(hub, lifetime))
+
+
 ROUTES = [
     Route("/", status_page, methods=["GET"]),
     Route("/status/live", status_live, methods=["GET"]),
+    Route("/status/events", status_events, methods=["GET"]),
 ]

@@ -1,25 +1,33 @@
 """Web chat with a group: chat `web:<folder>`, registered to the folder on first use; messages
-written with `store.put_message` (source `web`), replies polled in live through a partial."""
+written with `store.put_message` (source `web`), replies and the agent's typing state streamed
+live over Server-Sent Events from the hub (`/since` stays for clients that poll)."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import sqlite3
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Final
 
 import store
+from jinja2 import Template
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 from store.paths import group_path
 
+from dashd import streams
 from dashd.context import Ctx
+from dashd.live import Hub, MessageEvent
 from dashd.page import page
 
 log = logging.getLogger(__name__)
 
 HISTORY: Final = 50
+ROWS_KEPT: Final = 1000  # rendered stream events kept for the streams of other viewers
 
 
 def _folder(ctx: Ctx) -> str:
@@ -62,12 +70,63 @@ def web_chat(ctx: Ctx) -> Response:
 
 @page()
 def web_since(ctx: Ctx) -> Response:
-    """New messages after `after` (appended out of band) and the next poller."""
+    """New messages after `after` (appended out of band): for clients that poll."""
     folder = _folder(ctx)
     after = ctx.int_param("after") or 0
     messages = store.messages_since(ctx.read, f"web:{folder}", after, 100)
     last = messages[-1].seq if messages else after
     return ctx.render("web_since.html", folder=folder, messages=messages, after=last)
+
+
+class ChatRows:
+    """Each message's event bytes rendered once for all the streams it goes to (the newest
+    ROWS_KEPT, by seq: a stored message never changes)."""
+
+    def __init__(self, row: Template) -> None:
+        self.row = row
+        self._done: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+
+    def event(self, message: store.Message) -> bytes:
+        done = self._done.get(message.seq)
+        if done is None:
+            html = self.row.render(m=message)
+            done = self._done[message.seq] = streams.encode(
+                html, event="message", id=str(message.seq)
+            )
+            if len(self._done) > ROWS_KEPT:
+                self._done.popitem(last=False)
+        return done
+
+
+TYPING: Final = {
+    True: streams.encode("on", event="typing"),
+    False: streams.encode("off", event="typing"),
+}
+
+
+async def chat_events(
+    hub: Hub, rows: ChatRows, jid: str, after: int, lifetime_s: float
+) -> AsyncGenerator[bytes, None]:
+    """A chat's stream: `message` events (id = seq, data = the rendered `_message.html` row,
+    escaped by the template) and `typing` events (data `on` or `off`, no id)."""
+    yield streams.RETRY
+    async with contextlib.aclosing(hub.subscribe(jid, after, lifetime_s=lifetime_s)) as events:
+        async for event in events:
+            if isinstance(event, MessageEvent):
+                yield rows.event(event.message)
+            else:
+                yield TYPING[event.typing]
+
+
+@page()
+def web_events(ctx: Ctx) -> Response:
+    """The chat's live stream, for the viewers who may open the chat page."""
+    folder = _folder(ctx)
+    hub: Hub = ctx.request.app.state.hub
+    after = streams.resume_after(ctx, hub.last_seq)
+    rows: ChatRows = ctx.request.app.state.chat_rows
+    lifetime = streams.lifetime(ctx)
+    return streams.EventStream(lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime))
 
 
 @page()
@@ -98,5 +157,6 @@ ROUTES = [
     Route("/web", web_index, methods=["GET"]),
     Route("/web/{folder}", web_chat, methods=["GET"]),
     Route("/web/{folder}/since", web_since, methods=["GET"]),
+    Route("/web/{folder}/events", web_events, methods=["GET"]),
     Route("/web/{folder}", web_send, methods=["POST"]),
 ]
