@@ -19,7 +19,15 @@ import pytest
 import store
 from dashd import auth
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, set_cookie, signed_in, start_dashd
+from dashd_harness import (
+    PASSWORD,
+    Server,
+    open_db,
+    set_cookie,
+    signed_in,
+    start_dashd,
+    token_for,
+)
 from sse_client import Event, SseStream
 from store.bus import WorkKey
 
@@ -258,6 +266,34 @@ def test_a_stream_ends_when_the_access_token_it_was_opened_with_expires(
     finally:
         stream.close()
         holder.close()
+
+
+def test_logging_out_ends_that_sessions_open_streams_at_once(
+    live: Server, admin: httpx.Client, db: sqlite3.Connection
+) -> None:
+    """Attack: a stream opened before logout would otherwise run on until its access token
+    expired (15 min), still receiving the chat. Another session's streams are not touched."""
+    leaving = signed_in(live, "admin")
+    chat = SseStream(leaving, EVENTS)
+    status = SseStream(leaving, "/status/events")
+    other = SseStream(admin, EVENTS)
+    try:
+        assert chat.status == status.status == other.status == 200
+        chat.wait(lambda ev: len(ev) >= 1, 10, "the typing state")
+        other.wait(lambda ev: len(ev) >= 1, 10, "the typing state")
+        assert leaving.post("/logout", data={"csrf": token_for(leaving)}).status_code == 303
+        started = time.monotonic()
+        assert chat.ended.wait(5), "the chat stream outlived its logout"
+        assert status.ended.wait(5), "the status stream outlived its logout"
+        assert time.monotonic() - started < 2
+        seq = reply(db, "after logout")
+        other.wait(lambda ev: seq in ids(ev), 10, "the reply on the other session's stream")
+        assert not other.ended.is_set()
+        assert seq not in ids(chat.events)
+    finally:
+        for s in (chat, status, other):
+            s.close()
+        leaving.close()
 
 
 def test_sigterm_with_twenty_open_streams_exits_within_seconds(tmp_path: Path) -> None:

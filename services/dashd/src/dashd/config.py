@@ -27,7 +27,6 @@ class Config:
     # Two requests refreshing with the same token this close together are a race, not a theft.
     reuse_grace: timedelta = timedelta(seconds=10)
     stale_after_s: float = 15.0
-    live_poll_s: float = 1.0
     log_level: str = "INFO"
     log_format: str = "text"
 

@@ -4,15 +4,19 @@ the new messages and the running agents once, and fans them out to the open stre
 API (generic: any page streaming some chats' messages can use it):
 
 - `hub = Hub(db_path)`; `hub.start()` / `hub.stop()` (dashd's app lifespan and `Daemon.stop`).
-- `async for event in hub.subscribe(jid, after_seq, lifetime_s=None): ...` yields, for `jid`:
+- `async for event in hub.subscribe(jid, after_seq, lifetime_s=None, session=None): ...` yields,
+  for `jid`:
   first a `TypingEvent` with the chat's current state (an agent run is open for it), then every
   stored message with seq > `after_seq` as a `MessageEvent`, oldest first, each exactly once
   (the backlog is read once at subscription, then the hub's feed, de-duplicated by seq), and a
   `TypingEvent` whenever a run for the chat starts or ends. The iterator ends when the hub stops,
-  after `lifetime_s` seconds, or when the subscriber falls more than `queue_max` events behind
+  after `lifetime_s` seconds, when its login `session` (a dashd session family) is logged out or
+  revoked (checked once per wake-up for all open sessions together, so a logout ends its streams
+  at once), or when the subscriber falls more than `queue_max` events behind
   (a client then reconnects from its last seq, so nothing is lost). One `MessageEvent` object
   is handed to every subscriber of its chat: a consumer may memoise its rendering by seq.
-- `async for _ in hub.changes(lifetime_s=None): ...` yields once per wake-up (coalesced when
+- `async for _ in hub.changes(lifetime_s=None, session=None): ...` yields once per wake-up
+  (coalesced when
   the consumer is slow): "something committed", for pages that re-read their own view.
 
 Subscribers run on an asyncio loop (any, each remembers its own); the hub thread hands them
@@ -34,7 +38,10 @@ from typing import Final
 
 import anyio.to_thread
 import store
+from store.clock import utcnow
 from store.notify import ChangeWatcher
+
+from dashd import auth
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,7 @@ class _Subscriber:
 
     loop: asyncio.AbstractEventLoop
     queue_max: int
+    session: str | None = None  # the login it streams for; ended when that is logged out
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     events: collections.deque[LiveEvent] = field(default_factory=collections.deque)
     closed: bool = False
@@ -101,6 +109,14 @@ def _deliver(batch: list[tuple[_Subscriber, list[LiveEvent] | None]]) -> None:
             sub.push(events)
 
 
+def _discard(groups: dict[str, set[_Subscriber]], key: str, sub: _Subscriber) -> None:
+    group = groups.get(key)
+    if group is not None:
+        group.discard(sub)
+        if not group:
+            del groups[key]
+
+
 def running_jids(conn: sqlite3.Connection) -> frozenset[str]:
     """Chats with an agent run open now (launched: a row owing a re-run is not running)."""
     runs = store.session_runs(conn, running_only=True, limit=RUNNING_MAX)
@@ -119,6 +135,7 @@ class Hub:
         self._lock = threading.Lock()
         self._chats: dict[str, set[_Subscriber]] = collections.defaultdict(set)
         self._changes: set[_Subscriber] = set()
+        self._sessions: dict[str, set[_Subscriber]] = collections.defaultdict(set)
         self._stop = threading.Event()
         self._started = threading.Event()
         self._stopped = False
@@ -189,6 +206,9 @@ class Hub:
         try:
             messages = store.new_messages(conn, self.last_seq, PAGE)
             running = running_jids(conn)
+            with self._lock:
+                sessions = set(self._sessions)
+            ended = sessions - auth.live_families(conn, sessions, utcnow())
         finally:
             conn.execute("COMMIT")
         self.wakeups += 1
@@ -207,6 +227,9 @@ class Hub:
                 for sub in self._chats.get(jid, ())
             ]
             batch += [(sub, []) for sub in self._changes]
+            batch += [(sub, None) for family in ended for sub in self._sessions.get(family, ())]
+        if ended:
+            log.info("live streams of %d logged-out session(s) ended", len(ended))
         self._dispatch(batch)
         return len(messages) == PAGE
 
@@ -231,29 +254,34 @@ class Hub:
                 self._changes.add(sub)
             else:
                 self._chats[jid].add(sub)
+            if sub.session is not None:
+                self._sessions[sub.session].add(sub)
             return True
 
     def _remove(self, sub: _Subscriber, jid: str | None) -> None:
         with self._lock:
+            if sub.session is not None:
+                _discard(self._sessions, sub.session, sub)
             if jid is None:
                 self._changes.discard(sub)
-                return
-            group = self._chats.get(jid)
-            if group is not None:
-                group.discard(sub)
-                if not group:
-                    del self._chats[jid]
+            else:
+                _discard(self._chats, jid, sub)
 
     def _backlog(self, jid: str, after_seq: int) -> list[store.Message]:
         return store.messages_since(self._readers.get(), jid, after_seq, PAGE)
 
     async def subscribe(
-        self, jid: str, after_seq: int, *, lifetime_s: float | None = None
+        self,
+        jid: str,
+        after_seq: int,
+        *,
+        lifetime_s: float | None = None,
+        session: str | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
         """Chat `jid`'s typing state now, then its messages after `after_seq` and typing
         changes as they are committed (see the module docstring)."""
         loop = asyncio.get_running_loop()
-        sub = _Subscriber(loop, self.queue_max)
+        sub = _Subscriber(loop, self.queue_max, session)
         # Subscribe first, then read the backlog: a message committed meanwhile is in the
         # backlog, the feed, or both (then skipped by seq), never in neither.
         if not self._add(sub, jid):
@@ -290,10 +318,12 @@ class Hub:
                 timer.cancel()
             self._remove(sub, jid)
 
-    async def changes(self, *, lifetime_s: float | None = None) -> AsyncGenerator[None, None]:
+    async def changes(
+        self, *, lifetime_s: float | None = None, session: str | None = None
+    ) -> AsyncGenerator[None, None]:
         """Once per hub wake-up (several while the consumer is busy count as one)."""
         loop = asyncio.get_running_loop()
-        sub = _Subscriber(loop, 1)
+        sub = _Subscriber(loop, 1, session)
         if not self._add(sub, None):
             return
         timer = loop.call_later(lifetime_s, sub.close) if lifetime_s is not None else None

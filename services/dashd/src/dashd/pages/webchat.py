@@ -105,12 +105,13 @@ TYPING: Final = {
 
 
 async def chat_events(
-    hub: Hub, rows: ChatRows, jid: str, after: int, lifetime_s: float
+    hub: Hub, rows: ChatRows, jid: str, after: int, lifetime_s: float, session: str
 ) -> AsyncGenerator[bytes, None]:
     """A chat's stream: `message` events (id = seq, data = the rendered `_message.html` row,
     escaped by the template) and `typing` events (data `on` or `off`, no id)."""
     yield streams.RETRY
-    async with contextlib.aclosing(hub.subscribe(jid, after, lifetime_s=lifetime_s)) as events:
+    subscription = hub.subscribe(jid, after, lifetime_s=lifetime_s, session=session)
+    async with contextlib.aclosing(subscription) as events:
         async for event in events:
             if isinstance(event, MessageEvent):
                 yield rows.event(event.message)
@@ -126,7 +127,10 @@ def web_events(ctx: Ctx) -> Response:
     after = streams.resume_after(ctx, hub.last_seq)
     rows: ChatRows = ctx.request.app.state.chat_rows
     lifetime = streams.lifetime(ctx)
-    return streams.EventStream(lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime))
+    session = ctx.user.family
+    return streams.EventStream(
+        lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime, session)
+    )
 
 
 @page()
