@@ -12,6 +12,7 @@ import store
 import typer
 from store.paths import group_path
 
+from switchboard.commands import share
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 group_app = typer.Typer(help="Register chats to group folders.", no_args_is_help=True)
@@ -22,6 +23,7 @@ route_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(group_app, name="group")
+    share.register(group_app)
     app.add_typer(route_app, name="route")
 
 

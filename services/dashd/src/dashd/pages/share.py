@@ -52,22 +52,6 @@ SHARE_CSP: Final = (
 )
 
 
-def share_url(base_url: str, token: str) -> str:
-    """The public URL of a share link, under the dashboard's base URL."""
-    return f"{base_url.rstrip('/')}/s/{token}"
-
-
-def embed_snippets(base_url: str, token: str) -> tuple[str, str]:
-    """What a web site pastes to embed the chat: the widget script, and a plain iframe."""
-    url = share_url(base_url, token)
-    script = f'<script src="{url}/widget.js" async></script>'
-    iframe = (
-        f'<iframe src="{url}" title="Chat" width="380" height="560" '
-        'style="border:1px solid #ccc;border-radius:8px"></iframe>'
-    )
-    return script, iframe
-
-
 def share_csp(origins: tuple[str, ...]) -> str:
     """The page's CSP: no script at all, and framing only by the link's allowlist."""
     return SHARE_CSP.format(ancestors=" ".join(origins) if origins else "'none'")

@@ -13,7 +13,7 @@ from store import share_links, validate
 
 from dashd.context import Ctx
 from dashd.page import page
-from dashd.pages.share import embed_snippets, share_url
+from dashd.share_embed import embed_snippets, share_url
 
 log = logging.getLogger(__name__)
 
