@@ -152,10 +152,13 @@ def test_two_visitors_each_chat_with_the_agent_privately(stack: Server, browser:
         r[0] for r in conn.execute("SELECT jid FROM chats WHERE jid LIKE ?", (f"web:{FOLDER}/v/%",))
     ]
     assert len(visitors) == 2
-    topics = {
-        r[0] for r in conn.execute("SELECT topic FROM session_log WHERE chat_jid LIKE 'web:%/v/%'")
-    }
-    assert topics == {"share:" + jid.rsplit("/", 1)[1] for jid in visitors}
+    runs = conn.execute(
+        "SELECT topic, group_folder, sandbox FROM session_log WHERE chat_jid LIKE 'web:%/v/%'"
+    ).fetchall()
+    assert {r["topic"] for r in runs} == {"share:" + jid.rsplit("/", 1)[1] for jid in visitors}
+    # Run by the folder's agent under the folder's settings, like any chat of the folder.
+    assert {r["group_folder"] for r in runs} == {FOLDER}
+    assert "refused" not in {r["sandbox"] for r in runs}
 
     admin = signed_in(stack, "admin")
     html = admin.get("/chats").text

@@ -321,6 +321,10 @@ def test_operators_see_visitor_chats_marked_and_restricted_users_their_own(
         assert jid in html
     assert "share link</span>" in html
     assert f"tg:{OTHER}-room" in html
+    some = sorted(visitors)[0]
+    detail = admin.get(f"/chats/{some}")
+    assert detail.status_code == 200
+    assert some in detail.text
     html = carol.get("/chats").text  # limited to the link's folder
     assert all(jid in html for jid in visitors)
     html = dave.get("/chats").text  # limited to another folder
