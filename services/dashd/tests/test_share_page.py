@@ -5,6 +5,8 @@ page, and share-link chats marked on /chats (restricted users: their folders onl
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 import statistics
 import time
@@ -114,6 +116,16 @@ def test_every_dead_token_gets_the_same_404(site: Server, token: str) -> None:
         assert client.get(f"/s/{token}").status_code == 200
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def test_unknown_and_revoked_tokens_take_the_same_time(site: Server) -> None:
     """Timed in process (the app on the same database, through the same middleware), so the
     figure is the handler's, not the loopback TCP stack's ~40 ms of delayed ACKs."""
@@ -123,7 +135,7 @@ def test_unknown_and_revoked_tokens_take_the_same_time(site: Server) -> None:
     conn.close()
     unknown = share_links.new_visitor_id() * 2
     times: dict[str, list[float]] = {"unknown": [], "revoked": []}
-    with TestClient(create_app(Config(db_path=str(site.db)))) as client:
+    with TestClient(create_app(Config(db_path=str(site.db)))) as client, gc_paused():
         for t in (unknown, revoked) * 10:  # warm up
             client.get(f"/s/{t}")
         for i in range(TIMING_SAMPLES):  # interleaved, order alternating: drift hits both
@@ -133,7 +145,8 @@ def test_unknown_and_revoked_tokens_take_the_same_time(site: Server) -> None:
                 r = client.get(f"/s/{t}")
                 times[name].append(time.perf_counter() - start)
                 assert r.status_code == 404
-    means = {k: statistics.fmean(v) for k, v in times.items()}
+    # The mean of the fastest 90%: a scheduler hiccup on a shared 2-core machine is not a tell.
+    means = {k: statistics.fmean(sorted(v)[: len(v) * 9 // 10]) for k, v in times.items()}
     print(
         f"mean 404 time: unknown {means['unknown'] * 1e3:.3f} ms, revoked "
         f"{means['revoked'] * 1e3:.3f} ms"
