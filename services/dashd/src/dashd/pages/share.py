@@ -3,9 +3,10 @@ private conversation of their own (jid `web:<folder>/v/<id>`, session topic `sha
 kept by a signed cookie; with CSRF, size and rate limits, the link's frame-ancestors, and
 one identical 404 for every token that opens nothing. Also the embeddable widget script.
 
-Without JavaScript the page is a form: POST, redirect, GET. Messages are a list of
-`li[data-seq]` under `ol#messages[data-after]`, so a live stream (`/s/<token>/events`)
-can append replies later without changing the page."""
+Without JavaScript the page is a form: POST, redirect, GET; the form comes first and the
+messages under it newest first, so the newest is in view without scrolling in a small frame.
+Messages are `li[data-seq]` under `ol#messages[data-after]`, so a live stream
+(`/s/<token>/events`) can prepend replies later without changing the page."""
 
 from __future__ import annotations
 
@@ -120,6 +121,7 @@ class Visit:
         conn = self.state.db.read()
         messages = store.messages_before(conn, self.jid, None, HISTORY) if self.visitor else []
         last = messages[-1] if messages else None
+        messages.reverse()  # newest first, under the form
         waiting = (
             last is not None
             and not last.is_from_me
