@@ -51,6 +51,7 @@ CORE_TABLES: dict[str, list[str]] = {
         "pid_start", "instance",
     ],
     "group_settings": ["folder", "settings", "updated_at"],
+    "share_links": ["folder", "token_hash", "created_at", "frame_ancestors"],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of UNIQUE/PRIMARY KEY constraints listed too.
@@ -72,6 +73,8 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
     "sqlite_autoindex_migrations_1": ("migrations", ["service", "version"]),
     "sqlite_autoindex_group_settings_1": ("group_settings", ["folder"]),
+    "sqlite_autoindex_share_links_1": ("share_links", ["folder"]),
+    "sqlite_autoindex_share_links_2": ("share_links", ["token_hash"]),
 }
 
 
@@ -110,15 +113,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 3, "m003_group_settings"),
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
+        ("store", 6, "m006_share_links"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 5
-    assert store.service_version(db, "store") == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 6
+    assert store.service_version(db, "store") == 6
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 5
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 6
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -148,6 +152,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 3, "m003_group_settings"),
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
+        ("store", 6, "m006_share_links"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]
@@ -289,7 +294,7 @@ def test_agent_config_of_the_previous_release_moves_into_folder_settings(
     assert [m.content for m in store.messages_since(conn, "web:plain", 0)] == ["hello @bot"]
     conn.close()
     again = store.open(path)
-    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 5
+    assert again.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     again.close()
 
 

@@ -24,7 +24,7 @@ from timed import api as timed
 from timed.migrations import MIGRATIONS as TIMED
 
 SECRET = "BETA-ONLY-SECRET"
-PUBLIC_PATHS = {"/login", "/healthz", "/static/{name}"}
+PUBLIC_PATHS = {"/login", "/healthz", "/static/{name}", "/s/{token}", "/s/{token}/widget.js"}
 OPERATOR_ONLY = {
     "/onboarding",
     "/users",

@@ -343,3 +343,23 @@ def m005_message_mentions_and_targets(conn: sqlite3.Connection) -> None:
         ALTER TABLE messages ADD COLUMN target_id TEXT;
         """,
     )
+
+
+@migration
+def m006_share_links(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- A folder's public share link (store.share_links): anyone holding the token chats
+        -- with the folder's agent at /s/<token>. Only the token's SHA-256 is kept; a revoked
+        -- link is a deleted row, so an unknown and a revoked token are the same lookup.
+        CREATE TABLE share_links (
+            folder          TEXT PRIMARY KEY,  -- group folder (safe slug): one link per folder
+            token_hash      TEXT NOT NULL UNIQUE,  -- hex SHA-256 of the token; the autoindex
+                                                   -- serves share_links.lookup()
+            created_at      TEXT NOT NULL,     -- when this token was made (UTC text)
+            frame_ancestors TEXT NOT NULL DEFAULT ''  -- origins allowed to frame the page,
+                                                      -- space-separated; '' = none
+        );
+        """,
+    )

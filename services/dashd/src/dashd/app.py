@@ -17,9 +17,33 @@ from dashd.config import Config
 from dashd.context import AppState
 from dashd.live import Hub
 from dashd.page import SecurityHeaders
-from dashd.pages import chats, groups, login, onboarding, sessions, status, tasks, users, webchat
+from dashd.pages import (
+    chats,
+    groups,
+    login,
+    onboarding,
+    sessions,
+    share,
+    share_admin,
+    status,
+    tasks,
+    users,
+    webchat,
+)
 
-PAGE_MODULES = (login, status, groups, chats, webchat, sessions, tasks, onboarding, users)
+PAGE_MODULES = (
+    login,
+    status,
+    groups,
+    share_admin,
+    chats,
+    webchat,
+    sessions,
+    tasks,
+    onboarding,
+    users,
+    share,
+)
 
 
 async def healthz(request: Request) -> Response:

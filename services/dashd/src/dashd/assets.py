@@ -1,4 +1,5 @@
-"""The vendored static files (htmx, stylesheet, app script) under content-hashed URLs."""
+"""The vendored static files (htmx, stylesheets, app script, share widget) under content-hashed
+URLs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Final
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
-STATIC_FILES: Final = ("htmx.min.js", "style.css", "app.js")
+STATIC_FILES: Final = ("htmx.min.js", "style.css", "app.js", "widget.js", "share.css")
 MEDIA_TYPES: Final = {".js": "text/javascript", ".css": "text/css"}
 
 

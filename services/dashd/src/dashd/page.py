@@ -100,7 +100,10 @@ def page(*, public: bool = False, operator: bool = False) -> Callable[[Handler],
 
 
 class SecurityHeaders:
-    """Adds CSP, X-Frame-Options, Referrer-Policy and friends to every response."""
+    """Adds CSP, X-Frame-Options, Referrer-Policy and friends to every response. A response
+    that sets its own CSP (the public share page: its frame-ancestors are the link's
+    allowlist) decides its framing itself: it gets neither the default CSP nor X-Frame-Options;
+    any header a response sets itself is never added twice."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -112,8 +115,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                own = {name.lower() for name, _ in headers}
+                if b"content-security-policy" in own:
+                    own.add(b"x-frame-options")
+                message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in own]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

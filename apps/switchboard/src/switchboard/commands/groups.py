@@ -13,6 +13,7 @@ import typer
 from store import hierarchy
 from store.paths import group_path
 
+from switchboard.commands import share
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 group_app = typer.Typer(help="Register chats to group folders.", no_args_is_help=True)
@@ -23,6 +24,7 @@ route_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(group_app, name="group")
+    share.register(group_app)
     app.add_typer(route_app, name="route")
 
 

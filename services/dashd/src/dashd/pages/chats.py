@@ -9,7 +9,7 @@ from urllib.parse import quote
 import store
 from starlette.responses import Response
 from starlette.routing import Route
-from store import blobs, validate
+from store import blobs, share_links, validate
 from store.outbox import outbox_states
 from store.search import search_messages
 
@@ -32,7 +32,10 @@ def chat_list(ctx: Ctx) -> Response:
     before = ctx.param("before")[:40] or None
     chats = store.list_chats(ctx.read, before=before, limit=PAGE_SIZE, jids=ctx.user.jids(ctx.read))
     older = chats[-1].last_message_at if len(chats) == PAGE_SIZE else None
-    return ctx.render("chats.html", chats=chats, older=older, paged=before is not None)
+    shared = {c.jid for c in chats if share_links.is_visitor_jid(c.jid)}
+    return ctx.render(
+        "chats.html", chats=chats, older=older, paged=before is not None, shared=shared
+    )
 
 
 @page()
