@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,32 @@ def test_port_0_binds_a_free_port() -> None:
         assert sock.getsockname()[1] > 0
     finally:
         sock.close()
+
+
+def test_kept_alive_connections_answer_without_the_delayed_ack_wait() -> None:
+    """The second and later requests on one kept-alive connection: without TCP_NODELAY on the
+    accepted socket each waited ~40 ms for the client's delayed ACK (headers and body are two
+    writes). 20 requests on one connection, each read to its end."""
+    listener = HttpListener("test API", hello, "127.0.0.1", 0, log_level="warning")
+    port = listener.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            took = []
+            for _ in range(20):
+                started = time.perf_counter()
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"\r\n0\r\n\r\n"):  # chunked: the last chunk
+                    chunk = conn.recv(65536)
+                    assert chunk, "the server closed the connection"
+                    answer += chunk
+                took.append(time.perf_counter() - started)
+        later = sorted(took[1:])
+        assert later[len(later) // 2] < 0.015, f"median {later[len(later) // 2] * 1000:.1f} ms"
+    finally:
+        listener.stop()
+
+
+def test_bound_sockets_disable_nagle() -> None:
+    with bind("test API", "127.0.0.1", 0) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
