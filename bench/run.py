@@ -600,6 +600,37 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table_rows(text: str) -> list[str]:
+    """The result rows of a RESULTS.md table (not its header or rule)."""
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    return [line for line in rows if not line.startswith("| bench | metric |")]
+
+
+def merged(old: str, new: str, ran: set[str]) -> str:
+    """`--only`: this run's rows for the benches it ran, every other bench's rows kept from the
+    existing table (in the usual order), then this run's notes (not measured, seconds) and the
+    existing table's notes."""
+    fresh, kept = _table_rows(new), _table_rows(old)
+    rows = [
+        line
+        for name in (b.name for b in BENCHES)
+        for line in (fresh if name in ran else kept)
+        if line.split("|")[1].strip() == name
+    ]
+    intro, _, after = new.partition("| bench | metric |")
+    intro = intro.replace("-m bench", f"-m bench --only {' '.join(sorted(ran))}", 1)
+    run_notes = "\n".join(line for line in after.splitlines() if not line.startswith("|"))
+    old_notes = old.partition("Seconds per benchmark:")[2].partition("\n")[2]
+    return (
+        f"{intro.rstrip()} Rows of {', '.join(sorted(ran))} are from this run; the others from "
+        "earlier runs (their conditions in the notes below).\n\n"
+        "| bench | metric | figure | baseline | ratio | target | pass |\n"
+        "|---|---|---:|---|---:|---|:-:|\n"
+        + "\n".join(rows)
+        + f"\n{run_notes.rstrip()}\n\n{old_notes.strip()}\n"
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every bench")
@@ -632,7 +663,10 @@ def main() -> int:
     out = RESULTS_DIR / f"{now.strftime('%Y-%m-%dT%H%M')}{suffix}.json"
     out.write_text(json.dumps({**meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
     table = TABLE.with_name("RESULTS-quick.md") if args.quick else TABLE
-    table.write_text(markdown(rows, meta))
+    text = markdown(rows, meta)
+    if args.only and table.exists():
+        text = merged(table.read_text(), text, set(args.only))
+    table.write_text(text)
     print(f"written {out} and {table}")
     return 0 if all(r.ok is not False for r in rows) else 1
 
