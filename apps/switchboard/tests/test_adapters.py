@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from switchboard.adapters import (
     parse_with,
     secret_name,
 )
+from switchboard.supervisor import console_argv
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -57,7 +59,7 @@ def test_the_facts_match_the_adapter_itself(name: str) -> None:
     unit = (ROOT / f"deploy/systemd/{info.script}.service").read_text()
     assert f"Environment={info.setting_env('LISTEN')}=127.0.0.1:{info.unit_port}" in unit
     scripts = (ROOT / "services/platforms/pyproject.toml").read_text()
-    assert re.search(rf'^{info.script} = "{info.module}:main"$', scripts, re.M)
+    assert re.search(rf'^{info.script} = "{info.entry}"$', scripts, re.M)
 
 
 def test_with_takes_each_named_adapter_once_in_order() -> None:
@@ -105,3 +107,12 @@ def test_a_missing_token_says_both_ways_to_give_it() -> None:
 )
 def test_adapters_reach_gated_on_loopback_when_it_listens_everywhere(listen: str, url: str) -> None:
     assert gated_url_for(listen) == url
+
+
+def test_without_the_console_script_up_runs_the_same_entry_point() -> None:
+    """The fallback of a missing script runs its entry point, so telegram stays lean."""
+    argv = console_argv("switchboard-no-such-script", ADAPTERS["telegram"].entry)
+    assert argv[1:] == ["-c", "from platforms.lean import telegram; telegram()"]
+    shown = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "TELEGRAM_BOT_TOKEN" in shown.stdout

@@ -20,13 +20,20 @@ class AdapterInfo:
     """One platform adapter, as `up` starts it and `doctor` checks it."""
 
     name: str  # as given to --with; the program is switchboard-<name>
-    module: str  # python -m <module> when the console script is missing
+    module: str  # the adapter's module: its settings, token variables and platform class
     channel: str  # the channel name it registers with gated (its jid prefix)
     tokens: tuple[str, ...]  # the variables it reads its platform token(s) from
     api_env: str  # the variable naming the platform's base URL (tests: a stand-in)
     api_default: str | None  # None: no default, the variable is required
     unit_port: int  # where its systemd unit listens (deploy/systemd/switchboard-<name>.service)
     jid_example: str  # what its chats' jids look like (docs/channels.md)
+    # The console script's entry point (services/platforms/pyproject.toml), "" for <module>:main.
+    lean_entry: str = ""
+
+    @property
+    def entry(self) -> str:
+        """What switchboard-<name> runs: "module:function"."""
+        return self.lean_entry or f"{self.module}:main"
 
     @property
     def script(self) -> str:
@@ -52,6 +59,7 @@ ADAPTERS: Final = {
             "https://api.telegram.org/bot",
             8711,
             "tg:<chat id>",
+            "platforms.lean:telegram",  # keeps python-telegram-bot's unused imports out
         ),
         AdapterInfo(
             "matrix",

@@ -73,15 +73,19 @@ class ChildSpec:
     drop_env: frozenset[str] = frozenset()
 
 
-def console_argv(script: str, module: str) -> list[str]:
-    """The venv's console script `script` (python -m `module` when it is missing)."""
+def console_argv(script: str, entry: str) -> list[str]:
+    """The venv's console script `script`; when it is missing, python running the script's
+    entry point `entry` ("module:function", as in pyproject.toml) the same way."""
     path = Path(sys.executable).parent / script
-    return [str(path)] if path.exists() else [sys.executable, "-m", module]
+    if path.exists():
+        return [str(path)]
+    module, function = entry.split(":")
+    return [sys.executable, "-c", f"from {module} import {function}; {function}()"]
 
 
 def daemon_argv(name: str, db: Path, log_level: str | None = None) -> tuple[str, ...]:
-    """The venv's console script for `name` (python -m <name>.main when it is missing)."""
-    argv = [*console_argv(name, f"{name}.main"), "--db", str(db)]
+    """The venv's console script for `name` (its entry point <name>.main:main when missing)."""
+    argv = [*console_argv(name, f"{name}.main:main"), "--db", str(db)]
     if log_level:
         argv += ["--log-level", log_level]
     return tuple(argv)

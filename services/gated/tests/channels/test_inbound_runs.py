@@ -203,14 +203,17 @@ def test_a_thread_is_a_session_topic_its_next_message_joins(gated: Gated) -> Non
     gated.post(chat_jid="chatx:thr", id="t2", content="still in it", thread_id="777")
     second = gated.wait_inputs("thr", 2)[1]
     assert (first["topic"], second["topic"]) == ("thread:777", "thread:777")
-    c = gated.conn()
-    try:
-        replies = c.execute(
-            "SELECT topic FROM messages WHERE chat_jid = 'chatx:thr' AND is_from_me = 1"
-        ).fetchall()
-    finally:
-        c.close()
-    assert [r[0] for r in replies] == ["thread:777", "thread:777"]  # answered in the thread
+
+    def reply_topics() -> list[str]:
+        with gated.conn() as c:
+            rows = c.execute(
+                "SELECT topic FROM messages WHERE chat_jid = 'chatx:thr' AND is_from_me = 1"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # The agent has its input before its reply is stored: wait for the second reply.
+    wait_for(lambda: len(reply_topics()) >= 2, RUN_S, "both replies")
+    assert reply_topics() == ["thread:777", "thread:777"]  # answered in the thread
 
 
 def test_a_web_chats_topic_prefix_opens_that_topic(gated: Gated) -> None:

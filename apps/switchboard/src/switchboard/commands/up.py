@@ -162,7 +162,7 @@ def adapter_spec(
         "PYTHONUNBUFFERED": "1",
         **{t.env: t.value for t in tokens.values()},
     }
-    argv = console_argv(info.script, info.module)
+    argv = console_argv(info.script, info.entry)
     if log_level:
         argv += ["--log-level", log_level]
     return ChildSpec(info.name, tuple(argv), env, adapters.TOKEN_VARIABLES - set(info.tokens))
