@@ -18,6 +18,7 @@ from dashd.context import AppState
 from dashd.live import Hub
 from dashd.page import SecurityHeaders
 from dashd.pages import (
+    charts,
     chats,
     groups,
     login,
@@ -40,6 +41,7 @@ PAGE_MODULES = (
     webchat,
     sessions,
     tasks,
+    charts,
     onboarding,
     users,
     share,
