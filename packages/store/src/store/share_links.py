@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -15,6 +16,7 @@ from store import validate
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
+from store.sqlparts import and_in
 
 TOKEN_BYTES: Final = 32  # 256 bits from secrets.token_urlsafe: never guessed, never enumerated
 MAX_ORIGINS: Final = 20
@@ -84,6 +86,16 @@ def lookup(conn: sqlite3.Connection, token: str) -> ShareLink | None:
     by index: no comparison of the secret itself, so timing tells nothing about it."""
     row = conn.execute(LOOKUP_SQL, (hash_token(token),)).fetchone()
     return ShareLink.from_row(row) if row else None
+
+
+def live_token_hashes(conn: sqlite3.Connection, hashes: Collection[str]) -> set[str]:
+    """Those of `hashes` that are a live link's token hash, in one query (the UNIQUE
+    autoindex): dashd's live hub ends the streams of a rotated or revoked link with it."""
+    wanted = sorted(hashes)
+    if not wanted:
+        return set()
+    sql = "SELECT token_hash FROM share_links WHERE 1 = 1" + and_in("token_hash", wanted)
+    return {str(r[0]) for r in conn.execute(sql, wanted)}
 
 
 def get_link(conn: sqlite3.Connection, folder: str) -> ShareLink | None:
