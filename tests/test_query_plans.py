@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from dashd.auth import SESSION_ALIVE_SQL
 from gated.tools.audit import CALL_COUNTS_SQL
+from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
+from store.hierarchy import PARENTS_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
 from store.runs import OPEN_RUN_SQL, OPEN_RUNS_SQL
+from store.share_links import VISITOR_COUNT_SQL
 from switchboard.schemas import open_all
 from timed.firing import DUE_SQL
 
@@ -23,6 +26,7 @@ BIG_TABLES = (
     "messages",
     "outbox",
     "chats",
+    "registered_groups",  # one row per share-link visitor
     "scheduled_tasks",
     "task_runs",
     "session_log",
@@ -75,6 +79,27 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     # store/groups.py: get_chat. (errored_chats scans `chats`, one row per chat, not per
     # message: a status-page read that does not grow with traffic, so it is not listed.)
     ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
+    # store/hierarchy.py: the folder tree (every request of a restricted dashboard user)
+    ("store.hierarchy.PARENTS_SQL", PARENTS_SQL, ()),
+    # store/folder_chats.py: how many chats some folders have; both forms of its condition
+    # in store/groups.py: list_chats(folders=) (a restricted user's /chats)
+    ("store.folder_chats.COUNT_SQL", FOLDER_CHATS_COUNT_SQL.format(marks="?,?"), ("a", "b")),
+    (
+        "store.list_chats.few",
+        "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ? AND (chats.jid IN "
+        "(SELECT jid FROM registered_groups WHERE folder IN (?)) OR chats.jid IN (?)) "
+        "ORDER BY last_message_at DESC LIMIT ?",
+        ("\uffff", "a", "web:a", 50),
+    ),
+    (
+        "store.list_chats.many",
+        "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ? AND (EXISTS (SELECT 1 "
+        "FROM registered_groups g WHERE g.jid = chats.jid AND g.folder IN (?)) OR chats.jid "
+        "IN (?)) ORDER BY last_message_at DESC LIMIT ?",
+        ("\uffff", "a", "web:a", 50),
+    ),
+    # store/share_links.py: visitors per folder (/groups, `switchboard group list`)
+    ("store.share_links.VISITOR_COUNT_SQL", VISITOR_COUNT_SQL, ("a", "web:a/v/", "web:a/v0")),
     # gated/adapters.py: a channel token lookup on every POST /v1/messages
     ("gated.channel_by_token", "SELECT * FROM channels WHERE token_hash = ?", ("x",)),
     # gated/email/threads.py: get_thread, latest_thread

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 import store
+from store import share_links
 
 
 def test_register_group_and_read_it_back(db: sqlite3.Connection) -> None:
@@ -185,8 +186,29 @@ def test_list_chats_newest_first_with_paging(db: sqlite3.Connection) -> None:
     assert [c.jid for c in store.list_chats(db)] == ["web:new", "email:mid@x.y", "web:old"]
     assert [c.jid for c in store.list_chats(db, before="2026-02-01T00:00:00.000Z")] == ["web:old"]
     assert [c.jid for c in store.list_chats(db, limit=1)] == ["web:new"]
-    assert [c.jid for c in store.list_chats(db, jids=["web:old"])] == ["web:old"]
-    assert store.list_chats(db, jids=[]) == []
+    assert [c.jid for c in store.list_chats(db, folders=["old"])] == ["web:old"]  # its web chat
+    assert store.list_chats(db, folders=[]) == []
+
+
+def test_chats_are_filtered_by_folder_in_sql(db: sqlite3.Connection) -> None:
+    put(db, "web:a", "2026-01-01T00:00:00.000Z")
+    put(db, "tg:1", "2026-01-02T00:00:00.000Z")
+    put(db, "web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "2026-01-03T00:00:00.000Z")
+    put(db, "tg:2", "2026-01-04T00:00:00.000Z")
+    store.register_group(db, "tg:1", "a")
+    store.register_group(db, "web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "a")
+    store.register_group(db, "tg:2", "b")
+    db.execute("UPDATE chats SET errored = 1")
+    in_a = ["web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "tg:1", "web:a"]
+    assert [c.jid for c in store.list_chats(db, folders=["a"])] == in_a
+    assert [c.jid for c in store.list_chats(db, folders=["b"])] == ["tg:2"]
+    assert [c.jid for c in store.list_chats(db, folders=["a", "b"])] == ["tg:2", *in_a]
+    assert sorted(c.jid for c in store.errored_chats(db, ["a"])) == sorted(in_a)
+    assert store.errored_chats(db, []) == []
+    assert len(store.errored_chats(db)) == 4
+    assert [g.jid for g in store.registered_groups(db, visitors=False)] == ["tg:1", "tg:2"]
+    assert store.group_folders(db) == ["a", "b"]
+    assert share_links.visitor_counts(db, ["a", "b"]) == {"a": 1}
 
 
 def test_active_web_jids_since(db: sqlite3.Connection) -> None:

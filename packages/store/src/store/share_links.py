@@ -141,6 +141,25 @@ def set_frame_ancestors(
     return ShareLink.from_row(row)
 
 
+# Parameters: folder, 'web:<folder>/v/', 'web:<folder>/v0'. A folder's visitor chats are the
+# jids between those two ('0' follows '/'): one range of the (folder, jid) index, no row read.
+VISITOR_COUNT_SQL = (
+    "SELECT COUNT(*) FROM registered_groups WHERE folder = ? AND jid >= ? AND jid < ?"
+)
+
+
+def visitor_counts(conn: sqlite3.Connection, folders: list[str]) -> dict[str, int]:
+    """How many share-link visitors (chats registered on a first message) each of `folders`
+    has; folders with none are left out."""
+    counts = {}
+    for folder in folders:
+        low, high = f"web:{folder}/v/", f"web:{folder}/v0"
+        n = int(conn.execute(VISITOR_COUNT_SQL, (folder, low, high)).fetchone()[0])
+        if n:
+            counts[folder] = n
+    return counts
+
+
 def new_visitor_id() -> str:
     return secrets.token_urlsafe(VISITOR_ID_BYTES)
 

@@ -69,16 +69,13 @@ def gated_sandbox(ctx: Ctx) -> dict[str, Any] | None:
 
 
 def status_values(ctx: Ctx) -> dict[str, Any]:
-    conn, viewer = ctx.read, ctx.user
-    jids = viewer.jids(conn)
-    folders = viewer.folder_list
-    errored = [c for c in store.errored_chats(conn) if jids is None or c.jid in jids]
+    conn, folders = ctx.read, ctx.user.folder_list
     return {
         "daemons": daemon_health(ctx),
         "sandbox": gated_sandbox(ctx),
-        "backlog": backlog_counts(conn) if jids is None else outbox_counts_for(conn, jids),
-        "dead": dead_letters_for(conn, jids, limit=10),
-        "errored": errored,
+        "backlog": backlog_counts(conn) if folders is None else outbox_counts_for(conn, folders),
+        "dead": dead_letters_for(conn, folders, limit=10),
+        "errored": store.errored_chats(conn, folders),
         "running": store.session_runs(conn, running_only=True, folders=folders, limit=20),
         "failures": store.session_runs(conn, errors_only=True, folders=folders, limit=10),
         "now": ctx.now,

@@ -51,8 +51,7 @@ def ensure_registered(conn: sqlite3.Connection, folder: str) -> None:
 
 @page()
 def web_index(ctx: Ctx) -> Response:
-    folders = sorted({g.folder for g in store.registered_groups(ctx.read)})
-    folders = [f for f in folders if ctx.user.can_see_folder(f)]
+    folders = [f for f in store.group_folders(ctx.read) if ctx.user.can_see_folder(f)]
     return ctx.render("web_index.html", folders=folders)
 
 
