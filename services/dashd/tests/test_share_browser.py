@@ -25,7 +25,7 @@ import pytest
 import store
 from dashd.pages.share import VISITOR_COOKIE
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd
+from dashd_harness import OBSERVE_JS, PASSWORD, Server, open_db, signed_in, start_dashd
 from store import share_links
 from store.bus import WorkKey
 from testkit import wait_for
@@ -35,16 +35,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 WAIT_MS = 20_000
 REPLY_MS = 30_000
 FOLDER = "helpline"
-# Each row added to #messages: its seq and when it appeared (wall clock, ms).
-OBSERVE_JS = """() => {
-  window.__seen = {};
-  new MutationObserver((records) => {
-    const now = Date.now();
-    for (const r of records) for (const n of r.addedNodes)
-      if (n.dataset && n.dataset.seq) window.__seen[n.dataset.seq] = now;
-  }).observe(document.getElementById("messages"), { childList: true });
-  return true;
-}"""
 
 if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
     pytestmark = pytest.mark.skip(reason="Debian's chromium (/usr/bin/chromium) is not installed")
