@@ -366,7 +366,24 @@ def m006_share_links(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m007_registered_groups_scale_indexes(conn: sqlite3.Connection) -> None:
+def m007_run_usage(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- What a run cost (store.usage), from the `usage` of the agent's result line(s);
+        -- NULL when the agent reported none (the echo agent, an old agent).
+        ALTER TABLE session_log ADD COLUMN input_tokens INTEGER;
+        ALTER TABLE session_log ADD COLUMN output_tokens INTEGER;
+        ALTER TABLE session_log ADD COLUMN cost_usd REAL;
+        -- A folder's spend in a period (its budgets): the runs that reported a cost, by end.
+        CREATE INDEX session_log_spend ON session_log (group_folder, ended_at)
+            WHERE cost_usd IS NOT NULL;
+        """,
+    )
+
+
+@migration
+def m008_registered_groups_scale_indexes(conn: sqlite3.Connection) -> None:
     execute_script(
         conn,
         """
