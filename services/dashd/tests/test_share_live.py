@@ -69,6 +69,22 @@ class Visitor:
         self.client.close()
 
 
+@pytest.fixture
+def ann(site: Server, db: sqlite3.Connection) -> Iterator[Visitor]:
+    """A fresh visitor of a fresh link."""
+    v = Visitor(site, link(db))
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def stream(ann: Visitor, db: sqlite3.Connection) -> Iterator[SseStream]:
+    """The visitor's stream, open from the present."""
+    s = ann.stream(after=store.latest_seq(db))
+    yield s
+    s.close()
+
+
 def reply(conn: sqlite3.Connection, jid: str, text: str) -> int:
     """Store an agent's reply to a visitor as gated does (message and outbox row, one commit)."""
     return store.store_outbound(conn, jid, text, group_folder=jid.split(":", 1)[1].split("/")[0])
@@ -94,32 +110,25 @@ def anonymous_get(site: Server, path: str, cookie: str | None = None) -> httpx.R
 
 
 def test_a_visitors_reply_streams_at_once_escaped_with_its_seq_as_id(
-    site: Server, db: sqlite3.Connection
+    ann: Visitor, stream: SseStream, db: sqlite3.Connection
 ) -> None:
-    ann = Visitor(site, link(db))
-    stream = ann.stream(after=store.latest_seq(db))
-    try:
-        assert stream.status == 200
-        stream.wait(lambda ev: any(e.type == "typing" for e in ev), 10, "the typing state")
-        seq = reply(db, ann.jid, "hi <b>there</b> & co")
-        stored = time.monotonic()
-        stream.wait(lambda ev: seq in ids(ev), 10, "the reply")
-        [event] = stream.of("message")
-        assert event.id == str(seq)
-        assert f'data-seq="{seq}"' in event.data
-        assert "hi &lt;b&gt;there&lt;/b&gt; &amp; co" in event.data
-        assert "<b>" not in event.data
-        assert ann.jid not in event.data  # the row says nothing of the chat it is in
-        assert event.at - stored < 1.0
-    finally:
-        stream.close()
-        ann.close()
+    assert stream.status == 200
+    stream.wait(lambda ev: any(e.type == "typing" for e in ev), 10, "the typing state")
+    seq = reply(db, ann.jid, "hi <b>there</b> & co")
+    stored = time.monotonic()
+    stream.wait(lambda ev: seq in ids(ev), 10, "the reply")
+    [event] = stream.of("message")
+    assert event.id == str(seq)
+    assert f'data-seq="{seq}"' in event.data
+    assert "hi &lt;b&gt;there&lt;/b&gt; &amp; co" in event.data
+    assert "<b>" not in event.data
+    assert ann.jid not in event.data  # the row says nothing of the chat it is in
+    assert event.at - stored < 1.0
 
 
 def test_a_reconnect_with_last_event_id_gets_exactly_the_three_it_missed(
-    site: Server, db: sqlite3.Connection
+    ann: Visitor, db: sqlite3.Connection
 ) -> None:
-    ann = Visitor(site, link(db))
     first = ann.stream(after=store.latest_seq(db))
     seen = reply(db, ann.jid, "before the cut")
     first.wait(lambda ev: seen in ids(ev), 10, "the first reply")
@@ -139,28 +148,19 @@ def test_a_reconnect_with_last_event_id_gets_exactly_the_three_it_missed(
         )
     finally:
         again.close()
-        ann.close()
 
 
 def test_typing_is_on_while_an_agent_runs_for_the_visitor(
-    site: Server, db: sqlite3.Connection
+    ann: Visitor, stream: SseStream, db: sqlite3.Connection
 ) -> None:
-    ann = Visitor(site, link(db))
-    stream = ann.stream(after=store.latest_seq(db))
-    try:
-        stream.wait(lambda ev: len(ev) >= 1, 10, "the typing state")
-        key = WorkKey.chat(ann.jid)
-        run = store.open_run(
-            db, store.NewRun(key, FOLDER, "", ann.jid, batch_end=0, sandbox="none")
-        )
-        assert run is not None
-        stream.wait(lambda ev: [e.data for e in ev if e.type == "typing"][-1] == "on", 10, "on")
-        assert store.end_run(db, run, "ok")
-        stream.wait(lambda ev: [e.data for e in ev if e.type == "typing"][-1] == "off", 10, "off")
-        assert [e.data for e in stream.of("typing")] == ["off", "on", "off"]
-    finally:
-        stream.close()
-        ann.close()
+    stream.wait(lambda ev: len(ev) >= 1, 10, "the typing state")
+    key = WorkKey.chat(ann.jid)
+    run = store.open_run(db, store.NewRun(key, FOLDER, "", ann.jid, batch_end=0, sandbox="none"))
+    assert run is not None
+    stream.wait(lambda ev: [e.data for e in ev if e.type == "typing"][-1] == "on", 10, "on")
+    assert store.end_run(db, run, "ok")
+    stream.wait(lambda ev: [e.data for e in ev if e.type == "typing"][-1] == "off", 10, "off")
+    assert [e.data for e in stream.of("typing")] == ["off", "on", "off"]
 
 
 def test_a_stream_carries_only_its_own_visitors_messages(
@@ -298,25 +298,19 @@ def test_a_fifth_stream_of_a_visitor_and_the_33rd_of_an_address_are_refused(
 
 
 def test_the_form_posted_with_fetch_gets_204_and_the_stream_brings_the_message(
-    site: Server, db: sqlite3.Connection
+    ann: Visitor, stream: SseStream, db: sqlite3.Connection
 ) -> None:
-    ann = Visitor(site, link(db))
-    stream = ann.stream(after=store.latest_seq(db))
-    try:
-        r = ann.client.post(
-            f"/s/{ann.token}",
-            data={"csrf": ann.csrf, "text": "sent by fetch"},
-            headers={"X-Share-Fetch": "1"},
-        )
-        assert r.status_code == 204
-        stream.wait(lambda ev: any("sent by fetch" in e.data for e in ev), 10, "own message")
-        r = ann.client.post(f"/s/{ann.token}", data={"csrf": ann.csrf, "text": "no script"})
-        assert r.status_code == 303  # without JavaScript: post, redirect, get
-        r = ann.client.post(
-            f"/s/{ann.token}", data={"csrf": "0" * 64, "text": "x"}, headers={"X-Share-Fetch": "1"}
-        )
-        assert r.status_code == 403
-        assert 'id="share-error"' in r.text  # app.js shows this text
-    finally:
-        stream.close()
-        ann.close()
+    r = ann.client.post(
+        f"/s/{ann.token}",
+        data={"csrf": ann.csrf, "text": "sent by fetch"},
+        headers={"X-Share-Fetch": "1"},
+    )
+    assert r.status_code == 204
+    stream.wait(lambda ev: any("sent by fetch" in e.data for e in ev), 10, "own message")
+    r = ann.client.post(f"/s/{ann.token}", data={"csrf": ann.csrf, "text": "no script"})
+    assert r.status_code == 303  # without JavaScript: post, redirect, get
+    r = ann.client.post(
+        f"/s/{ann.token}", data={"csrf": "0" * 64, "text": "x"}, headers={"X-Share-Fetch": "1"}
+    )
+    assert r.status_code == 403
+    assert 'id="share-error"' in r.text  # app.js shows this text

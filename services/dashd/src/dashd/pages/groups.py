@@ -59,8 +59,8 @@ def persona_of(conn: sqlite3.Connection, folder: str) -> Persona:
 @page()
 def group_list(ctx: Ctx) -> Response:
     conn, viewer = ctx.read, ctx.user
-    chats = store.registered_groups(conn, visitors=False)
-    groups = [g for g in chats if viewer.can_see_folder(g.folder)]
+    registered = store.registered_groups(conn, visitors=False)  # visitors are counted below
+    groups = [g for g in registered if viewer.can_see_folder(g.folder)]
     routes = [
         r
         for r in store.all_routes(conn)
