@@ -12,6 +12,7 @@ import pytest
 from dashd.auth import SESSION_ALIVE_SQL
 from gated.tools.audit import CALL_COUNTS_SQL
 from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
+from store.groups import FOLDERS_CTE, NON_VISITOR_GROUPS_SQL
 from store.hierarchy import PARENTS_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
@@ -83,7 +84,11 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("store.hierarchy.PARENTS_SQL", PARENTS_SQL, ()),
     # store/folder_chats.py: how many chats some folders have; both forms of its condition
     # in store/groups.py: list_chats(folders=) (a restricted user's /chats)
-    ("store.folder_chats.COUNT_SQL", FOLDER_CHATS_COUNT_SQL.format(marks="?,?"), ("a", "b")),
+    (
+        "store.folder_chats.COUNT_SQL",
+        FOLDER_CHATS_COUNT_SQL.format(marks="?,?"),
+        ("a", "b", 1001),
+    ),
     (
         "store.list_chats.few",
         "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ? AND (chats.jid IN "
@@ -98,6 +103,10 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         "IN (?)) ORDER BY last_message_at DESC LIMIT ?",
         ("\uffff", "a", "web:a", 50),
     ),
+    # store/groups.py: group_folders and registered_groups(visitors=False) (/groups, /web,
+    # `switchboard group list`)
+    ("store.groups.FOLDERS_CTE", FOLDERS_CTE + "SELECT name FROM folders", ()),
+    ("store.groups.NON_VISITOR_GROUPS_SQL", NON_VISITOR_GROUPS_SQL, ()),
     # store/share_links.py: visitors per folder (/groups, `switchboard group list`)
     ("store.share_links.VISITOR_COUNT_SQL", VISITOR_COUNT_SQL, ("a", "web:a/v/", "web:a/v0")),
     # gated/adapters.py: a channel token lookup on every POST /v1/messages

@@ -13,8 +13,11 @@ from typing import Final
 # when the folders' chats are many, so a page of them is found soon).
 DRIVE_MAX: Final = 1000
 
-# Parameters: the folders. Counts entries of the folder index alone (no table reads).
-COUNT_SQL: Final = "SELECT COUNT(*) FROM registered_groups WHERE folder IN ({marks})"
+# Parameters: the folders, then DRIVE_MAX + 1. Counts entries of the folder index alone (no
+# table reads), stopping past DRIVE_MAX: the answer needed is only "more than that or not".
+COUNT_SQL: Final = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM registered_groups WHERE folder IN ({marks}) LIMIT ?)"
+)
 
 
 def and_chat_in_folders(
@@ -27,7 +30,9 @@ def and_chat_in_folders(
         return " AND 0", []
     marks = ",".join("?" * len(folders))
     web = [f"web:{f}" for f in folders]
-    count = int(conn.execute(COUNT_SQL.format(marks=marks), folders).fetchone()[0])
+    count = int(
+        conn.execute(COUNT_SQL.format(marks=marks), [*folders, DRIVE_MAX + 1]).fetchone()[0]
+    )
     if count <= DRIVE_MAX:
         registered = f"{column} IN (SELECT jid FROM registered_groups WHERE folder IN ({marks}))"
     else:

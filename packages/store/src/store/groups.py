@@ -157,24 +157,40 @@ def get_group(conn: sqlite3.Connection, jid: str) -> Group | None:
     return Group.from_row(row) if row else None
 
 
-# A share-link visitor's chat `web:<folder>/v/<id>` (store.share_links.VISITOR_JID_RE); GLOB
-# is case-sensitive, so the 'web:' prefix is a range of the primary key.
-VISITOR_JID_GLOB = "web:*/v/*"
+# The distinct folders of registered_groups by skipping along the (folder, jid) index: one
+# probe per folder, however many chats (share-link visitors) a folder has.
+FOLDERS_CTE = """
+WITH RECURSIVE folders(name) AS (
+    SELECT MIN(folder) FROM registered_groups
+    UNION ALL
+    SELECT (SELECT MIN(folder) FROM registered_groups WHERE folder > folders.name)
+    FROM folders WHERE folders.name IS NOT NULL
+)
+"""
+# No parameters. Every registered chat but the share-link visitors' (`web:<folder>/v/<id>`,
+# the jids from 'web:<folder>/v/' to before 'web:<folder>/v0'): two index ranges per folder,
+# so the visitors' rows are never read.
+NON_VISITOR_GROUPS_SQL = (
+    FOLDERS_CTE
+    + """SELECT g.* FROM folders CROSS JOIN registered_groups g ON g.folder = folders.name
+    AND (g.jid < 'web:' || folders.name || '/v/' OR g.jid >= 'web:' || folders.name || '/v0')
+WHERE folders.name IS NOT NULL ORDER BY g.folder, g.jid"""
+)
 
 
 def registered_groups(conn: sqlite3.Connection, *, visitors: bool = True) -> list[Group]:
     """Every registered chat, by folder then jid; `visitors=False` leaves out the share-link
     visitors' chats (one per visitor: count them with `share_links.visitor_counts`)."""
-    sql = "SELECT * FROM registered_groups"
-    if not visitors:
-        sql += " WHERE jid NOT GLOB ?"
-    rows = conn.execute(sql + " ORDER BY folder, jid", () if visitors else (VISITOR_JID_GLOB,))
+    if visitors:
+        rows = conn.execute("SELECT * FROM registered_groups ORDER BY folder, jid")
+    else:
+        rows = conn.execute(NON_VISITOR_GROUPS_SQL)
     return [Group.from_row(r) for r in rows]
 
 
 def group_folders(conn: sqlite3.Connection) -> list[str]:
-    """The folders that have a registered chat, sorted (the folder index alone)."""
-    rows = conn.execute("SELECT DISTINCT folder FROM registered_groups ORDER BY folder")
+    """The folders that have a registered chat, sorted (one index probe per folder)."""
+    rows = conn.execute(FOLDERS_CTE + "SELECT name FROM folders WHERE name IS NOT NULL")
     return [str(r[0]) for r in rows]
 
 
