@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemonkit.alerts import DEAD_SQL
 from dashd.auth import SESSION_ALIVE_SQL
 from gated.tools.audit import CALL_COUNTS_SQL
 from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
@@ -77,8 +78,7 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ),
     ("store.rates.RECEIVED_SINCE_SQL", RECEIVED_SINCE_SQL, ("web:a", 2000, "message", NOW)),
     ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", 2000, NOW)),
-    # store/groups.py: get_chat. (errored_chats scans `chats`, one row per chat, not per
-    # message: a status-page read that does not grow with traffic, so it is not listed.)
+    # store/groups.py: get_chat; errored_chats (the alert watcher's, every few seconds)
     ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
     # store/hierarchy.py: the folder tree (every request of a restricted dashboard user)
     ("store.hierarchy.PARENTS_SQL", PARENTS_SQL, ()),
@@ -109,6 +109,9 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("store.groups.NON_VISITOR_GROUPS_SQL", NON_VISITOR_GROUPS_SQL, ()),
     # store/share_links.py: visitors per folder (/groups, `switchboard group list`)
     ("store.share_links.VISITOR_COUNT_SQL", VISITOR_COUNT_SQL, ("a", "web:a/v/", "web:a/v0")),
+    ("store.errored_chats", "SELECT * FROM chats WHERE errored = 1", ()),
+    # daemonkit/alerts.py: the undelivered replies, every few seconds
+    ("daemonkit.alerts.DEAD_SQL", DEAD_SQL, ("alert",)),
     # gated/adapters.py: a channel token lookup on every POST /v1/messages
     ("gated.channel_by_token", "SELECT * FROM channels WHERE token_hash = ?", ("x",)),
     # gated/email/threads.py: get_thread, latest_thread

@@ -70,6 +70,7 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "session_log_running": ("session_log", ["ended_at"]),
     "session_log_open_work": ("session_log", ["work_key"]),
     "session_log_spend": ("session_log", ["group_folder", "ended_at"]),
+    "chats_errored": ("chats", ["jid"]),
     "system_messages_folder": ("system_messages", ["group_folder", "id"]),
     "sqlite_autoindex_router_state_1": ("router_state", ["key"]),
     "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
@@ -116,7 +117,7 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
-        ("store", 7, "m007_run_usage"),
+        ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
     ]
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 8
@@ -157,7 +158,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
-        ("store", 7, "m007_run_usage"),
+        ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),

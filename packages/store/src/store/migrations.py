@@ -366,7 +366,7 @@ def m006_share_links(conn: sqlite3.Connection) -> None:
 
 
 @migration
-def m007_run_usage(conn: sqlite3.Connection) -> None:
+def m007_usage_and_alerts(conn: sqlite3.Connection) -> None:
     execute_script(
         conn,
         """
@@ -378,6 +378,9 @@ def m007_run_usage(conn: sqlite3.Connection) -> None:
         -- A folder's spend in a period (its budgets): the runs that reported a cost, by end.
         CREATE INDEX session_log_spend ON session_log (group_folder, ended_at)
             WHERE cost_usd IS NOT NULL;
+        -- The errored chats, read every few seconds by the alert watcher (daemonkit.alerts):
+        -- a handful among many chats.
+        CREATE INDEX chats_errored ON chats (jid) WHERE errored = 1;
         """,
     )
 
