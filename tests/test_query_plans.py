@@ -12,10 +12,14 @@ import pytest
 from daemonkit.alerts import DEAD_SQL
 from dashd.auth import SESSION_ALIVE_SQL
 from gated.tools.audit import CALL_COUNTS_SQL
+from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
+from store.groups import FOLDERS_CTE, NON_VISITOR_GROUPS_SQL
+from store.hierarchy import PARENTS_SQL
 from store.messages import PENDING_TASKS_SQL
 from store.outbox import CLAIM_OWNERS_SQL, CLAIM_SQL, ITEM_SQL, RELEASE_SQL
 from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
 from store.runs import OPEN_RUN_SQL, OPEN_RUNS_SQL
+from store.share_links import VISITOR_COUNT_SQL
 from switchboard.schemas import open_all
 from timed.firing import DUE_SQL
 
@@ -24,6 +28,7 @@ BIG_TABLES = (
     "messages",
     "outbox",
     "chats",
+    "registered_groups",  # one row per share-link visitor
     "scheduled_tasks",
     "task_runs",
     "session_log",
@@ -75,6 +80,35 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", 2000, NOW)),
     # store/groups.py: get_chat; errored_chats (the alert watcher's, every few seconds)
     ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
+    # store/hierarchy.py: the folder tree (every request of a restricted dashboard user)
+    ("store.hierarchy.PARENTS_SQL", PARENTS_SQL, ()),
+    # store/folder_chats.py: how many chats some folders have; both forms of its condition
+    # in store/groups.py: list_chats(folders=) (a restricted user's /chats)
+    (
+        "store.folder_chats.COUNT_SQL",
+        FOLDER_CHATS_COUNT_SQL.format(marks="?,?"),
+        ("a", "b", 1001),
+    ),
+    (
+        "store.list_chats.few",
+        "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ? AND (chats.jid IN "
+        "(SELECT jid FROM registered_groups WHERE folder IN (?)) OR chats.jid IN (?)) "
+        "ORDER BY last_message_at DESC LIMIT ?",
+        ("\uffff", "a", "web:a", 50),
+    ),
+    (
+        "store.list_chats.many",
+        "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ? AND (EXISTS (SELECT 1 "
+        "FROM registered_groups g WHERE g.jid = chats.jid AND g.folder IN (?)) OR chats.jid "
+        "IN (?)) ORDER BY last_message_at DESC LIMIT ?",
+        ("\uffff", "a", "web:a", 50),
+    ),
+    # store/groups.py: group_folders and registered_groups(visitors=False) (/groups, /web,
+    # `switchboard group list`)
+    ("store.groups.FOLDERS_CTE", FOLDERS_CTE + "SELECT name FROM folders", ()),
+    ("store.groups.NON_VISITOR_GROUPS_SQL", NON_VISITOR_GROUPS_SQL, ()),
+    # store/share_links.py: visitors per folder (/groups, `switchboard group list`)
+    ("store.share_links.VISITOR_COUNT_SQL", VISITOR_COUNT_SQL, ("a", "web:a/v/", "web:a/v0")),
     ("store.errored_chats", "SELECT * FROM chats WHERE errored = 1", ()),
     # daemonkit/alerts.py: the undelivered replies, every few seconds
     ("daemonkit.alerts.DEAD_SQL", DEAD_SQL, ("alert",)),

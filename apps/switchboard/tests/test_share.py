@@ -121,3 +121,25 @@ def test_bad_input_is_one_line_and_writes_nothing(db: Path, args: list[str], mes
     conn = store.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM share_links").fetchone()[0] == 0
     conn.close()
+
+
+def test_group_list_counts_share_link_visitors_instead_of_listing_them(db: Path) -> None:
+    conn = store.connect(db)
+    visitors = [share_links.visitor_jid("demo", share_links.new_visitor_id()) for _ in range(3)]
+    for jid in visitors:
+        store.register_group(conn, jid, "demo", name="share link visitor of demo")
+    store.register_group(conn, "web:other", "other")
+    conn.close()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    run = [SWITCHBOARD, "group", "list", "--db", str(db)]
+    text = subprocess.run(run, capture_output=True, text=True, timeout=60, env=clean)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[0].split()[-1] == "visitors"
+    rows = {line.split()[0]: line.split() for line in text.stdout.splitlines()[2:]}
+    assert set(rows) == {"web:demo", "web:other"}  # no visitor chat listed
+    assert rows["web:demo"][-1] == "3"
+    as_json = subprocess.run(
+        [*run, "--json"], capture_output=True, text=True, timeout=60, env=clean
+    )
+    listed = {g["jid"]: g["share_visitors"] for g in json.loads(as_json.stdout)}
+    assert listed == {"web:demo": 3, "web:other": 0}

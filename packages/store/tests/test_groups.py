@@ -6,6 +6,8 @@ import sqlite3
 
 import pytest
 import store
+from store import share_links
+from store.folder_chats import DRIVE_MAX, and_chat_in_folders
 
 
 def test_register_group_and_read_it_back(db: sqlite3.Connection) -> None:
@@ -185,8 +187,29 @@ def test_list_chats_newest_first_with_paging(db: sqlite3.Connection) -> None:
     assert [c.jid for c in store.list_chats(db)] == ["web:new", "email:mid@x.y", "web:old"]
     assert [c.jid for c in store.list_chats(db, before="2026-02-01T00:00:00.000Z")] == ["web:old"]
     assert [c.jid for c in store.list_chats(db, limit=1)] == ["web:new"]
-    assert [c.jid for c in store.list_chats(db, jids=["web:old"])] == ["web:old"]
-    assert store.list_chats(db, jids=[]) == []
+    assert [c.jid for c in store.list_chats(db, folders=["old"])] == ["web:old"]  # its web chat
+    assert store.list_chats(db, folders=[]) == []
+
+
+def test_chats_are_filtered_by_folder_in_sql(db: sqlite3.Connection) -> None:
+    put(db, "web:a", "2026-01-01T00:00:00.000Z")
+    put(db, "tg:1", "2026-01-02T00:00:00.000Z")
+    put(db, "web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "2026-01-03T00:00:00.000Z")
+    put(db, "tg:2", "2026-01-04T00:00:00.000Z")
+    store.register_group(db, "tg:1", "a")
+    store.register_group(db, "web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "a")
+    store.register_group(db, "tg:2", "b")
+    db.execute("UPDATE chats SET errored = 1")
+    in_a = ["web:a/v/AAAAAAAAAAAAAAAAAAAAAA", "tg:1", "web:a"]
+    assert [c.jid for c in store.list_chats(db, folders=["a"])] == in_a
+    assert [c.jid for c in store.list_chats(db, folders=["b"])] == ["tg:2"]
+    assert [c.jid for c in store.list_chats(db, folders=["a", "b"])] == ["tg:2", *in_a]
+    assert sorted(c.jid for c in store.errored_chats(db, ["a"])) == sorted(in_a)
+    assert store.errored_chats(db, []) == []
+    assert len(store.errored_chats(db)) == 4
+    assert [g.jid for g in store.registered_groups(db, visitors=False)] == ["tg:1", "tg:2"]
+    assert store.group_folders(db) == ["a", "b"]
+    assert share_links.visitor_counts(db, ["a", "b"]) == {"a": 1}
 
 
 def test_active_web_jids_since(db: sqlite3.Connection) -> None:
@@ -200,3 +223,27 @@ def test_active_web_jids_since(db: sqlite3.Connection) -> None:
 def test_active_web_jids_rejects_a_time_that_is_not_iso(db: sqlite3.Connection) -> None:
     with pytest.raises(store.InvalidInput, match="since"):
         store.active_web_jids(db, "yesterday")
+
+
+def test_both_forms_of_the_folder_filter_give_the_same_chats(db: sqlite3.Connection) -> None:
+    many = DRIVE_MAX + 5  # past DRIVE_MAX the filter probes per row instead of driving by list
+    jids = [f"web:big/v/{i:022d}" for i in range(many)]
+    with store.tx(db):
+        db.executemany(
+            "INSERT INTO registered_groups (jid, folder, created_at) VALUES (?, 'big', '')",
+            [(j,) for j in jids],
+        )
+        db.executemany(
+            "INSERT INTO chats (jid, channel, last_message_at) VALUES (?, 'web', ?)",
+            [(j, f"2026-01-01T00:00:{i:06d}Z") for i, j in enumerate(jids)],
+        )
+    put(db, "tg:small", "2026-02-01T00:00:00.000Z")  # newer than every big chat
+    store.register_group(db, "tg:small", "small")
+    assert "EXISTS" in and_chat_in_folders(db, "chats.jid", ["big"])[0]
+    assert "EXISTS" not in and_chat_in_folders(db, "chats.jid", ["small"])[0]
+    newest = list(reversed(jids))
+    assert [c.jid for c in store.list_chats(db, folders=["big"], limit=3)] == newest[:3]
+    assert [c.jid for c in store.list_chats(db, folders=["small"])] == ["tg:small"]
+    both = store.list_chats(db, folders=["big", "small"], limit=3)
+    assert [c.jid for c in both] == ["tg:small", *newest[:2]]
+    assert share_links.visitor_counts(db, ["big", "small"]) == {"big": many}

@@ -61,7 +61,8 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "outbox_due": ("outbox", ["status", "next_attempt_at"]),
     "chats_last_message": ("chats", ["last_message_at"]),
     "sqlite_autoindex_chats_1": ("chats", ["jid"]),
-    "registered_groups_folder": ("registered_groups", ["folder"]),
+    "registered_groups_folder_jid": ("registered_groups", ["folder", "jid"]),
+    "registered_groups_parent": ("registered_groups", ["folder", "parent"]),
     "sqlite_autoindex_registered_groups_1": ("registered_groups", ["jid"]),
     "sqlite_autoindex_routes_1": ("routes", ["jid", "seq"]),
     "sqlite_autoindex_sessions_1": ("sessions", ["group_folder", "topic"]),
@@ -117,15 +118,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
         ("store", 7, "m007_usage_and_alerts"),
+        ("store", 8, "m008_registered_groups_scale_indexes"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 7
-    assert store.service_version(db, "store") == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 8
+    assert store.service_version(db, "store") == 8
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 7
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 8
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -157,6 +159,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
         ("store", 7, "m007_usage_and_alerts"),
+        ("store", 8, "m008_registered_groups_scale_indexes"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]

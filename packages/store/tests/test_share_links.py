@@ -13,7 +13,9 @@ from store import InvalidInput, NotFound, share_links, validate
 from store.share_links import (
     create_link,
     get_link,
+    hash_token,
     is_visitor_jid,
+    live_token_hashes,
     lookup,
     new_visitor_id,
     origin,
@@ -62,6 +64,17 @@ def test_revoking_removes_the_link(db: sqlite3.Connection) -> None:
 def test_unknown_and_malformed_tokens_find_nothing(db: sqlite3.Connection, token: str) -> None:
     create_link(db, "demo")
     assert lookup(db, token) is None
+
+
+def test_live_token_hashes_names_only_the_live_links(db: sqlite3.Connection) -> None:
+    old = create_link(db, "demo")
+    new = create_link(db, "demo")  # rotated: old is dead
+    gone = create_link(db, "gone")
+    revoke_link(db, "gone")
+    other = create_link(db, "other")
+    asked = {hash_token(t) for t in (old, new, gone, other, "never-made")}
+    assert live_token_hashes(db, asked) == {hash_token(new), hash_token(other)}
+    assert live_token_hashes(db, set()) == set()
 
 
 def test_links_are_per_folder(db: sqlite3.Connection) -> None:

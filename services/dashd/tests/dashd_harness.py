@@ -21,6 +21,17 @@ from dashd.migrations import MIGRATIONS
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 START_DEADLINE_S = 30.0
 PASSWORD = "correct horse battery"
+# For a browser page (Playwright's page.evaluate): note each row added to #messages, by its
+# data-seq, with when it appeared (wall clock, ms) in window.__seen.
+OBSERVE_JS = """() => {
+  window.__seen = {};
+  new MutationObserver((records) => {
+    const now = Date.now();
+    for (const r of records) for (const n of r.addedNodes)
+      if (n.dataset && n.dataset.seq) window.__seen[n.dataset.seq] = now;
+  }).observe(document.getElementById("messages"), { childList: true });
+  return true;
+}"""
 
 
 def open_db(path: Path) -> sqlite3.Connection:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import store
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, start_dashd
+from dashd_harness import OBSERVE_JS, PASSWORD, Server, open_db, start_dashd
 from store.bus import WorkKey
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,16 +29,6 @@ CHROMIUM_ARGS = [
 ]
 WAIT_MS = 10_000
 JID = "web:demo"
-# Each row added to #messages: its seq and when it appeared (wall clock, ms).
-OBSERVE_JS = """() => {
-  window.__seen = {};
-  new MutationObserver((records) => {
-    const now = Date.now();
-    for (const r of records) for (const n of r.addedNodes)
-      if (n.dataset && n.dataset.seq) window.__seen[n.dataset.seq] = now;
-  }).observe(document.getElementById("messages"), { childList: true });
-  return true;
-}"""
 
 if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
     pytestmark = pytest.mark.skip(reason="Debian's chromium (/usr/bin/chromium) is not installed")

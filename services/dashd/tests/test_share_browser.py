@@ -2,25 +2,32 @@
 the echo agent: two visitors (one without JavaScript) each get their own chat and only their
 own replies; markup in messages stays text; the operator sees both chats marked; rotating
 404s the old tab, revoking 404s everyone; the page (and the widget) loads in an iframe on an
-allowed origin and is refused on another."""
+allowed origin and is refused on another. Live: a stored reply shows within 100 ms, a
+streamed reply part by part with the typing indicator, the form posts with fetch without
+leaving the page, and a rotate turns the open tab into the 404 by itself."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import store
+from dashd.pages.share import VISITOR_COOKIE
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd
+from dashd_harness import OBSERVE_JS, PASSWORD, Server, open_db, signed_in, start_dashd
 from store import share_links
+from store.bus import WorkKey
 from testkit import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -216,3 +223,122 @@ def test_the_chat_frames_only_on_allowed_origins(stack: Server, browser: object)
         allowed.close()
         other.close()
         conn.close()
+
+
+def visitor_jid(ctx: object) -> str:
+    """The chat of the visitor a browser context is (from its share cookie)."""
+    cookies = ctx.cookies()  # type: ignore[attr-defined]
+    [value] = [c["value"] for c in cookies if c["name"] == VISITOR_COOKIE]
+    return share_links.visitor_jid(FOLDER, value.split(".")[0])
+
+
+def reply(conn: sqlite3.Connection, jid: str, text: str) -> int:
+    """Store an agent's reply to a visitor as gated does (message and outbox row, one commit)."""
+    return store.store_outbound(conn, jid, text, group_folder=FOLDER)
+
+
+def open_share_page(browser: object, url: str) -> tuple[object, object, list[str]]:
+    """A fresh visitor (context) on the page; its console messages."""
+    ctx = browser.new_context()  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT_MS)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    assert page.goto(url).status == 200
+    return ctx, page, console
+
+
+def test_replies_show_within_100_ms_and_a_streamed_reply_part_by_part(
+    stack: Server, browser: object
+) -> None:
+    expect = sync_api.expect
+    conn = store.connect(stack.db)
+    ctx, page, console = open_share_page(
+        browser, f"{stack.url}/s/{share_links.create_link(conn, FOLDER)}"
+    )
+    jid = visitor_jid(ctx)
+    rows = page.locator("#messages .msg")  # type: ignore[attr-defined]
+    first = reply(conn, jid, "a first reply")
+    expect(rows).to_have_count(1)  # the stream is open
+    expect(page.locator("#chat-empty")).to_have_count(0)  # type: ignore[attr-defined]
+    assert page.evaluate(OBSERVE_JS)  # type: ignore[attr-defined]
+    latencies = []
+    for i in range(5):
+        before = time.time() * 1000
+        seq = reply(conn, jid, f"quick reply {i}")
+        page.wait_for_function(f"() => window.__seen['{seq}'] !== undefined")  # type: ignore[attr-defined]
+        latencies.append(page.evaluate(f"() => window.__seen['{seq}']") - before)  # type: ignore[attr-defined]
+    print(f"share page store -> visible: {sorted(latencies)} ms")
+    assert statistics.median(latencies) <= 100, latencies
+    assert max(latencies) <= 250, latencies
+    # Newest first, each once.
+    order = page.eval_on_selector_all("#messages .msg", "els => els.map(e => e.dataset.seq)")  # type: ignore[attr-defined]
+    assert order[-1] == str(first)
+    assert order == sorted(order, key=int, reverse=True)
+    assert len(order) == len(set(order)) == 6
+
+    typing = page.locator("#typing")  # type: ignore[attr-defined]
+    expect(typing).to_be_hidden()
+    run = store.open_run(
+        conn, store.NewRun(WorkKey.chat(jid), FOLDER, "", jid, batch_end=0, sandbox="none")
+    )
+    assert run is not None
+    expect(typing).to_be_visible()
+    for n, part in enumerate(["part one", "part <two>", "part three"], start=7):
+        reply(conn, jid, part)
+        expect(rows).to_have_count(n)  # each part shows while the run goes on
+        expect(rows.first.locator(".body")).to_have_text(part)
+        expect(typing).to_be_visible()
+    assert store.end_run(conn, run, "ok")
+    expect(typing).to_be_hidden()
+    assert page.locator("#messages b").count() == 0  # type: ignore[attr-defined]
+    assert not [m for m in console if "Content Security Policy" in m], console
+    ctx.close()  # type: ignore[attr-defined]
+    conn.close()
+
+
+def test_the_form_posts_with_fetch_and_the_reply_streams_in(stack: Server, browser: object) -> None:
+    expect = sync_api.expect
+    conn = store.connect(stack.db)
+    url = f"{stack.url}/s/{share_links.create_link(conn, FOLDER)}"
+    ctx, page, console = open_share_page(browser, url)
+    assert page.evaluate("() => { window.__stayed = true; return 1 }") == 1  # type: ignore[attr-defined]
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)  # type: ignore[attr-defined]
+    send(page, "live question")
+    rows = page.locator("#messages .msg")  # type: ignore[attr-defined]
+    expect(rows.first.locator(".body")).to_have_text("echo: live question", timeout=REPLY_MS)
+    expect(rows).to_have_count(2)
+    expect(page.locator("#messages .msg.them .body")).to_have_text("live question")  # type: ignore[attr-defined]
+    assert page.evaluate("() => window.__stayed") is True  # type: ignore[attr-defined]
+    assert posts == [204]
+    expect(page.locator("textarea[name=text]")).to_have_value("")  # type: ignore[attr-defined]
+    # A refused message shows its reason on the page, still without leaving it.
+    send(page, "/new")
+    expect(page.locator("#share-error")).to_contain_text("command")  # type: ignore[attr-defined]
+    assert page.evaluate("() => window.__stayed") is True  # type: ignore[attr-defined]
+    assert not [m for m in console if "Content Security Policy" in m], console
+    ctx.close()  # type: ignore[attr-defined]
+    conn.close()
+
+
+def test_a_rotate_turns_the_open_tab_into_the_404_by_itself(stack: Server, browser: object) -> None:
+    expect = sync_api.expect
+    conn = store.connect(stack.db)
+    url = f"{stack.url}/s/{share_links.create_link(conn, FOLDER)}"
+    ctx, page, _ = open_share_page(browser, url)
+    jid = visitor_jid(ctx)
+    reply(conn, jid, "still live")
+    expect(page.locator("#messages .msg")).to_have_count(1)  # type: ignore[attr-defined]
+    new_url = f"{stack.url}/s/{share_links.create_link(conn, FOLDER)}"
+    expect(page.locator("h1")).to_have_text("Not found")  # type: ignore[attr-defined]
+    assert page.url == url  # type: ignore[attr-defined]
+    ctx2, page2, _ = open_share_page(browser, new_url)
+    expect(page2.locator("#compose")).to_be_visible()  # type: ignore[attr-defined]
+    share_links.revoke_link(conn, FOLDER)
+    expect(page2.locator("h1")).to_have_text("Not found")  # type: ignore[attr-defined]
+    for u in (url, new_url):
+        assert page.goto(u).status == 404  # type: ignore[attr-defined]
+    ctx.close()  # type: ignore[attr-defined]
+    ctx2.close()  # type: ignore[attr-defined]
+    conn.close()

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import store
 from dashd.app import create_app
+from dashd.assets import static_files
 from dashd.config import Config
 from dashd.pages.share import (
     ADDRESS_PER_MINUTE,
@@ -291,11 +292,15 @@ def test_the_page_shows_nothing_of_the_dashboard(site: Server, token: str) -> No
         "/sessions",
         "Switchboard",
         "Sign",
-        "<script",
         "htmx",
     ):
         assert leak not in html, leak
     assert "hello" in html
+    # One script, dashd's own app.js by URL (the CSP allows no other): no inline script.
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)
+    assert scripts == [""]
+    app_js = static_files()["app.js"].url
+    assert re.findall(r"<script\b[^>]*>", html) == [f'<script src="{app_js}" defer>']
     client.close()
 
 
@@ -305,7 +310,10 @@ def test_frame_ancestors_follow_the_allowlist(site: Server, token: str) -> None:
         r = client.get(f"/s/{token}")
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp
-        assert "script-src" not in csp
+        # Scripts and connections (the live stream) from dashd itself only, never inline.
+        assert "script-src 'self';" in csp
+        assert "connect-src 'self';" in csp
+        assert "unsafe" not in csp
         assert "default-src 'none'" in csp
         assert r.headers["x-frame-options"] == "DENY"
         share_links.set_frame_ancestors(conn, FOLDER, ["https://example.com", "http://127.0.0.1:9"])

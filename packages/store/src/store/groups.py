@@ -9,10 +9,10 @@ from store import validate
 from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
+from store.folder_chats import and_chat_in_folders
 from store.group_settings import agent_config_changes, seed_folder_settings, validated_changes
 from store.hierarchy import parent_for_new_row
 from store.models import Chat, Group, Route
-from store.sqlparts import and_in
 
 ROUTE_SEQ_STEP = 10
 
@@ -27,21 +27,28 @@ def list_chats(
     *,
     before: str | None = None,
     limit: int = 50,
-    jids: list[str] | None = None,
+    folders: list[str] | None = None,
 ) -> list[Chat]:
-    """Chats by latest activity, newest first; `before` pages on last_message_at."""
+    """Chats by latest activity, newest first; `before` pages on last_message_at; `folders`
+    keeps the chats of those folders (None: all), filtered in SQL."""
     sql = "SELECT * FROM chats WHERE COALESCE(last_message_at, '') < ?"
     params: list[Any] = [before or "\uffff"]
-    if jids is not None:
-        sql += f" AND jid IN ({','.join('?' * len(jids))})"
-        params += jids
+    if folders is not None:
+        where, more = and_chat_in_folders(conn, "chats.jid", folders)
+        sql += where
+        params += more
     sql += " ORDER BY last_message_at DESC LIMIT ?"
     params.append(limit)
     return [Chat.from_row(r) for r in conn.execute(sql, params)]
 
 
-def errored_chats(conn: sqlite3.Connection) -> list[Chat]:
-    return [Chat.from_row(r) for r in conn.execute("SELECT * FROM chats WHERE errored = 1")]
+def errored_chats(conn: sqlite3.Connection, folders: list[str] | None = None) -> list[Chat]:
+    """Chats marked errored; `folders` keeps those of these folders (None: all)."""
+    sql, params = "SELECT * FROM chats WHERE errored = 1", list[str]()
+    if folders is not None:
+        where, params = and_chat_in_folders(conn, "chats.jid", folders)
+        sql += where
+    return [Chat.from_row(r) for r in conn.execute(sql, params)]
 
 
 def note_run_failure(conn: sqlite3.Connection, jid: str, threshold: int = 3) -> int:
@@ -150,10 +157,41 @@ def get_group(conn: sqlite3.Connection, jid: str) -> Group | None:
     return Group.from_row(row) if row else None
 
 
-def registered_groups(conn: sqlite3.Connection) -> list[Group]:
-    """Every registered chat, by folder then jid."""
-    rows = conn.execute("SELECT * FROM registered_groups ORDER BY folder, jid").fetchall()
+# The distinct folders of registered_groups by skipping along the (folder, jid) index: one
+# probe per folder, however many chats (share-link visitors) a folder has.
+FOLDERS_CTE = """
+WITH RECURSIVE folders(name) AS (
+    SELECT MIN(folder) FROM registered_groups
+    UNION ALL
+    SELECT (SELECT MIN(folder) FROM registered_groups WHERE folder > folders.name)
+    FROM folders WHERE folders.name IS NOT NULL
+)
+"""
+# No parameters. Every registered chat but the share-link visitors' (`web:<folder>/v/<id>`,
+# the jids from 'web:<folder>/v/' to before 'web:<folder>/v0'): two index ranges per folder,
+# so the visitors' rows are never read.
+NON_VISITOR_GROUPS_SQL = (
+    FOLDERS_CTE
+    + """SELECT g.* FROM folders CROSS JOIN registered_groups g ON g.folder = folders.name
+    AND (g.jid < 'web:' || folders.name || '/v/' OR g.jid >= 'web:' || folders.name || '/v0')
+WHERE folders.name IS NOT NULL ORDER BY g.folder, g.jid"""
+)
+
+
+def registered_groups(conn: sqlite3.Connection, *, visitors: bool = True) -> list[Group]:
+    """Every registered chat, by folder then jid; `visitors=False` leaves out the share-link
+    visitors' chats (one per visitor: count them with `share_links.visitor_counts`)."""
+    if visitors:
+        rows = conn.execute("SELECT * FROM registered_groups ORDER BY folder, jid")
+    else:
+        rows = conn.execute(NON_VISITOR_GROUPS_SQL)
     return [Group.from_row(r) for r in rows]
+
+
+def group_folders(conn: sqlite3.Connection) -> list[str]:
+    """The folders that have a registered chat, sorted (one index probe per folder)."""
+    rows = conn.execute(FOLDERS_CTE + "SELECT name FROM folders WHERE name IS NOT NULL")
+    return [str(r[0]) for r in rows]
 
 
 def is_registered(conn: sqlite3.Connection, jid: str) -> bool:
@@ -250,13 +288,3 @@ def active_web_jids(conn: sqlite3.Connection, since: str) -> list[str]:
         (since,),
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def jids_of_folders(conn: sqlite3.Connection, folders: list[str]) -> list[str]:
-    """Chats registered to these folders, plus each folder's web chat `web:<folder>`."""
-    if not folders:
-        return []
-    rows = conn.execute(
-        "SELECT jid FROM registered_groups WHERE 1 = 1" + and_in("folder", folders), folders
-    ).fetchall()
-    return sorted({r[0] for r in rows} | {f"web:{f}" for f in folders})

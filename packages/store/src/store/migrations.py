@@ -383,3 +383,23 @@ def m007_usage_and_alerts(conn: sqlite3.Connection) -> None:
         CREATE INDEX chats_errored ON chats (jid) WHERE errored = 1;
         """,
     )
+
+
+@migration
+def m008_registered_groups_scale_indexes(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- A folder with a share link has one registered row per visitor (tens of thousands):
+        -- the folder-tree and per-folder queries must not read every row.
+        -- (folder, jid) replaces registered_groups_folder (its prefix): the chats of some
+        -- folders (store.folder_chats), share_links.visitor_counts and jid lists by folder,
+        -- from the index alone.
+        CREATE INDEX registered_groups_folder_jid ON registered_groups (folder, jid);
+        DROP INDEX registered_groups_folder;
+        -- hierarchy.parent_map (every restricted dashboard request), folder_parent and
+        -- parent_for_new_row (each registration): only rows with a parent, in the index.
+        CREATE INDEX registered_groups_parent ON registered_groups (folder, parent)
+            WHERE parent IS NOT NULL;
+        """,
+    )

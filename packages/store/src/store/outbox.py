@@ -14,10 +14,10 @@ from store import bus, validate
 from store.clock import iso, now_iso, parse_iso, utcnow
 from store.connection import tx
 from store.errors import InvalidInput
+from store.folder_chats import and_chat_in_folders
 from store.liveness import owner_gone
 from store.messages import insert_message, message_params, new_outbound_id
 from store.models import NewMessage, OutboxItem, OutboxStatus
-from store.sqlparts import and_in
 from store.state import get_state, set_state
 
 BACKLOG_STATUSES = ("pending", "sending", "failed", "dead")
@@ -258,38 +258,39 @@ def backlog_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
-def outbox_counts_for(conn: sqlite3.Connection, jids: list[str]) -> dict[str, int]:
-    """Outbox rows per unfinished status, only for messages of these chats."""
+def outbox_counts_for(conn: sqlite3.Connection, folders: list[str]) -> dict[str, int]:
+    """Outbox rows per unfinished status, only for messages of these folders' chats."""
     counts = {s: 0 for s in BACKLOG_STATUSES}
-    if not jids:
+    if not folders:
         return counts
+    where, params = and_chat_in_folders(conn, "m.chat_jid", folders)
     sql = (
         # CROSS JOIN keeps outbox first: its few unfinished rows via the status index, rather
         # than every message of these chats.
         "SELECT o.status, COUNT(*) FROM outbox o CROSS JOIN messages m ON m.seq = o.seq "
-        "WHERE o.status IN ('pending', 'sending', 'failed', 'dead')"
-        + and_in("m.chat_jid", jids)
-        + " GROUP BY o.status"
+        "WHERE o.status IN ('pending', 'sending', 'failed', 'dead')" + where + " GROUP BY o.status"
     )
-    for status, n in conn.execute(sql, jids):
+    for status, n in conn.execute(sql, params):
         counts[status] = n
     return counts
 
 
 def dead_letters_for(
-    conn: sqlite3.Connection, jids: list[str] | None, limit: int = 20
+    conn: sqlite3.Connection, folders: list[str] | None, limit: int = 20
 ) -> list[sqlite3.Row]:
-    """The latest dead outbox rows with their message (seq, chat_jid, content, last_error)."""
+    """The latest dead outbox rows with their message (seq, chat_jid, content, last_error),
+    of these folders' chats (None: all)."""
     sql = (
         "SELECT o.seq, m.chat_jid, m.content, o.attempts, o.last_error, o.next_attempt_at "
         "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'"
     )
     params: list[object] = []
-    if jids is not None:
-        if not jids:
+    if folders is not None:
+        if not folders:
             return []
-        sql += and_in("m.chat_jid", jids)
-        params += jids
+        where, more = and_chat_in_folders(conn, "m.chat_jid", folders)
+        sql += where
+        params += more
     # `+o.seq`: sort the few dead rows found by the status index instead of walking the whole
     # outbox backwards by primary key.
     sql += " ORDER BY +o.seq DESC LIMIT ?"

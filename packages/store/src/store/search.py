@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from store.folder_chats import and_chat_in_folders
 from store.messages import latest_seq
 from store.models import Message
 from store.sqlparts import and_in
@@ -38,12 +39,14 @@ def search_messages(
     *,
     chat_jid: str | None = None,
     jids: list[str] | None = None,
+    folders: list[str] | None = None,
     before_seq: int | None = None,
     limit: int = 50,
 ) -> SearchPage:
     """Messages containing `text` (case-insensitive for ASCII), newest first, in one bounded
     slice: within `chat_jid` at most CHAT_SEARCH_SCAN of its messages, else the SEARCH_WINDOW
-    seqs below `before_seq`; `jids` restricts to those chats (None: all)."""
+    seqs below `before_seq`; `jids` restricts to those chats, `folders` to the chats of those
+    folders, in SQL (None: all)."""
     pattern = like_pattern(text)
     top = before_seq if before_seq is not None else latest_seq(conn) + 1
     if chat_jid is not None:
@@ -72,6 +75,10 @@ def search_messages(
     if jids is not None:
         sql += and_in("chat_jid", jids)
         params += jids
+    if folders is not None:
+        where, in_folders = and_chat_in_folders(conn, "messages.chat_jid", folders)
+        sql += where
+        params += in_folders
     sql += " ORDER BY seq DESC LIMIT ?"
     params.append(limit)
     rows = conn.execute(sql, params).fetchall()

@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -15,6 +16,7 @@ from store import validate
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
+from store.sqlparts import and_in
 
 TOKEN_BYTES: Final = 32  # 256 bits from secrets.token_urlsafe: never guessed, never enumerated
 MAX_ORIGINS: Final = 20
@@ -86,6 +88,16 @@ def lookup(conn: sqlite3.Connection, token: str) -> ShareLink | None:
     return ShareLink.from_row(row) if row else None
 
 
+def live_token_hashes(conn: sqlite3.Connection, hashes: Collection[str]) -> set[str]:
+    """Those of `hashes` that are a live link's token hash, in one query (the UNIQUE
+    autoindex): dashd's live hub ends the streams of a rotated or revoked link with it."""
+    wanted = sorted(hashes)
+    if not wanted:
+        return set()
+    sql = "SELECT token_hash FROM share_links WHERE 1 = 1" + and_in("token_hash", wanted)
+    return {str(r[0]) for r in conn.execute(sql, wanted)}
+
+
 def get_link(conn: sqlite3.Connection, folder: str) -> ShareLink | None:
     row = conn.execute("SELECT * FROM share_links WHERE folder = ?", (folder,)).fetchone()
     return ShareLink.from_row(row) if row else None
@@ -127,6 +139,25 @@ def set_frame_ancestors(
     if row is None:
         raise NotFound(f"group folder {folder!r} has no share link (create one first)")
     return ShareLink.from_row(row)
+
+
+# Parameters: folder, 'web:<folder>/v/', 'web:<folder>/v0'. A folder's visitor chats are the
+# jids between those two ('0' follows '/'): one range of the (folder, jid) index, no row read.
+VISITOR_COUNT_SQL = (
+    "SELECT COUNT(*) FROM registered_groups WHERE folder = ? AND jid >= ? AND jid < ?"
+)
+
+
+def visitor_counts(conn: sqlite3.Connection, folders: list[str]) -> dict[str, int]:
+    """How many share-link visitors (chats registered on a first message) each of `folders`
+    has; folders with none are left out."""
+    counts = {}
+    for folder in folders:
+        low, high = f"web:{folder}/v/", f"web:{folder}/v0"
+        n = int(conn.execute(VISITOR_COUNT_SQL, (folder, low, high)).fetchone()[0])
+        if n:
+            counts[folder] = n
+    return counts
 
 
 def new_visitor_id() -> str:

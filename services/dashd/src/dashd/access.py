@@ -1,13 +1,15 @@
 """Who is looking: the logged-in user and what `user_groups` lets them see (none = operator):
-their folders and every folder below them in the folder tree, resolved once per request."""
+their folders and every folder below them in the folder tree, resolved once per request.
+Pages filter lists by `folder_list` in SQL (a folder may have tens of thousands of share-link
+visitor chats: their jids are never read into Python)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from store.groups import jids_of_folders
+from store.groups import get_group
 from store.hierarchy import parent_map, subtree
 
 
@@ -21,7 +23,6 @@ class Viewer:
     folders: tuple[str, ...]
     family: str
     visible: tuple[str, ...] = ()
-    _jids: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.visible:
@@ -36,20 +37,15 @@ class Viewer:
         """The folders to filter queries by; None for an operator (no filter)."""
         return None if self.is_operator else list(self.visible)
 
-    def jids(self, conn: sqlite3.Connection) -> list[str] | None:
-        """Chats this user may see; None for an operator (all)."""
-        if self.is_operator:
-            return None
-        if self._jids is None:
-            self._jids = jids_of_folders(conn, list(self.visible))
-        return self._jids
-
     def can_see_folder(self, folder: str | None) -> bool:
         return self.is_operator or (folder is not None and folder in self.visible)
 
     def can_see_jid(self, conn: sqlite3.Connection, jid: str) -> bool:
-        visible = self.jids(conn)
-        return visible is None or jid in visible
+        """A chat registered to a visible folder, or a visible folder's web chat."""
+        if self.is_operator or jid in {f"web:{f}" for f in self.visible}:
+            return True
+        group = get_group(conn, jid)
+        return group is not None and group.folder in self.visible
 
     @property
     def role(self) -> str:

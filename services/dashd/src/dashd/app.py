@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dashd.chat_stream import ChatRows
 from dashd.config import Config
 from dashd.context import AppState
 from dashd.live import Hub
@@ -26,6 +27,7 @@ from dashd.pages import (
     sessions,
     share,
     share_admin,
+    share_events,
     status,
     tasks,
     users,
@@ -45,6 +47,7 @@ PAGE_MODULES = (
     onboarding,
     users,
     share,
+    share_events,
 )
 
 
@@ -88,9 +91,15 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> Starlette:
     """The app; `app.state.hub` is the live-update hub its streams (and other pages) share,
-    `app.state.chat_rows` the web chat's rendered stream events."""
+    `chat_rows` and `share_rows` the web chat's and the share page's rendered stream events,
+    `share_streams` the share page's open-stream counts."""
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
     app.state.hub = Hub(config.db_path)
-    app.state.chat_rows = webchat.ChatRows(app.state.dashd.templates.get_template("_message.html"))
+    templates = app.state.dashd.templates
+    app.state.chat_rows = ChatRows(templates.get_template("_message.html"))
+    app.state.share_rows = ChatRows(templates.get_template("_share_message.html"))
+    app.state.share_streams = share_events.StreamSlots(
+        share_events.STREAMS_PER_VISITOR, share_events.STREAMS_PER_ADDRESS
+    )
     return app

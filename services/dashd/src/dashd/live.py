@@ -4,18 +4,19 @@ the new messages and the running agents once, and fans them out to the open stre
 API (generic: any page streaming some chats' messages can use it):
 
 - `hub = Hub(db_path)`; `hub.start()` / `hub.stop()` (dashd's app lifespan and `Daemon.stop`).
-- `async for event in hub.subscribe(jid, after_seq, lifetime_s=None, session=None): ...` yields,
+- `async for event in hub.subscribe(jid, after_seq, lifetime_s=None, guard=None): ...` yields,
   for `jid`:
   first a `TypingEvent` with the chat's current state (an agent run is open for it), then every
   stored message with seq > `after_seq` as a `MessageEvent`, oldest first, each exactly once
   (the backlog is read once at subscription, then the hub's feed, de-duplicated by seq), and a
   `TypingEvent` whenever a run for the chat starts or ends. The iterator ends when the hub stops,
-  after `lifetime_s` seconds, when its login `session` (a dashd session family) is logged out or
-  revoked (checked once per wake-up for all open sessions together, so a logout ends its streams
-  at once), or when the subscriber falls more than `queue_max` events behind
+  after `lifetime_s` seconds, when its `guard` no longer holds (a `Guard`: the dashd login
+  session it streams for is logged out or revoked, or the share link it streams for is rotated
+  or revoked; checked once per wake-up for all open guards together, so such a commit ends its
+  streams at once), or when the subscriber falls more than `queue_max` events behind
   (a client then reconnects from its last seq, so nothing is lost). One `MessageEvent` object
   is handed to every subscriber of its chat: a consumer may memoise its rendering by seq.
-- `async for _ in hub.changes(lifetime_s=None, session=None): ...` yields once per wake-up
+- `async for _ in hub.changes(lifetime_s=None, guard=None): ...` yields once per wake-up
   (coalesced when
   the consumer is slow): "something committed", for pages that re-read their own view.
 
@@ -34,10 +35,12 @@ import sqlite3
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Final
+from datetime import datetime
+from typing import Any, Final, Literal
 
 import anyio.to_thread
 import store
+from store import share_links
 from store.clock import utcnow
 from store.notify import ChangeWatcher
 
@@ -73,13 +76,34 @@ class TypingEvent:
 LiveEvent = MessageEvent | TypingEvent
 
 
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """What a stream is opened under: a dashd login (`session`, key = the session family) or
+    a public share link (`share-link`, key = the token's hash). The hub ends the stream at the
+    first wake-up where it no longer holds."""
+
+    kind: Literal["session", "share-link"]
+    key: str
+
+
+def broken_guards(conn: sqlite3.Connection, guards: set[Guard], now: datetime) -> set[Guard]:
+    """Those of `guards` that no longer hold: one query per kind for all of them."""
+    sessions = {g.key for g in guards if g.kind == "session"}
+    links = {g.key for g in guards if g.kind == "share-link"}
+    alive = {
+        "session": auth.live_families(conn, sessions, now),
+        "share-link": share_links.live_token_hashes(conn, links),
+    }
+    return {g for g in guards if g.key not in alive[g.kind]}
+
+
 @dataclass(eq=False, slots=True)
 class _Subscriber:
     """One stream's inbox, filled on its own loop by the hub thread's callbacks."""
 
     loop: asyncio.AbstractEventLoop
     queue_max: int
-    session: str | None = None  # the login it streams for; ended when that is logged out
+    guard: Guard | None = None  # what it streams under; ended when that no longer holds
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     events: collections.deque[LiveEvent] = field(default_factory=collections.deque)
     closed: bool = False
@@ -109,7 +133,7 @@ def _deliver(batch: list[tuple[_Subscriber, list[LiveEvent] | None]]) -> None:
             sub.push(events)
 
 
-def _discard(groups: dict[str, set[_Subscriber]], key: str, sub: _Subscriber) -> None:
+def _discard(groups: dict[Any, set[_Subscriber]], key: object, sub: _Subscriber) -> None:
     group = groups.get(key)
     if group is not None:
         group.discard(sub)
@@ -135,7 +159,7 @@ class Hub:
         self._lock = threading.Lock()
         self._chats: dict[str, set[_Subscriber]] = collections.defaultdict(set)
         self._changes: set[_Subscriber] = set()
-        self._sessions: dict[str, set[_Subscriber]] = collections.defaultdict(set)
+        self._guards: dict[Guard, set[_Subscriber]] = collections.defaultdict(set)
         self._stop = threading.Event()
         self._started = threading.Event()
         self._stopped = False
@@ -207,8 +231,8 @@ class Hub:
             messages = store.new_messages(conn, self.last_seq, PAGE)
             running = running_jids(conn)
             with self._lock:
-                sessions = set(self._sessions)
-            ended = sessions - auth.live_families(conn, sessions, utcnow())
+                guards = set(self._guards)
+            ended = broken_guards(conn, guards, utcnow())
         finally:
             conn.execute("COMMIT")
         self.wakeups += 1
@@ -227,9 +251,9 @@ class Hub:
                 for sub in self._chats.get(jid, ())
             ]
             batch += [(sub, []) for sub in self._changes]
-            batch += [(sub, None) for family in ended for sub in self._sessions.get(family, ())]
-        if ended:
-            log.info("live streams of %d logged-out session(s) ended", len(ended))
+            batch += [(sub, None) for guard in ended for sub in self._guards.get(guard, ())]
+        for guard in ended:
+            log.info("live streams ended: their %s is gone", guard.kind)
         self._dispatch(batch)
         return len(messages) == PAGE
 
@@ -254,14 +278,14 @@ class Hub:
                 self._changes.add(sub)
             else:
                 self._chats[jid].add(sub)
-            if sub.session is not None:
-                self._sessions[sub.session].add(sub)
+            if sub.guard is not None:
+                self._guards[sub.guard].add(sub)
             return True
 
     def _remove(self, sub: _Subscriber, jid: str | None) -> None:
         with self._lock:
-            if sub.session is not None:
-                _discard(self._sessions, sub.session, sub)
+            if sub.guard is not None:
+                _discard(self._guards, sub.guard, sub)
             if jid is None:
                 self._changes.discard(sub)
             else:
@@ -270,18 +294,25 @@ class Hub:
     def _backlog(self, jid: str, after_seq: int) -> list[store.Message]:
         return store.messages_since(self._readers.get(), jid, after_seq, PAGE)
 
+    def _holds(self, guard: Guard | None) -> bool:
+        """Whether `guard` holds now (read once at subscription: a rotate, logout or revoke
+        committed before it, whose wake-up the new subscriber missed, still ends it)."""
+        if guard is None:
+            return True
+        return not broken_guards(self._readers.get(), {guard}, utcnow())
+
     async def subscribe(
         self,
         jid: str,
         after_seq: int,
         *,
         lifetime_s: float | None = None,
-        session: str | None = None,
+        guard: Guard | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
         """Chat `jid`'s typing state now, then its messages after `after_seq` and typing
         changes as they are committed (see the module docstring)."""
         loop = asyncio.get_running_loop()
-        sub = _Subscriber(loop, self.queue_max, session)
+        sub = _Subscriber(loop, self.queue_max, guard)
         # Subscribe first, then read the backlog: a message committed meanwhile is in the
         # backlog, the feed, or both (then skipped by seq), never in neither.
         if not self._add(sub, jid):
@@ -290,6 +321,8 @@ class Hub:
         try:
             with self._lock:
                 typing = jid in self._running
+            if not await anyio.to_thread.run_sync(self._holds, guard):
+                return
             yield TypingEvent(jid, typing)
             last = after_seq
             while True:
@@ -319,11 +352,11 @@ class Hub:
             self._remove(sub, jid)
 
     async def changes(
-        self, *, lifetime_s: float | None = None, session: str | None = None
+        self, *, lifetime_s: float | None = None, guard: Guard | None = None
     ) -> AsyncGenerator[None, None]:
         """Once per hub wake-up (several while the consumer is busy count as one)."""
         loop = asyncio.get_running_loop()
-        sub = _Subscriber(loop, 1, session)
+        sub = _Subscriber(loop, 1, guard)
         if not self._add(sub, None):
             return
         timer = loop.call_later(lifetime_s, sub.close) if lifetime_s is not None else None

@@ -10,6 +10,7 @@ from typing import Final
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -28,22 +29,29 @@ Events = Callable[[], AsyncGenerator[ServerSentEvent | bytes, None]]
 
 
 class EventStream(Response):
-    """A text/event-stream response; `events` is called when sending starts (on the loop)."""
+    """A text/event-stream response; `events` is called when sending starts (on the loop);
+    `on_close` (if any) runs once when the response is over, however it ended (it gives
+    back what the handler took for this stream, like a share visitor's stream slot)."""
 
-    def __init__(self, events: Events) -> None:
+    def __init__(self, events: Events, on_close: Callable[[], None] | None = None) -> None:
         self.status_code = 200
         self.media_type = None
         self.background = None
         self.init_headers()  # no body: no content-length
         self.events = events
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = EventSourceResponse(
-            self.events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S, sep="\n"
-        )
-        # Cookies the login check queued (a rotated refresh token) go out with the stream.
-        response.raw_headers += [h for h in self.raw_headers if h[0] != b"cache-control"]
-        await response(scope, receive, send)
+        try:
+            response = EventSourceResponse(
+                self.events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S, sep="\n"
+            )
+            # Cookies the login check queued (a rotated refresh token) go out with the stream.
+            response.raw_headers += [h for h in self.raw_headers if h[0] != b"cache-control"]
+            await response(scope, receive, send)
+        finally:
+            if self.on_close is not None:
+                self.on_close()
 
 
 def lifetime(ctx: Ctx) -> float:
@@ -56,16 +64,18 @@ def lifetime(ctx: Ctx) -> float:
     return max(MIN_LIFETIME_S, min(longest, float(claims["exp"]) - ctx.now.timestamp()))
 
 
-def resume_after(ctx: Ctx, default: int) -> int:
+def resume_after(request: Request, default: int) -> int:
     """Where a stream resumes: the Last-Event-ID header (EventSource's reconnect), else the
-    `after` query parameter (the page's last seq), else `default`."""
-    raw = ctx.request.headers.get("last-event-id")
+    `after` query parameter (the page's last seq), else `default`; 400 when not a seq."""
+    raw = request.headers.get("last-event-id")
+    name = "Last-Event-ID"
     if raw is None:
-        after = ctx.int_param("after")
-        return default if after is None else after
+        raw, name = request.query_params.get("after", ""), "after"
+        if not raw:
+            return default
     raw = raw.strip()
     if not raw.isdigit() or len(raw) > MAX_SEQ_DIGITS:
-        raise HTTPException(400, f"Last-Event-ID: {raw[:40]!r} is not a message seq")
+        raise HTTPException(400, f"{name}: {raw[:40]!r} is not a message seq")
     return int(raw)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import store
 import typer
-from store import hierarchy
+from store import hierarchy, share_links
 from store.paths import group_path
 
 from switchboard.commands import share
@@ -86,11 +86,13 @@ def group_add(
 @group_app.command("list")
 def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List registered chats, children under their parent folder (the agent is their folder's:
-    see `group config FOLDER`)."""
+    see `group config FOLDER`), with how many share-link visitors each folder has (their
+    chats are counted, not listed)."""
     with opened(db) as conn:
-        groups = store.registered_groups(conn)
+        groups = store.registered_groups(conn, visitors=False)
         commands = {g.folder: store.folder_settings(conn, g.folder).command for g in groups}
         tree = hierarchy.tree_order(hierarchy.parent_map(conn), [g.folder for g in groups])
+        visitors = share_links.visitor_counts(conn, sorted(commands))
     if as_json:
         print_json(
             [
@@ -104,6 +106,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                     "command": commands[g.folder],
                     "is_operator": g.is_operator,
                     "created_at": g.created_at,
+                    "share_visitors": visitors.get(g.folder, 0),
                 }
                 for g in groups
             ]
@@ -113,7 +116,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     for g in groups:
         by_folder.setdefault(g.folder, []).append(g)
     print_table(
-        ["jid", "folder", "parent", "trigger", "agent", "operator"],
+        ["jid", "folder", "parent", "trigger", "agent", "operator", "visitors"],
         [
             [
                 g.jid,
@@ -122,6 +125,7 @@ def group_list(db: DbOption = None, as_json: JsonOption = False) -> None:
                 g.trigger_word + (" (required)" if g.requires_trigger else ""),
                 commands[g.folder] or "switchboard-echo",
                 "yes" if g.is_operator else "",
+                visitors.get(g.folder, ""),
             ]
             for row in tree
             for g in by_folder[row.folder]

@@ -30,7 +30,7 @@ def _query(ctx: Ctx) -> str:
 @page()
 def chat_list(ctx: Ctx) -> Response:
     before = ctx.param("before")[:40] or None
-    chats = store.list_chats(ctx.read, before=before, limit=PAGE_SIZE, jids=ctx.user.jids(ctx.read))
+    chats = store.list_chats(ctx.read, before=before, limit=PAGE_SIZE, folders=ctx.user.folder_list)
     older = chats[-1].last_message_at if len(chats) == PAGE_SIZE else None
     shared = {c.jid for c in chats if share_links.is_visitor_jid(c.jid)}
     return ctx.render(
@@ -77,7 +77,7 @@ def search(ctx: Ctx) -> Response:
         found = search_messages(
             ctx.read,
             q,
-            jids=ctx.user.jids(ctx.read),
+            folders=ctx.user.folder_list,
             before_seq=ctx.int_param("before"),
             limit=PAGE_SIZE,
         )

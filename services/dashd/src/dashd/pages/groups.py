@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import store
 from starlette.responses import Response
 from starlette.routing import Route
-from store import validate
+from store import share_links, validate
 from store.hierarchy import inherited_persona, parent_map, tree_order
 from store.paths import group_path
 from store.persona import PERSONA_FILE, read_persona
@@ -59,14 +59,17 @@ def persona_of(conn: sqlite3.Connection, folder: str) -> Persona:
 @page()
 def group_list(ctx: Ctx) -> Response:
     conn, viewer = ctx.read, ctx.user
-    groups = [g for g in store.registered_groups(conn) if viewer.can_see_folder(g.folder)]
-    jids = viewer.jids(conn)
+    registered = store.registered_groups(conn, visitors=False)  # visitors are counted below
+    groups = [g for g in registered if viewer.can_see_folder(g.folder)]
     routes = [
         r
         for r in store.all_routes(conn)
-        if jids is None or (r.jid in jids and viewer.can_see_folder(r.target))
+        if viewer.is_operator
+        or (viewer.can_see_jid(conn, r.jid) and viewer.can_see_folder(r.target))
     ]
-    tree = tree_order(parent_map(conn), {g.folder for g in groups})
+    seen = [f for f in store.group_folders(conn) if viewer.can_see_folder(f)]
+    visitors = share_links.visitor_counts(conn, seen)
+    tree = tree_order(parent_map(conn), {g.folder for g in groups} | set(visitors))
     order = {row.folder: i for i, row in enumerate(tree)}
     groups.sort(key=lambda g: (order[g.folder], g.jid))
     depth = {row.folder: row.depth for row in tree}
@@ -84,6 +87,7 @@ def group_list(ctx: Ctx) -> Response:
         settings=settings,
         commands=commands,
         personas=personas,
+        visitors=visitors,
     )
 
 

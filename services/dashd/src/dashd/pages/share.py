@@ -5,8 +5,9 @@ one identical 404 for every token that opens nothing. Also the embeddable widget
 
 Without JavaScript the page is a form: POST, redirect, GET; the form comes first and the
 messages under it newest first, so the newest is in view without scrolling in a small frame.
-Messages are `li[data-seq]` under `ol#messages[data-after]`, so a live stream
-(`/s/<token>/events`) can prepend replies later without changing the page."""
+Messages are `li[data-seq]` under `ol#messages[data-after]`; with JavaScript (app.js) the page
+follows its live stream (`/s/<token>/events`, share_events.py), prepending replies, and posts
+the form with fetch (answered 204 instead of the redirect)."""
 
 from __future__ import annotations
 
@@ -47,14 +48,16 @@ ADDRESS_PER_MINUTE: Final = 20  # messages one client address may send per minut
 WINDOW: Final = timedelta(minutes=1)
 AWAIT_REPLY: Final = timedelta(minutes=2)  # the page reloads itself while a reply is due
 REFRESH_S: Final = 3
+FETCH_HEADER: Final = "x-share-fetch"  # app.js posts with this: 204, not a redirect
 SHARE_CSP: Final = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors {ancestors}"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
 )
 
 
 def share_csp(origins: tuple[str, ...]) -> str:
-    """The page's CSP: no script at all, and framing only by the link's allowlist."""
+    """The page's CSP: scripts and connections only from dashd itself (app.js and the live
+    stream; never inline), and framing only by the link's allowlist."""
     return SHARE_CSP.format(ancestors=" ".join(origins) if origins else "'none'")
 
 
@@ -135,6 +138,7 @@ class Visit:
             error=error,
             text=text,
             refresh=REFRESH_S if waiting and not error else 0,
+            events=f"{self.path}/events?after={last.seq if last else 0}",
             max_chars=MAX_TEXT_CHARS,
         )
         return HTMLResponse(page, status_code=code)
@@ -172,7 +176,12 @@ def not_found(state: AppState) -> Response:
 
 
 def _serve(
-    state: AppState, request: Request, body: bytes | None, oversized: bool, handler: ShareHandler
+    state: AppState,
+    request: Request,
+    body: bytes | None,
+    oversized: bool,
+    handler: ShareHandler,
+    known_visitor: bool,
 ) -> Response:
     token = str(request.path_params["token"])
     token_hash = share_links.hash_token(token)
@@ -181,6 +190,8 @@ def _serve(
         return not_found(state)
     visit = Visit(state, request, token, token_hash, link, store.utcnow(), oversized=oversized)
     visitor = _visitor_of(state.key, token_hash, request.cookies.get(VISITOR_COOKIE, ""))
+    if visitor is None and known_visitor:
+        return not_found(state)  # the same answer as a dead token: nothing to tell apart
     if visitor is None:
         visit.visitor, visit.new_cookie = share_links.new_visitor_id(), True
     else:
@@ -237,14 +248,19 @@ async def _body(request: Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def public(handler: ShareHandler) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a share-page handler: no login, the link looked up, the visitor's cookie."""
+def public(
+    handler: ShareHandler, *, known_visitor: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a share-page handler: no login, the link looked up, the visitor's cookie (with
+    `known_visitor`, a request without a valid one gets the dead-token 404, and no cookie)."""
 
     async def endpoint(request: Request) -> Response:
         state: AppState = request.app.state.dashd
         state.requests += 1
         body, oversized = await _body(request) if request.method == "POST" else (None, False)
-        response = await run_in_threadpool(_serve, state, request, body, oversized, handler)
+        response = await run_in_threadpool(
+            _serve, state, request, body, oversized, handler, known_visitor
+        )
         response.headers["cache-control"] = "no-store"
         response.headers["referrer-policy"] = "no-referrer"
         return response
@@ -314,6 +330,8 @@ def share_send(visit: Visit) -> Response:
         ),
     )
     log.info("share message folder=%s seq=%d", visit.link.folder, result.seq)
+    if visit.request.headers.get(FETCH_HEADER) == "1":
+        return Response(status_code=204)  # app.js: the live stream brings the message
     return Response(status_code=303, headers={"location": visit.path})
 
 

@@ -17,7 +17,7 @@ from store.outbox import backlog_counts, dead_letters_for, outbox_counts_for
 
 from dashd import streams
 from dashd.context import Ctx
-from dashd.live import Hub
+from dashd.live import Guard, Hub
 from dashd.page import page
 
 EXPECTED_DAEMONS: Final = ("gated", "timed", "onbod", "dashd")
@@ -69,16 +69,13 @@ def gated_sandbox(ctx: Ctx) -> dict[str, Any] | None:
 
 
 def status_values(ctx: Ctx) -> dict[str, Any]:
-    conn, viewer = ctx.read, ctx.user
-    jids = viewer.jids(conn)
-    folders = viewer.folder_list
-    errored = [c for c in store.errored_chats(conn) if jids is None or c.jid in jids]
+    conn, folders = ctx.read, ctx.user.folder_list
     return {
         "daemons": daemon_health(ctx),
         "sandbox": gated_sandbox(ctx),
-        "backlog": backlog_counts(conn) if jids is None else outbox_counts_for(conn, jids),
-        "dead": dead_letters_for(conn, jids, limit=10),
-        "errored": errored,
+        "backlog": backlog_counts(conn) if folders is None else outbox_counts_for(conn, folders),
+        "dead": dead_letters_for(conn, folders, limit=10),
+        "errored": store.errored_chats(conn, folders),
         "running": store.session_runs(conn, running_only=True, folders=folders, limit=20),
         "failures": store.session_runs(conn, errors_only=True, folders=folders, limit=10),
         "now": ctx.now,
@@ -99,13 +96,13 @@ def status_live(ctx: Ctx) -> Response:
 CHANGED: Final = streams.encode("1", event="changed")
 
 
-async def status_changes(hub: Hub, lifetime_s: float, session: str) -> AsyncGenerator[bytes, None]:
+async def status_changes(hub: Hub, lifetime_s: float, guard: Guard) -> AsyncGenerator[bytes, None]:
     """A `changed` event (no data: the page fetches `/status/live`, checked as ever) after a
     commit, at most once per CHANGED_EVERY_S; commits in between count as one."""
     yield streams.RETRY
     loop = asyncio.get_running_loop()
     last = 0.0
-    async with contextlib.aclosing(hub.changes(lifetime_s=lifetime_s, session=session)) as changes:
+    async with contextlib.aclosing(hub.changes(lifetime_s=lifetime_s, guard=guard)) as changes:
         async for _ in changes:
             wait = last + CHANGED_EVERY_S - loop.time()
             if wait > 0:
@@ -118,8 +115,8 @@ async def status_changes(hub: Hub, lifetime_s: float, session: str) -> AsyncGene
 def status_events(ctx: Ctx) -> Response:
     hub: Hub = ctx.request.app.state.hub
     lifetime = streams.lifetime(ctx)
-    session = ctx.user.family
-    return streams.EventStream(lambda: status_changes(hub, lifetime, session))
+    guard = Guard("session", ctx.user.family)
+    return streams.EventStream(lambda: status_changes(hub, lifetime, guard))
 
 
 ROUTES = [

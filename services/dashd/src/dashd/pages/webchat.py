@@ -4,30 +4,26 @@ live over Server-Sent Events from the hub (`/since` stays for clients that poll)
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncGenerator
 from typing import Final
 
 import store
-from jinja2 import Template
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
 from store.paths import group_path
 
 from dashd import streams
+from dashd.chat_stream import ChatRows, chat_events
 from dashd.context import Ctx
-from dashd.live import Hub, MessageEvent
+from dashd.live import Guard, Hub
 from dashd.page import page
 
 log = logging.getLogger(__name__)
 
 HISTORY: Final = 50
-ROWS_KEPT: Final = 1000  # rendered stream events kept for the streams of other viewers
 
 
 def _folder(ctx: Ctx) -> str:
@@ -55,8 +51,7 @@ def ensure_registered(conn: sqlite3.Connection, folder: str) -> None:
 
 @page()
 def web_index(ctx: Ctx) -> Response:
-    folders = sorted({g.folder for g in store.registered_groups(ctx.read)})
-    folders = [f for f in folders if ctx.user.can_see_folder(f)]
+    folders = [f for f in store.group_folders(ctx.read) if ctx.user.can_see_folder(f)]
     return ctx.render("web_index.html", folders=folders)
 
 
@@ -78,58 +73,17 @@ def web_since(ctx: Ctx) -> Response:
     return ctx.render("web_since.html", folder=folder, messages=messages, after=last)
 
 
-class ChatRows:
-    """Each message's event bytes rendered once for all the streams it goes to (the newest
-    ROWS_KEPT, by seq: a stored message never changes)."""
-
-    def __init__(self, row: Template) -> None:
-        self.row = row
-        self._done: collections.OrderedDict[int, bytes] = collections.OrderedDict()
-
-    def event(self, message: store.Message) -> bytes:
-        done = self._done.get(message.seq)
-        if done is None:
-            html = self.row.render(m=message)
-            done = self._done[message.seq] = streams.encode(
-                html, event="message", id=str(message.seq)
-            )
-            if len(self._done) > ROWS_KEPT:
-                self._done.popitem(last=False)
-        return done
-
-
-TYPING: Final = {
-    True: streams.encode("on", event="typing"),
-    False: streams.encode("off", event="typing"),
-}
-
-
-async def chat_events(
-    hub: Hub, rows: ChatRows, jid: str, after: int, lifetime_s: float, session: str
-) -> AsyncGenerator[bytes, None]:
-    """A chat's stream: `message` events (id = seq, data = the rendered `_message.html` row,
-    escaped by the template) and `typing` events (data `on` or `off`, no id)."""
-    yield streams.RETRY
-    subscription = hub.subscribe(jid, after, lifetime_s=lifetime_s, session=session)
-    async with contextlib.aclosing(subscription) as events:
-        async for event in events:
-            if isinstance(event, MessageEvent):
-                yield rows.event(event.message)
-            else:
-                yield TYPING[event.typing]
-
-
 @page()
 def web_events(ctx: Ctx) -> Response:
     """The chat's live stream, for the viewers who may open the chat page."""
     folder = _folder(ctx)
     hub: Hub = ctx.request.app.state.hub
-    after = streams.resume_after(ctx, hub.last_seq)
+    after = streams.resume_after(ctx.request, hub.last_seq)
     rows: ChatRows = ctx.request.app.state.chat_rows
     lifetime = streams.lifetime(ctx)
-    session = ctx.user.family
+    guard = Guard("session", ctx.user.family)
     return streams.EventStream(
-        lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime, session)
+        lambda: chat_events(hub, rows, f"web:{folder}", after, lifetime, guard)
     )
 
 
