@@ -1,12 +1,13 @@
 """The Starlette application: every page's routes, the vendored static files under hashed
-names, a trivial health page, the security-header middleware, and the live-update hub started
-and stopped with the app's lifespan."""
+names, a trivial health page, `/metrics`, the security-header middleware, and the live-update
+hub started and stopped with the app's lifespan."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
 
+from daemonkit.metrics import new_registry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from dashd.config import Config
 from dashd.context import AppState
 from dashd.live import Hub
+from dashd.metrics import DashdMetrics, metrics_page
 from dashd.page import SecurityHeaders
 from dashd.pages import (
     chats,
@@ -68,6 +70,7 @@ def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ]
     for module in PAGE_MODULES:
         table += module.ROUTES
@@ -89,6 +92,7 @@ def create_app(config: Config) -> Starlette:
     `app.state.chat_rows` the web chat's rendered stream events."""
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
+    app.state.metrics = new_registry(DashdMetrics(config.db_path, config.stale_after_s))
     app.state.hub = Hub(config.db_path)
     app.state.chat_rows = webchat.ChatRows(app.state.dashd.templates.get_template("_message.html"))
     return app

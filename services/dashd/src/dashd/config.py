@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from daemonkit import settings
+from daemonkit import metrics, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -29,6 +29,7 @@ class Config:
     stale_after_s: float = 15.0
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +82,7 @@ def from_args(args: argparse.Namespace) -> Config:
         reuse_grace=timedelta(seconds=args.refresh_reuse_grace),
         log_level=args.log_level,
         log_format=args.log_format,
+        metrics_token=metrics.token_from_env(),
     )
 
 

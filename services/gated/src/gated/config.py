@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from daemonkit import settings
+from daemonkit import metrics, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.blobs import MAX_FILE_BYTES
 
@@ -78,6 +78,7 @@ class Config:
     disk_mb: int = DEFAULT_DISK_MB
     egress_resolve: tuple[tuple[str, str], ...] = ()  # tests only: (name, address) pairs
     max_file_bytes: int = MAX_FILE_BYTES  # the largest file an adapter may upload (/v1/files)
+    metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
 
     @property
     def db_path(self) -> str:
@@ -456,6 +457,7 @@ def from_args(args: argparse.Namespace) -> Config:
         disk_mb=args.agent_disk_mb,
         egress_resolve=args.egress_resolve,
         max_file_bytes=args.max_file_bytes,
+        metrics_token=metrics.token_from_env(),
     )
 
 

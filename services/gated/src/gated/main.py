@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import store
 from daemonkit.listener import HttpListener
+from daemonkit.metrics import new_registry
 from daemonkit.runner import run_daemon
 from daemonkit.worker import Threads
 from onbod import migrations as onbod_migrations
@@ -27,6 +28,7 @@ from gated.delivery import DeliveryWorker
 from gated.email.service import EmailChannel
 from gated.http_limits import server_options
 from gated.loop import Gateway
+from gated.metrics import GatedMetrics
 from gated.sandbox import cgroup_parent
 from gated.sandbox.cgroups import remove_parent
 from gated.sandbox.report import (
@@ -66,6 +68,7 @@ class Daemon:
         self.threads = Threads()
         self.api: HttpListener | None = None
         self.email: EmailChannel | None = None
+        self.metrics: GatedMetrics | None = None
         self.sandbox: dict[str, Any] = {}
 
     def start(self) -> None:
@@ -92,6 +95,8 @@ class Daemon:
         if self.api is not None:
             self.api.stop()
         self.threads.join(THREAD_JOIN_S)
+        if self.metrics is not None:
+            self.metrics.close()
         parent, _ = cgroup_parent()
         if parent is not None:
             remove_parent(parent)
@@ -118,9 +123,10 @@ class Daemon:
             email = self.email = EmailChannel(cfg)
             senders["email"] = email.sender()
             self.threads.start("email", lambda: email.run(self.halt))
+        self.metrics = GatedMetrics(cfg.db, self.gateway.queue_depth)
         self.api = HttpListener(
             "channel API",
-            create_app(cfg),
+            create_app(cfg, new_registry(self.metrics)),
             cfg.listen_host,
             cfg.listen_port,
             log_level="warning",

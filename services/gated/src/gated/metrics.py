@@ -1,0 +1,172 @@
+"""gated's Prometheus metrics: messages in and out, agent runs, delivery, the outbox, tool calls
+and egress, read from their database rows at scrape time (exact across restarts), and the queue
+depth from the gateway itself. Served on the channel API's `/metrics` (docs/observability.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Final, get_args
+
+import store
+from daemonkit.tally import OTHER, DbCollector, FinalRows, bounded
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from store import bus
+from store.outbox import backlog_counts
+from store.runs import RUN_LIMITS
+
+from gated.egress.counts import totals_by_verdict
+from gated.runspec import RunResult
+from gated.tools.catalog import TOOLS
+
+# The `channel` label: a jid prefix of this set, else "other" (a label never takes a value a
+# client chose: an adapter may post to any number of prefixes and chats).
+KNOWN_CHANNELS: Final = ("web", "cli", "email", "telegram", "slack", "discord", "matrix")
+RESULTS: Final = frozenset(get_args(RunResult))
+# Verbs of an inbound message a person (or a mailer) sent through a channel; tasks, edits and
+# deletions are not messages received.
+RECEIVED_VERBS: Final = (bus.MESSAGE, bus.IGNORED)
+RUN_BUCKETS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+DELIVERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+# Parameters: after (the last seq counted), limit. The inbound messages past a seq.
+RECEIVED_SQL: Final = f"""
+SELECT seq, chat_jid FROM messages
+WHERE seq > :after AND is_from_me = 0 AND verb IN ({", ".join(f"'{v}'" for v in RECEIVED_VERBS)})
+ORDER BY seq LIMIT :limit
+"""
+# Parameters: after, limit. Settled outbox rows past a seq, with when their message was stored.
+# `+o.status` keeps the planner off the status index, which would read every sent row ever.
+SETTLED_SQL: Final = """
+SELECT o.seq, o.channel, o.status, o.sent_at, m.timestamp
+FROM outbox o JOIN messages m ON m.seq = o.seq
+WHERE o.seq > :after AND +o.status IN ('sent', 'dead')
+ORDER BY o.seq LIMIT :limit
+"""
+# Parameters: after. The lowest outbox row past a seq still waiting to be settled.
+UNSETTLED_SQL: Final = """
+SELECT MIN(seq) FROM outbox WHERE seq > :after AND status IN ('pending', 'sending', 'failed')
+"""
+# Parameters: after, limit. Ended agent runs past an id.
+ENDED_RUNS_SQL: Final = """
+SELECT id, group_folder, result, limit_hit, started_at, ended_at FROM session_log
+WHERE id > :after AND ended_at IS NOT NULL ORDER BY id LIMIT :limit
+"""
+# Parameters: after. The lowest run past an id still going (served by session_log_running).
+RUNNING_SQL: Final = "SELECT MIN(id) FROM session_log WHERE id > :after AND ended_at IS NULL"
+# Parameters: after, limit. Tool calls past an id (a row is written once, when it is answered).
+TOOL_CALLS_SQL: Final = """
+SELECT id, tool, status FROM tool_calls WHERE id > :after ORDER BY id LIMIT :limit
+"""
+
+
+def channel_label(jid_or_prefix: str) -> str:
+    """The `channel` label of a jid or jid prefix."""
+    return bounded(jid_or_prefix.partition(":")[0], KNOWN_CHANNELS)
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one stored time to another; None when either is missing or unreadable."""
+    if not start or not end:
+        return None
+    try:
+        return max(0.0, (store.parse_iso(end) - store.parse_iso(start)).total_seconds())
+    except ValueError:
+        return None
+
+
+class GatedMetrics(DbCollector):
+    """Everything gated exposes; `queue_depth` reads the gateway's own queue."""
+
+    def __init__(self, db: str, queue_depth: Callable[[], int]) -> None:
+        super().__init__(db)
+        self.queue_depth = queue_depth
+        self.received = self.counter(
+            "switchboard_messages_received",
+            "Inbound messages stored from a channel (by jid prefix)",
+            ["channel"],
+        )
+        self.sent = self.counter(
+            "switchboard_messages_sent",
+            "Outbound messages delivered (outbox rows marked sent, by jid prefix)",
+            ["channel"],
+        )
+        self.delivery = self.histogram(
+            "switchboard_delivery_seconds",
+            "Seconds from storing an outbound message to its delivery",
+            DELIVERY_BUCKETS,
+        )
+        self.runs = self.counter(
+            "switchboard_agent_runs",
+            "Agent runs ended, by group folder and result",
+            ["folder", "result"],
+        )
+        self.run_seconds = self.histogram(
+            "switchboard_agent_run_seconds", "Duration of ended agent runs", RUN_BUCKETS
+        )
+        self.limit_kills = self.counter(
+            "switchboard_sandbox_limit_kills",
+            "Agent runs stopped because they hit a limit, by limit",
+            ["limit"],
+        )
+        self.tool_calls = self.counter(
+            "switchboard_tool_calls",
+            "Tool calls answered through agents' tool sockets, by tool and result",
+            ["tool", "result"],
+        )
+        for name in (*KNOWN_CHANNELS, OTHER):
+            self.received.labels(name)
+            self.sent.labels(name)
+        for limit in sorted(RUN_LIMITS):
+            self.limit_kills.labels(limit)
+        self.tally(FinalRows(RECEIVED_SQL), self._received)
+        self.tally(FinalRows(SETTLED_SQL, UNSETTLED_SQL), self._settled)
+        self.tally(FinalRows(ENDED_RUNS_SQL, RUNNING_SQL), self._ended)
+        self.tally(FinalRows(TOOL_CALLS_SQL), self._tool_call)
+
+    def _received(self, row: sqlite3.Row) -> None:
+        self.received.labels(channel_label(row["chat_jid"])).inc()
+
+    def _settled(self, row: sqlite3.Row) -> None:
+        if row["status"] != "sent":
+            return
+        self.sent.labels(channel_label(row["channel"])).inc()
+        took = seconds_between(row["timestamp"], row["sent_at"])
+        if took is not None:
+            self.delivery.observe(took)
+
+    def _ended(self, row: sqlite3.Row) -> None:
+        self.runs.labels(row["group_folder"], bounded(row["result"], RESULTS)).inc()
+        took = seconds_between(row["started_at"], row["ended_at"])
+        if took is not None:
+            self.run_seconds.observe(took)
+        if row["limit_hit"] is not None:
+            self.limit_kills.labels(bounded(row["limit_hit"], RUN_LIMITS)).inc()
+
+    def _tool_call(self, row: sqlite3.Row) -> None:
+        self.tool_calls.labels(
+            bounded(row["tool"], TOOLS), bounded(row["status"], ("ok", "error"))
+        ).inc()
+
+    def gauges(self, conn: sqlite3.Connection) -> Iterable[Metric]:
+        depth = GaugeMetricFamily(
+            "switchboard_queue_depth", "Chats and tasks with new input waiting for an agent"
+        )
+        depth.add_metric([], self.queue_depth())
+        outbox = GaugeMetricFamily(
+            "switchboard_outbox",
+            "Outbox rows not delivered, by status (sent rows are messages_sent_total)",
+            labels=["status"],
+        )
+        for status, n in backlog_counts(conn).items():
+            outbox.add_metric([status], n)
+        egress = CounterMetricFamily(
+            "switchboard_egress",
+            "Agents' requests through the egress proxy, by decision (written every few seconds)",
+            labels=["decision"],
+        )
+        totals = totals_by_verdict(conn)
+        for decision in ("allowed", "denied"):
+            egress.add_metric([decision], totals.get(decision, 0))
+        return [depth, outbox, egress]
