@@ -24,6 +24,7 @@ from gated.tools.catalog import TOOLS
 # client chose: an adapter may post to any number of prefixes and chats).
 KNOWN_CHANNELS: Final = ("web", "cli", "email", "telegram", "slack", "discord", "matrix")
 RESULTS: Final = frozenset(get_args(RunResult))
+CALL_RESULTS: Final = ("ok", "error")  # tool_calls.status
 # Verbs of an inbound message a person (or a mailer) sent through a channel; tasks, edits and
 # deletions are not messages received.
 RECEIVED_VERBS: Final = (bus.MESSAGE, bus.IGNORED)
@@ -120,6 +121,9 @@ class GatedMetrics(DbCollector):
             self.sent.labels(name)
         for limit in sorted(RUN_LIMITS):
             self.limit_kills.labels(limit)
+        for tool in (*TOOLS, OTHER):
+            for result in CALL_RESULTS:
+                self.tool_calls.labels(tool, result)
         self.tally(FinalRows(RECEIVED_SQL), self._received)
         self.tally(FinalRows(SETTLED_SQL, UNSETTLED_SQL), self._settled)
         self.tally(FinalRows(ENDED_RUNS_SQL, RUNNING_SQL), self._ended)
@@ -146,7 +150,7 @@ class GatedMetrics(DbCollector):
 
     def _tool_call(self, row: sqlite3.Row) -> None:
         self.tool_calls.labels(
-            bounded(row["tool"], TOOLS), bounded(row["status"], ("ok", "error"))
+            bounded(row["tool"], TOOLS), bounded(row["status"], CALL_RESULTS)
         ).inc()
 
     def gauges(self, conn: sqlite3.Connection) -> Iterable[Metric]:
