@@ -126,7 +126,7 @@ class Rows(DbCollector):
                 "ORDER BY id LIMIT :limit",
                 "SELECT MIN(id) FROM runs WHERE id > :after AND result IS NULL",
             ),
-            lambda row: self.done.labels(row["result"]).inc(),
+            lambda row: self.done.inc(row["result"]),
         )
 
     def total(self) -> float:

@@ -5,18 +5,26 @@ the gauges of a daemon under one lock on one read-only connection."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
 import store
-from prometheus_client import Counter, Histogram
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 PAGE: Final = 5000  # rows read per query (the first scrape reads the whole history)
 OTHER: Final = "other"
+# SQL for the seconds from one stored time to another (NULL when either is missing): computed
+# in the query, as the first scrape after a start reads the whole history.
+SECONDS_SQL: Final = "(julianday({end}) - julianday({start})) * 86400.0"
 
 Fold = Callable[[sqlite3.Row], None]
 
@@ -47,30 +55,83 @@ class FinalRows:
         top = after = self.frontier
         conn.execute("BEGIN")
         try:
+            lowest_open = None
+            if self.open_sql is not None:
+                lowest_open = conn.execute(self.open_sql, {"after": self.frontier}).fetchone()[0]
+            # Only ids past the lowest open row can be seen again (the frontier stops below it).
+            remember = int(lowest_open) if lowest_open is not None else None
             while True:
                 rows = conn.execute(self.final_sql, {"after": after, "limit": PAGE}).fetchall()
                 for row in rows:
-                    if row[0] not in self.seen:
-                        fold(row)
+                    if row[0] in self.seen:
+                        continue
+                    fold(row)
+                    counted += 1
+                    if remember is not None and row[0] > remember:
                         self.seen.add(row[0])
-                        counted += 1
                 if rows:
                     after = top = max(top, int(rows[-1][0]))
                 if len(rows) < PAGE:
                     break
-            lowest_open = None
-            if self.open_sql is not None:
-                lowest_open = conn.execute(self.open_sql, {"after": self.frontier}).fetchone()[0]
         finally:
             conn.execute("COMMIT")
-        self.frontier = top if lowest_open is None else min(top, int(lowest_open) - 1)
+        self.frontier = top if remember is None else min(top, remember - 1)
         self.seen = {i for i in self.seen if i > self.frontier}
         return counted
 
 
+class CounterTally:
+    """A counter with labels, kept as plain sums (a scrape folds thousands of rows: the
+    client library's per-call locking would cost more than reading them)."""
+
+    def __init__(self, name: str, doc: str, labels: Iterable[str] = ()) -> None:
+        self.name = name
+        self.doc = doc
+        self.labels = list(labels)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, *labels: str, n: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + n
+
+    def declare(self, *labels: str) -> None:
+        """The series exists (at 0) before its first event, so rates start from zero."""
+        self.values.setdefault(labels, 0.0)
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        for labels, value in self.values.items():
+            family.add_metric(list(labels), value)
+        return family
+
+
+class HistogramTally:
+    """A histogram without labels: a count per bucket (`le` bounds) and the sum."""
+
+    def __init__(self, name: str, doc: str, bounds: Iterable[float]) -> None:
+        self.name = name
+        self.doc = doc
+        self.bounds = sorted(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def family(self) -> Metric:
+        cumulative = list(itertools.accumulate(self.counts))
+        les = [repr(float(b)) for b in self.bounds] + ["+Inf"]
+        return HistogramMetricFamily(
+            self.name,
+            self.doc,
+            buckets=list(zip(les, cumulative, strict=True)),
+            sum_value=self.total,
+        )
+
+
 class DbCollector(Collector):
     """A daemon's metrics that come from the database: `tally` registers a `FinalRows` and
-    the fold that feeds its counters, `metric` a counter or histogram to expose, and
+    the fold that feeds its counters, `counter`/`histogram` make what it exposes, and
     `gauges(conn)` (overridden) reads the current values. One scrape at a time."""
 
     def __init__(self, db: str) -> None:
@@ -78,17 +139,15 @@ class DbCollector(Collector):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._tallies: list[tuple[FinalRows, Fold]] = []
-        self._metrics: list[Counter | Histogram] = []
+        self._metrics: list[CounterTally | HistogramTally] = []
 
-    def counter(self, name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
-        """A counter exposed by this collector (not registered anywhere else)."""
-        metric = Counter(name, doc, list(labels), registry=None)
+    def counter(self, name: str, doc: str, labels: Iterable[str] = ()) -> CounterTally:
+        metric = CounterTally(name, doc, labels)
         self._metrics.append(metric)
         return metric
 
-    def histogram(self, name: str, doc: str, buckets: Iterable[float]) -> Histogram:
-        """A histogram exposed by this collector (not registered anywhere else)."""
-        metric = Histogram(name, doc, buckets=list(buckets), registry=None)
+    def histogram(self, name: str, doc: str, buckets: Iterable[float]) -> HistogramTally:
+        metric = HistogramTally(name, doc, buckets)
         self._metrics.append(metric)
         return metric
 
@@ -105,7 +164,7 @@ class DbCollector(Collector):
                 self._conn = store.connect(self.db, readonly=True)
             for rows, fold in self._tallies:
                 rows.read(self._conn, fold)
-            found = [family for metric in self._metrics for family in metric.collect()]
+            found = [metric.family() for metric in self._metrics]
             found += self.gauges(self._conn)
         return found
 

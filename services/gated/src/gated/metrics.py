@@ -8,8 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Final, get_args
 
-import store
-from daemonkit.tally import OTHER, DbCollector, FinalRows, bounded
+from daemonkit.tally import OTHER, SECONDS_SQL, DbCollector, FinalRows, bounded
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from store import bus
@@ -33,14 +32,16 @@ DELIVERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 # Parameters: after (the last seq counted), limit. The inbound messages past a seq.
 RECEIVED_SQL: Final = f"""
-SELECT seq, chat_jid FROM messages
+SELECT seq, substr(chat_jid, 1, instr(chat_jid, ':') - 1) AS prefix FROM messages
 WHERE seq > :after AND is_from_me = 0 AND verb IN ({", ".join(f"'{v}'" for v in RECEIVED_VERBS)})
 ORDER BY seq LIMIT :limit
 """
-# Parameters: after, limit. Settled outbox rows past a seq, with when their message was stored.
-# `+o.status` keeps the planner off the status index, which would read every sent row ever.
-SETTLED_SQL: Final = """
-SELECT o.seq, o.channel, o.status, o.sent_at, m.timestamp
+# Parameters: after, limit. Settled outbox rows past a seq, with the seconds from storing their
+# message to delivery. `+o.status` keeps the planner off the status index, which would read
+# every sent row ever. (Durations are computed here: the first scrape reads the whole history.)
+SETTLED_SQL: Final = f"""
+SELECT o.seq, o.channel, o.status,
+       {SECONDS_SQL.format(start="m.timestamp", end="o.sent_at")} AS took
 FROM outbox o JOIN messages m ON m.seq = o.seq
 WHERE o.seq > :after AND +o.status IN ('sent', 'dead')
 ORDER BY o.seq LIMIT :limit
@@ -50,8 +51,10 @@ UNSETTLED_SQL: Final = """
 SELECT MIN(seq) FROM outbox WHERE seq > :after AND status IN ('pending', 'sending', 'failed')
 """
 # Parameters: after, limit. Ended agent runs past an id.
-ENDED_RUNS_SQL: Final = """
-SELECT id, group_folder, result, limit_hit, started_at, ended_at FROM session_log
+ENDED_RUNS_SQL: Final = f"""
+SELECT id, group_folder, result, limit_hit, {SECONDS_SQL.format(start="started_at", end="ended_at")}
+       AS took
+FROM session_log
 WHERE id > :after AND ended_at IS NOT NULL ORDER BY id LIMIT :limit
 """
 # Parameters: after. The lowest run past an id still going (served by session_log_running).
@@ -60,21 +63,6 @@ RUNNING_SQL: Final = "SELECT MIN(id) FROM session_log WHERE id > :after AND ende
 TOOL_CALLS_SQL: Final = """
 SELECT id, tool, status FROM tool_calls WHERE id > :after ORDER BY id LIMIT :limit
 """
-
-
-def channel_label(jid_or_prefix: str) -> str:
-    """The `channel` label of a jid or jid prefix."""
-    return bounded(jid_or_prefix.partition(":")[0], KNOWN_CHANNELS)
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds from one stored time to another; None when either is missing or unreadable."""
-    if not start or not end:
-        return None
-    try:
-        return max(0.0, (store.parse_iso(end) - store.parse_iso(start)).total_seconds())
-    except ValueError:
-        return None
 
 
 class GatedMetrics(DbCollector):
@@ -117,41 +105,37 @@ class GatedMetrics(DbCollector):
             ["tool", "result"],
         )
         for name in (*KNOWN_CHANNELS, OTHER):
-            self.received.labels(name)
-            self.sent.labels(name)
+            self.received.declare(name)
+            self.sent.declare(name)
         for limit in sorted(RUN_LIMITS):
-            self.limit_kills.labels(limit)
+            self.limit_kills.declare(limit)
         for tool in (*TOOLS, OTHER):
             for result in CALL_RESULTS:
-                self.tool_calls.labels(tool, result)
+                self.tool_calls.declare(tool, result)
         self.tally(FinalRows(RECEIVED_SQL), self._received)
         self.tally(FinalRows(SETTLED_SQL, UNSETTLED_SQL), self._settled)
         self.tally(FinalRows(ENDED_RUNS_SQL, RUNNING_SQL), self._ended)
         self.tally(FinalRows(TOOL_CALLS_SQL), self._tool_call)
 
     def _received(self, row: sqlite3.Row) -> None:
-        self.received.labels(channel_label(row["chat_jid"])).inc()
+        self.received.inc(bounded(row["prefix"], KNOWN_CHANNELS))
 
     def _settled(self, row: sqlite3.Row) -> None:
         if row["status"] != "sent":
             return
-        self.sent.labels(channel_label(row["channel"])).inc()
-        took = seconds_between(row["timestamp"], row["sent_at"])
-        if took is not None:
-            self.delivery.observe(took)
+        self.sent.inc(bounded(row["channel"], KNOWN_CHANNELS))
+        if row["took"] is not None:
+            self.delivery.observe(max(0.0, row["took"]))
 
     def _ended(self, row: sqlite3.Row) -> None:
-        self.runs.labels(row["group_folder"], bounded(row["result"], RESULTS)).inc()
-        took = seconds_between(row["started_at"], row["ended_at"])
-        if took is not None:
-            self.run_seconds.observe(took)
+        self.runs.inc(row["group_folder"], bounded(row["result"], RESULTS))
+        if row["took"] is not None:
+            self.run_seconds.observe(max(0.0, row["took"]))
         if row["limit_hit"] is not None:
-            self.limit_kills.labels(bounded(row["limit_hit"], RUN_LIMITS)).inc()
+            self.limit_kills.inc(bounded(row["limit_hit"], RUN_LIMITS))
 
     def _tool_call(self, row: sqlite3.Row) -> None:
-        self.tool_calls.labels(
-            bounded(row["tool"], TOOLS), bounded(row["status"], CALL_RESULTS)
-        ).inc()
+        self.tool_calls.inc(bounded(row["tool"], TOOLS), bounded(row["status"], CALL_RESULTS))
 
     def gauges(self, conn: sqlite3.Connection) -> Iterable[Metric]:
         depth = GaugeMetricFamily(

@@ -6,8 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Final, get_args
 
-import store
-from daemonkit.tally import DbCollector, FinalRows, bounded
+from daemonkit.tally import SECONDS_SQL, DbCollector, FinalRows, bounded
 
 from timed.models import RunStatus
 
@@ -16,8 +15,9 @@ LATENESS_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900
 
 # Parameters: after (the last id counted), limit. Slots handled past an id (a row is written
 # once, in the transaction that handles its slot).
-TASK_RUNS_SQL: Final = """
-SELECT id, status, slot, fired_at FROM task_runs WHERE id > :after ORDER BY id LIMIT :limit
+TASK_RUNS_SQL: Final = f"""
+SELECT id, status, {SECONDS_SQL.format(start="slot", end="fired_at")} AS late FROM task_runs
+WHERE id > :after ORDER BY id LIMIT :limit
 """
 
 
@@ -37,12 +37,11 @@ class TimedMetrics(DbCollector):
             LATENESS_BUCKETS,
         )
         for status in STATUSES:
-            self.fires.labels(status)
+            self.fires.declare(status)
         self.tally(FinalRows(TASK_RUNS_SQL), self._handled)
 
     def _handled(self, row: sqlite3.Row) -> None:
         status = bounded(row["status"], STATUSES)
-        self.fires.labels(status).inc()
-        if status == "fired":
-            late = (store.parse_iso(row["fired_at"]) - store.parse_iso(row["slot"])).total_seconds()
-            self.lateness.observe(max(0.0, late))
+        self.fires.inc(status)
+        if status == "fired" and row["late"] is not None:
+            self.lateness.observe(max(0.0, row["late"]))
