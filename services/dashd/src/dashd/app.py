@@ -85,6 +85,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         hub.stop()
+        app.state.metrics_collector.close()
 
 
 def create_app(config: Config) -> Starlette:
@@ -92,7 +93,8 @@ def create_app(config: Config) -> Starlette:
     `app.state.chat_rows` the web chat's rendered stream events."""
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
-    app.state.metrics = new_registry(DashdMetrics(config.db_path, config.stale_after_s))
+    app.state.metrics_collector = DashdMetrics(config.db_path, config.stale_after_s)
+    app.state.metrics = new_registry(app.state.metrics_collector)
     app.state.hub = Hub(config.db_path)
     app.state.chat_rows = webchat.ChatRows(app.state.dashd.templates.get_template("_message.html"))
     return app

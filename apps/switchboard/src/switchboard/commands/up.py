@@ -345,7 +345,9 @@ def up(
     ] = None,
 ) -> None:
     """Run all four daemons (and the chat adapters of --with) on one database with prefixed
-    logs; Ctrl-C stops them."""
+    logs, and timed's and onbod's metrics listeners on free loopback ports (unless
+    SWITCHBOARD_TIMED_METRICS_LISTEN / SWITCHBOARD_ONBOD_METRICS_LISTEN name addresses); the
+    banner prints every URL, each daemon's /metrics included. Ctrl-C stops them."""
     names = parse_only(only)
     chosen = adapters.parse_with(with_) if with_ else []
     if log_level is not None:
