@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -17,12 +16,11 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from daemonkit import settings
+from daemonkit.flags import METRICS_PATH, TOKEN_ENV
 from daemonkit.listener import HttpListener
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV: Final = "SWITCHBOARD_METRICS_TOKEN"  # noqa: S105 (the variable's name)
-METRICS_PATH: Final = "/metrics"
 # A request that carries one of these came through a proxy: its peer address (the proxy's,
 # often loopback) says nothing about who asked, so it counts as remote.
 PROXY_HEADERS: Final = ("x-forwarded-for", "forwarded", "x-real-ip")
@@ -43,12 +41,6 @@ class Refusal:
 
     status: int
     reason: str
-
-
-def token_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
-    """The scrape token (`SWITCHBOARD_METRICS_TOKEN`; empty means none). Read from the
-    environment only, never a flag: a flag's value shows in `ps`."""
-    return environ.get(TOKEN_ENV) or None
 
 
 def refusal(client: str | None, headers: Mapping[str, str], token: str | None) -> Refusal | None:
@@ -158,17 +150,3 @@ def serve_metrics(
     bound = listener.start()
     log.info("metrics listening url=http://%s:%d%s", host, bound, METRICS_PATH)
     return listener
-
-
-def add_metrics_listen(parser: Any, env: str) -> None:
-    """The `--metrics-listen HOST:PORT` setting (off unless set)."""
-    settings.add_setting(
-        parser,
-        "--metrics-listen",
-        env=env,
-        parse=settings.optional_listen_address,
-        default=None,
-        metavar="HOST:PORT",
-        help=f"serve Prometheus metrics on http://HOST:PORT{METRICS_PATH} (loopback clients, "
-        f"or the token in {TOKEN_ENV}); default off",
-    )

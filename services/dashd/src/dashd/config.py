@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from daemonkit import metrics, settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -82,7 +82,7 @@ def from_args(args: argparse.Namespace) -> Config:
         reuse_grace=timedelta(seconds=args.refresh_reuse_grace),
         log_level=args.log_level,
         log_format=args.log_format,
-        metrics_token=metrics.token_from_env(),
+        metrics_token=flags.metrics_token(),
     )
 
 

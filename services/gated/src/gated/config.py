@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from daemonkit import metrics, settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.blobs import MAX_FILE_BYTES
 
@@ -457,7 +457,7 @@ def from_args(args: argparse.Namespace) -> Config:
         disk_mb=args.agent_disk_mb,
         egress_resolve=args.egress_resolve,
         max_file_bytes=args.max_file_bytes,
-        metrics_token=metrics.token_from_env(),
+        metrics_token=flags.metrics_token(),
     )
 
 

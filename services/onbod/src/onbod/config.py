@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from daemonkit import metrics, settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.connection import DEFAULT_DB
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onbod", description=DESCRIPTION)
     add_common_args(parser)
     add_args(parser)
-    metrics.add_metrics_listen(parser, "SWITCHBOARD_ONBOD_METRICS_LISTEN")
+    flags.add_metrics_listen(parser, "SWITCHBOARD_ONBOD_METRICS_LISTEN")
     return parser
 
 
@@ -105,7 +105,7 @@ def from_args(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         log_format=args.log_format,
         metrics_listen=args.metrics_listen,
-        metrics_token=metrics.token_from_env(),
+        metrics_token=flags.metrics_token(),
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from daemonkit import metrics, settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 from timed.firing import DEFAULT_BATCH
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BATCH,
         help=f"due tasks handled per transaction; default {DEFAULT_BATCH}",
     )
-    metrics.add_metrics_listen(parser, "SWITCHBOARD_TIMED_METRICS_LISTEN")
+    flags.add_metrics_listen(parser, "SWITCHBOARD_TIMED_METRICS_LISTEN")
     return parser
 
 
@@ -51,7 +51,7 @@ def from_args(args: argparse.Namespace) -> Config:
         log_level=args.log_level,
         log_format=args.log_format,
         metrics_listen=args.metrics_listen,
-        metrics_token=metrics.token_from_env(),
+        metrics_token=flags.metrics_token(),
     )
 
 
