@@ -676,7 +676,7 @@ def merged(old: str, new: str, ran: set[str]) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every bench")
     p.add_argument("--only", nargs="+", choices=[b.name for b in BENCHES], help="run these only")
     p.add_argument("--budget-scale", type=float, default=1.0, help="multiply every time budget")

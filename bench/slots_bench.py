@@ -144,7 +144,7 @@ def summary(us: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--calls", type=int, default=5000)
     p.add_argument("--seed", type=int, default=21)
     args = p.parse_args()

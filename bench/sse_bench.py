@@ -251,7 +251,7 @@ async def phase(kind: str, args: argparse.Namespace, db: Path, groups: Path) -> 
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--streams", type=int, default=500, help="open clients; default 500")
     p.add_argument("--chats", type=int, default=1, help="web chats they spread over; default 1")
     p.add_argument("--samples", type=int, default=20, help="replies timed; default 20")

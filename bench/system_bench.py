@@ -460,7 +460,7 @@ def one_message(conn: sqlite3.Connection, chat: str, msg_id: str) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60.0, help="load duration per scenario")
     p.add_argument("--chats", type=int, default=100)
     p.add_argument("--rate", type=float, default=20.0, help="offered inbound messages/s")

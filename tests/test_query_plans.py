@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemonkit.alerts import DEAD_SQL
 from dashd.auth import SESSION_ALIVE_SQL
 from gated import metrics as gated_metrics
 from gated.tools.audit import CALL_COUNTS_SQL
@@ -75,9 +76,11 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...] | dict[str, Any]]] = [
     ),
     ("store.rates.RECEIVED_SINCE_SQL", RECEIVED_SINCE_SQL, ("web:a", 2000, "message", NOW)),
     ("store.rates.SENT_SINCE_SQL", SENT_SINCE_SQL, ("web:a", 2000, NOW)),
-    # store/groups.py: get_chat. (errored_chats scans `chats`, one row per chat, not per
-    # message: a status-page read that does not grow with traffic, so it is not listed.)
+    # store/groups.py: get_chat; errored_chats (the alert watcher's, every few seconds)
     ("store.get_chat", "SELECT * FROM chats WHERE jid = ?", ("web:a",)),
+    ("store.errored_chats", "SELECT * FROM chats WHERE errored = 1", ()),
+    # daemonkit/alerts.py: the undelivered replies, every few seconds
+    ("daemonkit.alerts.DEAD_SQL", DEAD_SQL, ("alert",)),
     # gated/adapters.py: a channel token lookup on every POST /v1/messages
     ("gated.channel_by_token", "SELECT * FROM channels WHERE token_hash = ?", ("x",)),
     # gated/email/threads.py: get_thread, latest_thread

@@ -88,7 +88,7 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
     assert list(rows) == [
         "command", "timeout_s", "stdin", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
         "pids", "cpu_s", "disk_mb", "env", "secrets", "grants.send_to", "grants.delegate_to",
-        "grants.operator",
+        "grants.operator", "budget_usd_day", "budget_usd_month",
     ]  # fmt: skip
     assert rows["command"] == ("my-agent", False)
     assert rows["timeout_s"] == ("(gated's --agent-timeout)", True)
@@ -103,7 +103,7 @@ def test_show_lists_every_key_with_the_defaults_marked(db: Path) -> None:
         "network": "none",
         "allow_hosts": [], "mounts": [], "memory_mb": 1024, "pids": 256, "cpu_s": 600,
         "disk_mb": 1024, "env": {}, "secrets": [], "grants.send_to": [], "grants.delegate_to": [],
-        "grants.operator": False,
+        "grants.operator": False, "budget_usd_day": None, "budget_usd_month": None,
     }  # fmt: skip
     assert "command" not in shown["defaults"]
     assert set(shown["defaults"]) == set(rows) - {"command"}

@@ -125,6 +125,10 @@ def test_a_good_value_is_stored_typed(
         ("grants.send_to", "web:a,,web:b", "empty item"),
         ("grants.delegate_to", "web:a", "folder"),
         ("grants.operator", "yes", "not true or false"),
+        ("budget_usd_day", "0", "more than 0"),
+        ("budget_usd_day", "-5", "not an amount of US dollars"),
+        ("budget_usd_month", "5$", "not an amount of US dollars"),
+        ("budget_usd_month", "2000000", "at most 1,000,000"),
         ("mounts", "/srv/data:/data", "no mount roots are configured"),
     ],
 )
@@ -182,7 +186,7 @@ def test_setting_lines_mark_the_defaults(db: sqlite3.Connection) -> None:
     assert list(lines) == [
         "command", "timeout_s", "stdin", "sandbox", "network", "allow_hosts", "mounts", "memory_mb",
         "pids", "cpu_s", "disk_mb", "env.MODE", "secrets", "grants.send_to",
-        "grants.delegate_to", "grants.operator",
+        "grants.delegate_to", "grants.operator", "budget_usd_day", "budget_usd_month",
     ]  # fmt: skip
     assert (lines["sandbox"].value, lines["sandbox"].default) == ("bwrap", False)
     assert (lines["allow_hosts"].value, lines["allow_hosts"].default) == (

@@ -42,7 +42,7 @@ CORE_TABLES: dict[str, list[str]] = {
     "session_log": [
         "id", "group_folder", "topic", "chat_jid", "session_id", "started_at", "ended_at",
         "result", "error", "work_key", "batch_end", "pid", "pid_start", "owner", "owner_since",
-        "sandbox", "limit_hit", "system_messages",
+        "sandbox", "limit_hit", "system_messages", "input_tokens", "output_tokens", "cost_usd",
     ],
     "system_messages": ["id", "group_folder", "origin", "event", "body", "created_at"],
     "router_state": ["key", "value"],
@@ -68,6 +68,8 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "session_log_folder": ("session_log", ["group_folder", "id"]),
     "session_log_running": ("session_log", ["ended_at"]),
     "session_log_open_work": ("session_log", ["work_key"]),
+    "session_log_spend": ("session_log", ["group_folder", "ended_at"]),
+    "chats_errored": ("chats", ["jid"]),
     "system_messages_folder": ("system_messages", ["group_folder", "id"]),
     "sqlite_autoindex_router_state_1": ("router_state", ["key"]),
     "sqlite_autoindex_daemons_1": ("daemons", ["name"]),
@@ -114,15 +116,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
+        ("store", 7, "m007_usage_and_alerts"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 6
-    assert store.service_version(db, "store") == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 7
+    assert store.service_version(db, "store") == 7
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 6
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 7
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -153,6 +156,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 4, "m004_run_records"),
         ("store", 5, "m005_message_mentions_and_targets"),
         ("store", 6, "m006_share_links"),
+        ("store", 7, "m007_usage_and_alerts"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]

@@ -21,6 +21,7 @@ from switchboard.commands import (
     secrets,
     tasks,
     up,
+    usage,
     users,
 )
 
@@ -32,7 +33,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
-COMMAND_MODULES = (core, groups, persona, chat, tasks, runs, onboarding, users, secrets, up)
+COMMAND_MODULES = (
+    core, groups, persona, chat, tasks, runs, usage, onboarding, users, secrets, up
+)  # fmt: skip
 for _module in COMMAND_MODULES:
     _module.register(app)
 

@@ -42,6 +42,8 @@ KNOWN_KEYS: Final = (
     "grants.send_to",
     "grants.delegate_to",
     "grants.operator",
+    "budget_usd_day",
+    "budget_usd_month",
 )
 ENV_PREFIX: Final = "env."
 SANDBOX_MODES: Final[tuple[str, ...]] = get_args(SandboxMode)
@@ -55,6 +57,7 @@ LIMITS: Final[dict[str, tuple[int, int]]] = {
     "disk_mb": (16, 1048576),
 }
 MAX_TIMEOUT_S: Final = 86400.0
+MAX_BUDGET_USD: Final = 1_000_000.0
 MAX_TEXT: Final = 4096  # command and env values
 MAX_LIST: Final = 64  # items of allow_hosts, mounts, secrets
 INT_RE: Final = re.compile(r"[0-9]{1,12}")
@@ -102,6 +105,8 @@ DEFAULT_TEXT: Final = {
     "command": "(gated's --default-agent)",
     "timeout_s": "(gated's --agent-timeout)",
     "env": "(none)",
+    "budget_usd_day": "(no budget)",
+    "budget_usd_month": "(no budget)",
 }
 
 
@@ -143,7 +148,13 @@ def decode(folder: str, data: Mapping[str, Any]) -> FolderSettings:
         grants_send_to=tuple(data.get("grants.send_to", ())),
         grants_delegate_to=tuple(data.get("grants.delegate_to", ())),
         grants_operator=bool(data.get("grants.operator", False)),
+        budget_usd_day=_float_or_none(data.get("budget_usd_day")),
+        budget_usd_month=_float_or_none(data.get("budget_usd_month")),
     )
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def resolved_settings(
@@ -210,6 +221,8 @@ def settings_json(settings: FolderSettings) -> dict[str, Any]:
         "grants.send_to": list(settings.grants_send_to),
         "grants.delegate_to": list(settings.grants_delegate_to),
         "grants.operator": settings.grants_operator,
+        "budget_usd_day": settings.budget_usd_day,
+        "budget_usd_month": settings.budget_usd_month,
     }
 
 
@@ -274,6 +287,17 @@ def _timeout(key: str, text: str) -> float:
     value = float(text)
     if not 0 < value <= MAX_TIMEOUT_S:
         raise InvalidInput(key, f"must be more than 0 and at most {MAX_TIMEOUT_S:g}, got {text}")
+    return value
+
+
+def _budget(key: str, text: str) -> float:
+    if not NUMBER_RE.fullmatch(text):
+        raise InvalidInput(key, f"{text[:40]!r} is not an amount of US dollars (like 5 or 2.50)")
+    value = float(text)
+    if not 0 < value <= MAX_BUDGET_USD:
+        raise InvalidInput(
+            key, f"must be more than 0 and at most {MAX_BUDGET_USD:,.0f}, got {text}"
+        )
     return value
 
 
@@ -386,6 +410,8 @@ PLAIN_KEYS: Final[dict[str, Callable[[str, str], Any]]] = {
     "grants.send_to": _send_to,
     "grants.delegate_to": _folders,
     "grants.operator": _flag,
+    "budget_usd_day": _budget,
+    "budget_usd_month": _budget,
 }
 
 

@@ -363,3 +363,23 @@ def m006_share_links(conn: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m007_usage_and_alerts(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- What a run cost (store.usage), from the `usage` of the agent's result line(s);
+        -- NULL when the agent reported none (the echo agent, an old agent).
+        ALTER TABLE session_log ADD COLUMN input_tokens INTEGER;
+        ALTER TABLE session_log ADD COLUMN output_tokens INTEGER;
+        ALTER TABLE session_log ADD COLUMN cost_usd REAL;
+        -- A folder's spend in a period (its budgets): the runs that reported a cost, by end.
+        CREATE INDEX session_log_spend ON session_log (group_folder, ended_at)
+            WHERE cost_usd IS NOT NULL;
+        -- The errored chats, read every few seconds by the alert watcher (daemonkit.alerts):
+        -- a handful among many chats.
+        CREATE INDEX chats_errored ON chats (jid) WHERE errored = 1;
+        """,
+    )

@@ -186,6 +186,10 @@ class FolderSettings:
     grants_delegate_to: tuple[str, ...] = ()  # folders it may hand a prompt to
     grants_operator: bool = False  # the operator tools (groups, routes, onboarding)
     stdin: StdinMode = "batch"  # 'stream': new messages reach the running agent as lines
+    # What the folder's runs may cost (US dollars, as agents report it) per UTC day / month;
+    # None: no budget. Over it, no run starts (gated.budgets).
+    budget_usd_day: float | None = None
+    budget_usd_month: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from store.connection import tx
 from store.errors import InvalidInput
 from store.liveness import me
 from store.models import SessionRun
+from store.usage import RunUsage
 
 # What ended a run at a limit (session_log.limit_hit); NULL when no limit was hit.
 RunLimit = Literal["memory", "pids", "cpu", "disk", "timeout"]
@@ -248,23 +249,28 @@ def end_run(
     limit_hit: RunLimit | None = None,
     session_id: str | None = None,
     owner: str | None = None,
+    usage: RunUsage | None = None,
 ) -> bool:
-    """Close a run with its result (ok, error, timeout, killed, or the limit it hit), if it is
-    still open and ours; False when it is not (another gated took it over)."""
+    """Close a run with its result (ok, error, timeout, killed, or the limit it hit) and the
+    usage its agent reported, if it is still open and ours; False when it is not (another
+    gated took it over)."""
     validate.short_text(result, "result", allow_empty=False)
     if limit_hit is not None and limit_hit not in RUN_LIMITS:
         raise InvalidInput("limit_hit", f"{limit_hit!r} is not a run limit")
     with tx(conn):
         cur = conn.execute(
             "UPDATE session_log SET ended_at = ?, result = ?, error = ?, limit_hit = ?, "
-            "session_id = COALESCE(?, session_id) "
-            "WHERE id = ? AND owner = ? AND ended_at IS NULL",
+            "session_id = COALESCE(?, session_id), input_tokens = ?, output_tokens = ?, "
+            "cost_usd = ? WHERE id = ? AND owner = ? AND ended_at IS NULL",
             (
                 now_iso(),
                 result,
                 error[:MAX_ERROR_CHARS] if error else None,
                 limit_hit,
                 session_id,
+                usage.input_tokens if usage else None,
+                usage.output_tokens if usage else None,
+                usage.cost_usd if usage else None,
                 run_id,
                 owner or me().token,
             ),

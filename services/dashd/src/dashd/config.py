@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from daemonkit import flags, settings
+from daemonkit import alerts, flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -27,6 +27,7 @@ class Config:
     # Two requests refreshing with the same token this close together are a race, not a theft.
     reuse_grace: timedelta = timedelta(seconds=10)
     stale_after_s: float = 15.0
+    alert_stale_s: float = alerts.DEFAULT_STALE_S  # gated's heartbeat older: operators told
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_args(parser)
     add_args(parser)
+    alerts.add_alert_args(parser)
     return parser
 
 
@@ -80,6 +82,7 @@ def from_args(args: argparse.Namespace) -> Config:
         port=port,
         secure_cookies=args.secure_cookies,
         reuse_grace=timedelta(seconds=args.refresh_reuse_grace),
+        alert_stale_s=args.alert_stale_s,
         log_level=args.log_level,
         log_format=args.log_format,
         metrics_token=flags.metrics_token(),

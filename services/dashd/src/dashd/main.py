@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import store
+from daemonkit.alerts import Alerter
 from daemonkit.listener import HttpListener
 from daemonkit.runner import run_daemon
 from onbod import migrations as onbod_migrations
@@ -35,7 +36,8 @@ SCHEMAS: Final[store.Schemas] = {
 
 
 class Daemon:
-    """The Service the Runner drives: the dashboard on a thread, hourly pruning in `step`."""
+    """The Service the Runner drives: the dashboard on a thread; hourly pruning and the watch
+    on gated's heartbeat (daemonkit.alerts) in `step`."""
 
     name = "dashd"
     version = __version__
@@ -46,6 +48,7 @@ class Daemon:
         self.listener: HttpListener | None = None
         self.port = config.port
         self._last_prune: datetime | None = None
+        self.alerter = Alerter(conn, ("gated",), config.alert_stale_s)
 
     def start(self) -> None:
         app = create_app(self.config)
@@ -71,7 +74,7 @@ class Daemon:
             if removed:
                 log.info("pruned expired sessions and old login failures rows=%d", removed)
             self._last_prune = now
-        return None
+        return self.alerter.step(now)
 
     def stop(self) -> None:
         # The hub first: it ends every open stream, so uvicorn is not left waiting for them to

@@ -1,6 +1,7 @@
 """An agent's output, read as the protocol says: each `message` line stored and queued for
 delivery at once (ids deterministic per batch, so a re-run stores nothing twice), `log` lines
-logged, the `result` line read into the run's outcome; bounded (line size, line count,
+logged, the `result` line read into the run's outcome (with its `usage`, summed over the
+result lines of a streaming agent); bounded (line size, line count,
 replies), malformed lines skipped; stderr logged."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import IO, Final
 
 import store
+from store.usage import parse_usage
 
 from gated.runspec import RunOutcome, RunSpec, reply_id
 
@@ -95,6 +97,8 @@ class AgentOutput:
             outcome.session_id = sid if isinstance(sid, str) and sid else outcome.session_id
             err = obj.get("error")
             outcome.result = "ok" if status == "ok" else "error"
+            if (usage := parse_usage(obj.get("usage"))) is not None:
+                outcome.usage = usage if outcome.usage is None else outcome.usage + usage
             outcome.error = None if status == "ok" else str(err or f"agent status {status!r}")
 
     def _deliver(self, text: object, outcome: RunOutcome) -> None:

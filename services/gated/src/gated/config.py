@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from daemonkit import flags, settings
+from daemonkit import alerts, flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.blobs import MAX_FILE_BYTES
 
@@ -78,6 +78,8 @@ class Config:
     disk_mb: int = DEFAULT_DISK_MB
     egress_resolve: tuple[tuple[str, str], ...] = ()  # tests only: (name, address) pairs
     max_file_bytes: int = MAX_FILE_BYTES  # the largest file an adapter may upload (/v1/files)
+    alert_stale_s: float = alerts.DEFAULT_STALE_S  # a watched daemon silent longer: an alert
+    alert_email: str | None = None  # alerts also mailed here (with the email channel on)
     metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
 
     @property
@@ -96,7 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Switchboard gateway: channel HTTP API, email, routing, agents, delivery.",
     )
     add_common_args(p)
+    alerts.add_alert_args(p)
     add = functools.partial(settings.add_setting, p)
+    add(
+        "--alert-email",
+        env="SWITCHBOARD_ALERT_EMAIL",
+        parse=settings.optional_text,
+        default=None,
+        metavar="ADDRESS",
+        help="also send alerts (daemon silent, replies undelivered, chats errored) to this "
+        "address, through the email channel; default none",
+    )
     add(
         "--listen",
         env="SWITCHBOARD_LISTEN",
@@ -457,8 +469,23 @@ def from_args(args: argparse.Namespace) -> Config:
         disk_mb=args.agent_disk_mb,
         egress_resolve=args.egress_resolve,
         max_file_bytes=args.max_file_bytes,
+        alert_stale_s=args.alert_stale_s,
+        alert_email=_alert_email(args.alert_email, email),
         metrics_token=flags.metrics_token(),
     )
+
+
+def _alert_email(address: str | None, email: EmailConfig | None) -> str | None:
+    """--alert-email, checked: an address, and only with the email channel configured."""
+    if not address:
+        return None
+    if not ADDRESS_RE.fullmatch(address):
+        settings.settings_error("gated", f"--alert-email: {address[:80]!r} is not an address")
+    if email is None:
+        settings.settings_error(
+            "gated", "--alert-email needs the email channel (--imap-host and --email-address)"
+        )
+    return address.lower()
 
 
 def load(argv: Sequence[str] | None = None) -> Config:

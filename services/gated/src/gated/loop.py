@@ -19,7 +19,7 @@ from store.hierarchy import inherited_persona
 from store.models import FolderSettings
 from store.paths import group_path, groups_dir
 
-from gated import takeover
+from gated import budgets, takeover
 from gated.agent import RunSpec
 from gated.commands import handle_command, parse_command
 from gated.config import Config
@@ -219,6 +219,10 @@ class Gateway:
                 ready = next_plan(self.conn, key, self.cursor)
                 if ready is None:
                     self.dirty.discard(key)
+                elif (spent := budgets.exhausted(self.conn, ready.folder, now)) is not None:
+                    budgets.refuse(self.conn, spent, ready.chat_jid, ready.topic)
+                    self.retry_at[key] = now + timedelta(seconds=budgets.RECHECK_S)
+                    wake = budgets.RECHECK_S if wake is None else min(wake, budgets.RECHECK_S)
                 elif not self.pool.folder_busy(ready.folder):
                     self.launch(ready)
                     self.dirty.discard(key)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import store
+from daemonkit.alerts import Alerter
 from daemonkit.listener import HttpListener
 from daemonkit.metrics import new_registry
 from daemonkit.runner import run_daemon
@@ -70,6 +71,15 @@ class Daemon:
         self.email: EmailChannel | None = None
         self.metrics: GatedMetrics | None = None
         self.sandbox: dict[str, Any] = {}
+        # gated watches the other daemons, the outbox and the chats; dashd watches gated.
+        self.alerter = Alerter(
+            conn,
+            ("timed", "onbod", "dashd"),
+            cfg.alert_stale_s,
+            outbox=True,
+            chats=True,
+            also=(f"email:{cfg.alert_email}",) if cfg.alert_email else (),
+        )
 
     def start(self) -> None:
         self.sandbox = sandbox_info(self.gateway.sandbox_spec(), self.gateway.sandbox)
@@ -87,7 +97,9 @@ class Daemon:
         if self.api is not None:
             self.api.check()
         self.threads.check()
-        return self.gateway.step(now)
+        wake = self.gateway.step(now)
+        alert_due = self.alerter.step(now)
+        return alert_due if wake is None else min(wake, alert_due)
 
     def stop(self) -> None:
         self.gateway.stop(AGENT_GRACE_S)

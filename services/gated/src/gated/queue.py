@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import store
 from store import NewRun, RunLimit, WorkKey
 
+from gated import budgets
 from gated.agent import (
     KILL_GRACE_S,
     LIMIT_RESULTS,
@@ -188,7 +189,9 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
         # re-run, so the next gated re-runs exactly this batch and the replies already stored
         # are not stored again.
         with store.tx(conn):
-            if store.end_run(conn, spec.run_id, outcome.result, error=outcome.error):
+            if store.end_run(
+                conn, spec.run_id, outcome.result, error=outcome.error, usage=outcome.usage
+            ):
                 store.open_run(conn, successor(spec))
         return Finished(spec.key, spec.chat_jid, False, False, 0)
     stopped_by_user = outcome.stop_reason == "stop"
@@ -203,6 +206,7 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
             error=outcome.error,
             limit_hit=limit_hit,
             session_id=outcome.session_id,
+            usage=outcome.usage,
         )
         if not ended:
             log.warning(
@@ -242,6 +246,11 @@ def record_outcome(conn: sqlite3.Connection, spec: RunSpec, outcome: RunOutcome)
                         }
                     ),
                 )
+    if outcome.usage is not None and outcome.usage.cost_usd > 0:
+        try:
+            budgets.after_run(conn, spec.folder, store.utcnow())
+        except Exception:  # the run is recorded; a notice must not undo that
+            log.exception("budget check after a run failed folder=%s", spec.folder)
     if failures >= ERRORED_AFTER:
         log.error(
             "chat errored after %d failed runs chat=%s folder=%s error=%s",

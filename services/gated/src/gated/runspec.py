@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from store import CarriedMessage, WorkKey
+from store.usage import RunUsage
 
 from gated.sandbox import LimitName, SandboxSpec
 
@@ -51,6 +52,7 @@ class RunOutcome:
     # Where the chat's cursor goes when the run advances it: the batch's last message, or for a
     # streaming agent the last follow-up it says it consumed (its result's `consumed_seq`).
     batch_end: int = 0
+    usage: RunUsage | None = None  # the sum of its result lines' `usage` (None: none reported)
 
 
 def reply_id(folder: str, topic: str, last_seq: int, n: int) -> str:

@@ -69,6 +69,8 @@ def test_text_blocks_become_messages_and_the_session_is_returned(claude_bin: Pat
         "status": "ok",
         "session_id": "11111111-2222-3333-4444-555555555555",
         "error": None,
+        # Claude's total_cost_usd; input tokens with the cache's writes and reads.
+        "usage": {"input_tokens": 4312, "output_tokens": 56, "cost_usd": 0.0123},
     }
 
 

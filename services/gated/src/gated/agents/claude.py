@@ -82,6 +82,29 @@ def claude_argv(session_id: str | None, persona: str | None = None) -> list[str]
     return argv
 
 
+def claude_usage(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Our result's `usage` from Claude Code's result event: its `total_cost_usd` (`cost_usd`
+    in older versions) and its tokens, input counting cache writes and reads."""
+    given = event.get("usage")
+    tokens: dict[str, Any] = given if isinstance(given, dict) else {}
+    cost = event.get("total_cost_usd", event.get("cost_usd"))
+    if not tokens and cost is None:
+        return None
+
+    def number(name: str) -> int:
+        value = tokens.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return {
+        "input_tokens": sum(
+            number(k)
+            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        ),
+        "output_tokens": number("output_tokens"),
+        "cost_usd": cost if isinstance(cost, int | float) and not isinstance(cost, bool) else 0,
+    }
+
+
 def emit(out: TextIO, obj: dict[str, Any]) -> None:
     out.write(json.dumps(obj) + "\n")
     out.flush()
@@ -121,6 +144,8 @@ def translate(
                 "session_id": session_id,
                 "error": (str(text or event.get("subtype")) if failed else None),
             }
+            if (usage := claude_usage(event)) is not None:
+                result["usage"] = usage
             said_anything = False  # each turn (stdin=stream) ends in its own result
             if on_result is not None:
                 on_result()

@@ -53,6 +53,12 @@ out(
         "session_id": session,
         "result": text,
         "num_turns": 1,
-        "total_cost_usd": 0.0,
+        "total_cost_usd": 0.0123,
+        "usage": {
+            "input_tokens": 12,
+            "cache_creation_input_tokens": 300,
+            "cache_read_input_tokens": 4000,
+            "output_tokens": 56,
+        },
     }
 )
