@@ -354,6 +354,7 @@ def main() -> int:
             "search (in a chat)": f"{chat}?q=zebra",
             "tasks": "/tasks",
             "tasks (later page)": "/tasks?after=9000",
+            "charts": "/charts",
         }
         results = {name: measure(client, path, args.requests) for name, path in pages.items()}
         # A user limited to 3 of the 100 folders: the filtered query paths.

@@ -26,6 +26,7 @@ from timed.migrations import MIGRATIONS as TIMED
 SECRET = "BETA-ONLY-SECRET"
 PUBLIC_PATHS = {"/login", "/healthz", "/static/{name}", "/s/{token}", "/s/{token}/widget.js"}
 OPERATOR_ONLY = {
+    "/charts",
     "/onboarding",
     "/users",
     "/routes",

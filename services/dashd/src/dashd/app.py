@@ -20,6 +20,7 @@ from dashd.live import Hub
 from dashd.metrics import DashdMetrics, metrics_page
 from dashd.page import SecurityHeaders
 from dashd.pages import (
+    charts,
     chats,
     groups,
     login,
@@ -42,6 +43,7 @@ PAGE_MODULES = (
     webchat,
     sessions,
     tasks,
+    charts,
     onboarding,
     users,
     share,

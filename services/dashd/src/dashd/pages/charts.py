@@ -1,0 +1,109 @@
+"""Charts (operators only): messages in and out per hour over the last 48 hours; agent runs per
+day (how many, failed, median and longest) and how late timed fired tasks, over 30 days; and
+what each group's runs cost over 30 days. Each chart is an SVG drawn here (dashd.charts) with
+its numbers in a table beside it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+import store
+from starlette.responses import Response
+from starlette.routing import Route
+from store import activity
+
+from dashd.charts import Series, bar_chart
+from dashd.context import Ctx
+from dashd.page import page
+
+HOURS: Final = 48
+DAYS: Final = 30
+TOP_GROUPS: Final = 12  # groups drawn in the cost chart (the table lists them all)
+
+
+def hours_until(now: datetime) -> list[str]:
+    """The last HOURS UTC hours, oldest first, as stored text prefixes ('2026-12-03T08')."""
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
+    return [(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H") for h in range(HOURS)]
+
+
+def days_until(now: datetime) -> list[str]:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
+    return [(start + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(DAYS)]
+
+
+@page(operator=True)
+def charts_page(ctx: Ctx) -> Response:
+    now = store.utcnow()
+    hours, days = hours_until(now), days_until(now)
+    since_hours = store.parse_iso(hours[0] + ":00:00Z")
+    since_days = store.parse_iso(days[0] + "T00:00:00Z")
+    per_hour = {c.hour: c for c in activity.messages_per_hour(ctx.read, since_hours)}
+    per_day = {r.day: r for r in activity.runs_per_day(ctx.read, since_days)}
+    late = {d.day: d for d in activity.task_lateness_per_day(ctx.read, since_days)}
+    costs: dict[str, float] = {}
+    for c in activity.cost_per_day(ctx.read, since_days):
+        costs[c.folder] = costs.get(c.folder, 0.0) + c.cost_usd
+    groups = sorted(costs, key=lambda f: (-costs[f], f))
+    hour_rows = [(h, per_hour[h].received if h in per_hour else 0,
+                  per_hour[h].sent if h in per_hour else 0) for h in hours]  # fmt: skip
+    run_rows = [(d, per_day.get(d)) for d in days]
+    late_rows = [(d, late.get(d)) for d in days]
+    charts = {
+        "messages": bar_chart(
+            f"Messages per hour, last {HOURS} hours (UTC)",
+            [h[11:] + "h" for h in hours],
+            [
+                Series("received", "series-a", [r[1] for r in hour_rows]),
+                Series("sent", "series-b", [r[2] for r in hour_rows]),
+            ],
+            "",
+        ),
+        "runs": bar_chart(
+            f"Agent runs per day, last {DAYS} days (UTC)",
+            [d[5:] for d in days],
+            [
+                Series("runs", "series-a", [r.runs if r else 0 for _, r in run_rows]),
+                Series("failed", "series-bad", [r.failed if r else 0 for _, r in run_rows]),
+            ],
+            "",
+        ),
+        "durations": bar_chart(
+            "Agent run duration per day: median and longest",
+            [d[5:] for d in days],
+            [
+                Series("median", "series-a", [r.median_s if r else 0 for _, r in run_rows]),
+                Series("longest", "series-b", [r.max_s if r else 0 for _, r in run_rows]),
+            ],
+            " s",
+        ),
+        "lateness": bar_chart(
+            "Task lateness per day: median and worst",
+            [d[5:] for d in days],
+            [
+                Series("median", "series-a", [r.median_s if r else 0 for _, r in late_rows]),
+                Series("worst", "series-b", [r.max_s if r else 0 for _, r in late_rows]),
+            ],
+            " s",
+        ),
+        "cost": bar_chart(
+            f"Cost per group, last {DAYS} days (US$, as agents reported it)",
+            groups[:TOP_GROUPS],
+            [Series("cost", "series-a", [costs[g] for g in groups[:TOP_GROUPS]])],
+            "",
+        ),
+    }
+    return ctx.render(
+        "charts.html",
+        charts=charts,
+        hour_rows=[r for r in hour_rows if r[1] or r[2]],
+        run_rows=[(d, r) for d, r in run_rows if r],
+        late_rows=[(d, r) for d, r in late_rows if r],
+        costs=[(g, costs[g]) for g in groups],
+        hours=HOURS,
+        days=DAYS,
+    )
+
+
+ROUTES = [Route("/charts", charts_page, methods=["GET"])]
