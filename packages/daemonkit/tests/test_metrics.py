@@ -15,7 +15,7 @@ import pytest
 import store
 from daemonkit import settings
 from daemonkit.metrics import MetricsApp, refusal, serve_metrics
-from daemonkit.tally import DbCollector, FinalRows
+from daemonkit.tally import DbCollector, FinalRows, GroupedRows
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -225,3 +225,40 @@ def test_metrics_listen_setting_is_off_when_empty() -> None:
     assert settings.optional_listen_address("127.0.0.1:9100") == ("127.0.0.1", 9100)
     with pytest.raises(settings.SettingError):
         settings.optional_listen_address("nope")
+
+
+class Grouped(DbCollector):
+    """A collector over a `runs` table whose rows are final once written, summed in SQL."""
+
+    def __init__(self, db: str) -> None:
+        super().__init__(db)
+        self.done = self.counter("test_grouped", "rows", ["result"])
+        self.tally(
+            GroupedRows(
+                "SELECT result, COUNT(*) AS n, MAX(id) AS top FROM runs WHERE id > :after "
+                "GROUP BY result"
+            ),
+            lambda row: self.done.inc(row["result"], n=row["n"]),
+        )
+
+    def totals(self) -> dict[str, float]:
+        return {
+            s.labels["result"]: s.value
+            for family in self.collect()
+            for s in family.samples
+            if s.name == "test_grouped_total"
+        }
+
+
+def test_grouped_rows_count_each_row_once_and_a_new_collector_agrees(
+    runs_db: tuple[str, sqlite3.Connection],
+) -> None:
+    db, conn = runs_db
+    metrics = Grouped(db)
+    assert metrics.totals() == {}
+    conn.executemany("INSERT INTO runs (result) VALUES (?)", [("ok",), ("ok",), ("error",)])
+    assert metrics.totals() == {"ok": 2, "error": 1}
+    assert metrics.totals() == {"ok": 2, "error": 1}
+    conn.execute("INSERT INTO runs (result) VALUES ('ok')")
+    assert metrics.totals() == {"ok": 3, "error": 1}
+    assert Grouped(db).totals() == {"ok": 3, "error": 1}

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Final, get_args
 
-from daemonkit.tally import OTHER, SECONDS_SQL, DbCollector, FinalRows, bounded
+from daemonkit.tally import OTHER, SECONDS_SQL, DbCollector, FinalRows, GroupedRows, bounded
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from store import bus
@@ -30,11 +30,12 @@ RECEIVED_VERBS: Final = (bus.MESSAGE, bus.IGNORED)
 RUN_BUCKETS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 DELIVERY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
-# Parameters: after (the last seq counted), limit. The inbound messages past a seq.
+# Parameters: after (the last seq counted). The inbound messages past a seq, by jid prefix.
 RECEIVED_SQL: Final = f"""
-SELECT seq, substr(chat_jid, 1, instr(chat_jid, ':') - 1) AS prefix FROM messages
+SELECT substr(chat_jid, 1, instr(chat_jid, ':') - 1) AS prefix, COUNT(*) AS n, MAX(seq) AS top
+FROM messages
 WHERE seq > :after AND is_from_me = 0 AND verb IN ({", ".join(f"'{v}'" for v in RECEIVED_VERBS)})
-ORDER BY seq LIMIT :limit
+GROUP BY prefix
 """
 # Parameters: after, limit. Settled outbox rows past a seq, with the seconds from storing their
 # message to delivery. `+o.status` keeps the planner off the status index, which would read
@@ -59,9 +60,11 @@ WHERE id > :after AND ended_at IS NOT NULL ORDER BY id LIMIT :limit
 """
 # Parameters: after. The lowest run past an id still going (served by session_log_running).
 RUNNING_SQL: Final = "SELECT MIN(id) FROM session_log WHERE id > :after AND ended_at IS NULL"
-# Parameters: after, limit. Tool calls past an id (a row is written once, when it is answered).
+# Parameters: after. Tool calls past an id (a row is written once, when it is answered), by
+# tool and status.
 TOOL_CALLS_SQL: Final = """
-SELECT id, tool, status FROM tool_calls WHERE id > :after ORDER BY id LIMIT :limit
+SELECT tool, status, COUNT(*) AS n, MAX(id) AS top FROM tool_calls WHERE id > :after
+GROUP BY tool, status
 """
 
 
@@ -112,13 +115,13 @@ class GatedMetrics(DbCollector):
         for tool in (*TOOLS, OTHER):
             for result in CALL_RESULTS:
                 self.tool_calls.declare(tool, result)
-        self.tally(FinalRows(RECEIVED_SQL), self._received)
+        self.tally(GroupedRows(RECEIVED_SQL), self._received)
         self.tally(FinalRows(SETTLED_SQL, UNSETTLED_SQL), self._settled)
         self.tally(FinalRows(ENDED_RUNS_SQL, RUNNING_SQL), self._ended)
-        self.tally(FinalRows(TOOL_CALLS_SQL), self._tool_call)
+        self.tally(GroupedRows(TOOL_CALLS_SQL), self._tool_call)
 
     def _received(self, row: sqlite3.Row) -> None:
-        self.received.inc(bounded(row["prefix"], KNOWN_CHANNELS))
+        self.received.inc(bounded(row["prefix"], KNOWN_CHANNELS), n=row["n"])
 
     def _settled(self, row: sqlite3.Row) -> None:
         if row["status"] != "sent":
@@ -135,7 +138,9 @@ class GatedMetrics(DbCollector):
             self.limit_kills.inc(bounded(row["limit_hit"], RUN_LIMITS))
 
     def _tool_call(self, row: sqlite3.Row) -> None:
-        self.tool_calls.inc(bounded(row["tool"], TOOLS), bounded(row["status"], CALL_RESULTS))
+        self.tool_calls.inc(
+            bounded(row["tool"], TOOLS), bounded(row["status"], CALL_RESULTS), n=row["n"]
+        )
 
     def gauges(self, conn: sqlite3.Connection) -> Iterable[Metric]:
         depth = GaugeMetricFamily(
