@@ -203,6 +203,42 @@ def podman_row(d: dict[str, Any], bwrap: dict[str, Any]) -> Row:
     )
 
 
+def metrics_rows(d: dict[str, Any]) -> list[Row]:
+    g, t = d["gated"], d["timed"]
+    health = g["health"]["median_ms"]
+    rows = d["rows"]
+    history = f"{sum(rows.values()):,} rows"
+    return [
+        Row(
+            "metrics",
+            "gated GET /metrics median ms",
+            _r(g["warm"]["median_ms"]),
+            f"/v1/health {_r(health)}",
+            _r(g["warm"]["median_ms"] / health),
+            "(report)",
+            None,
+        ),
+        Row(
+            "metrics",
+            f"gated first scrape ms ({history})",
+            _r(g["cold_ms"]),
+            "–",
+            "–",
+            "(report)",
+            None,
+        ),
+        Row(
+            "metrics",
+            "timed GET /metrics median ms",
+            _r(t["warm"]["median_ms"]),
+            "–",
+            "–",
+            "(report)",
+            None,
+        ),
+    ]
+
+
 def timed_rows(d: dict[str, Any]) -> list[Row]:
     tg, cap = d["targets"], d["baseline_firing_capacity"]["fires_per_s"]
     rows = []
@@ -495,6 +531,14 @@ BENCHES = [
         ["--requests", "200", "--rounds", "1", "--samples", "20"],
         600,
         gated_rows,
+    ),
+    Bench(
+        "metrics",
+        "metrics_bench.py",
+        [],
+        ["--messages", "20000", "--runs", "2000", "--tasks", "1000", "--scrapes", "20"],
+        600,
+        metrics_rows,
     ),
     Bench("timed", "timed_bench.py", [], ["--sizes", "2000", "--spread", "10"], 900, timed_rows),
     Bench("slots", "slots_bench.py", [], ["--calls", "500"], 300, slots_rows),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from daemonkit.alerts import DEAD_SQL
 from dashd.auth import SESSION_ALIVE_SQL
+from gated import metrics as gated_metrics
 from gated.tools.audit import CALL_COUNTS_SQL
 from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
 from store.groups import FOLDERS_CTE, NON_VISITOR_GROUPS_SQL
@@ -21,6 +22,7 @@ from store.rates import RECEIVED_SINCE_SQL, SENT_SINCE_SQL
 from store.runs import OPEN_RUN_SQL, OPEN_RUNS_SQL
 from store.share_links import VISITOR_COUNT_SQL
 from switchboard.schemas import open_all
+from timed import metrics as timed_metrics
 from timed.firing import DUE_SQL
 
 # Tables whose row count grows with traffic or time; a full scan of one is a bug.
@@ -39,9 +41,10 @@ BIG_TABLES = (
     "tool_calls",
 )
 NOW = "2026-11-23T10:00:00.000Z"
+TALLY_PAGE = {"after": 0, "limit": 5000}
 
 # (name, sql, params). Queries restated here (no *_SQL constant) name their source.
-HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
+HOT_QUERIES: list[tuple[str, str, tuple[Any, ...] | dict[str, Any]]] = [
     # store/messages.py: new_messages (gated's and onbod's cursor-following read)
     ("store.new_messages", "SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?", (0, 500)),
     # store/messages.py: messages_since (an agent batch; dashd's web chat /since)
@@ -190,6 +193,19 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...]]] = [
         "FROM outbox o CROSS JOIN messages m ON m.seq = o.seq WHERE o.status = 'dead'",
         (),
     ),
+    # every /metrics scrape (docs/observability.md): the rows new since the last one
+    ("gated.metrics.RECEIVED_SQL", gated_metrics.RECEIVED_SQL, TALLY_PAGE),
+    ("gated.metrics.SETTLED_SQL", gated_metrics.SETTLED_SQL, TALLY_PAGE),
+    ("gated.metrics.UNSETTLED_SQL", gated_metrics.UNSETTLED_SQL, TALLY_PAGE),
+    ("gated.metrics.ENDED_RUNS_SQL", gated_metrics.ENDED_RUNS_SQL, TALLY_PAGE),
+    ("gated.metrics.RUNNING_SQL", gated_metrics.RUNNING_SQL, TALLY_PAGE),
+    ("gated.metrics.TOOL_CALLS_SQL", gated_metrics.TOOL_CALLS_SQL, TALLY_PAGE),
+    ("timed.metrics.TASK_RUNS_SQL", timed_metrics.TASK_RUNS_SQL, TALLY_PAGE),
+    (
+        "onbod.records.status_counts",
+        "SELECT COUNT(*) FROM onboarding WHERE status = ?",
+        ("pending",),
+    ),
 ]
 
 
@@ -201,7 +217,9 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Any:
     c.close()
 
 
-def full_scans(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[str]:
+def full_scans(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] | dict[str, Any]
+) -> list[str]:
     """The plan lines that read a whole big table (a `SCAN t` not bounded by an index)."""
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     bad = []
@@ -214,7 +232,7 @@ def full_scans(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> l
 
 @pytest.mark.parametrize(("name", "sql", "params"), HOT_QUERIES, ids=[q[0] for q in HOT_QUERIES])
 def test_hot_query_uses_an_index(
-    conn: sqlite3.Connection, name: str, sql: str, params: tuple[Any, ...]
+    conn: sqlite3.Connection, name: str, sql: str, params: tuple[Any, ...] | dict[str, Any]
 ) -> None:
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     assert not full_scans(conn, sql, params), f"{name} scans a whole table: {plan}"
@@ -223,3 +241,22 @@ def test_hot_query_uses_an_index(
 def test_the_check_catches_a_full_scan(conn: sqlite3.Connection) -> None:
     """The detector itself: an unindexed predicate on messages is reported."""
     assert full_scans(conn, "SELECT * FROM messages WHERE content = ?", ("x",))
+
+
+# The scrape's reads of new rows: each must walk the table's rowid from the last row counted,
+# not an index holding the whole history (a status index reads every sent row ever); a sort
+# (other than a GROUP BY of the new rows) would mean reading them all first.
+TALLY_READS = {
+    "gated.metrics.RECEIVED_SQL": gated_metrics.RECEIVED_SQL,
+    "gated.metrics.SETTLED_SQL": gated_metrics.SETTLED_SQL,
+    "gated.metrics.ENDED_RUNS_SQL": gated_metrics.ENDED_RUNS_SQL,
+    "gated.metrics.TOOL_CALLS_SQL": gated_metrics.TOOL_CALLS_SQL,
+    "timed.metrics.TASK_RUNS_SQL": timed_metrics.TASK_RUNS_SQL,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TALLY_READS))
+def test_scrape_reads_start_at_the_last_row_counted(conn: sqlite3.Connection, name: str) -> None:
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + TALLY_READS[name], TALLY_PAGE)]
+    assert re.match(r"SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid>\?\)", plan[0]), plan
+    assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan

@@ -135,6 +135,18 @@ def test_up_prepares_runs_restarts_and_stops(
     assert httpx.get(f"http://127.0.0.1:{ports['gated']}/v1/health", timeout=10).status_code == 200
     for name in DAEMONS:  # every daemon's log lines carry its name
         assert re.search(rf"^{name}\s+\| ", text, re.M), text
+    # Each daemon's /metrics URL is in the banner and answers (loopback needs no token).
+    urls = dict(
+        (m.group(2), m.group(1))
+        for m in re.finditer(r"(http://127\.0\.0\.1:\d+/metrics) \((\w+)\)", text)
+    )
+    assert set(urls) == set(DAEMONS), text
+    assert urls["gated"] == f"http://127.0.0.1:{ports['gated']}/metrics"
+    assert urls["dashd"] == f"http://127.0.0.1:{ports['dashd']}/metrics"
+    for name, url in urls.items():
+        resp = httpx.get(url, timeout=10)
+        assert resp.status_code == 200, f"{name}: {resp.status_code}"
+        assert "switchboard_" in resp.text, name
 
     # The demo group (echo agent: no agent command) and the operator chat exist.
     groups = {g["jid"]: g for g in json.loads(cli(tmp_path, "group", "list", "--json").stdout)}

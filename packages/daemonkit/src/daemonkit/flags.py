@@ -1,8 +1,13 @@
-"""The flags every daemon takes: --db, --log-level, --log-format, each with its variable."""
+"""The flags every daemon takes: --db, --log-level, --log-format, each with its variable; and
+the metrics settings (`--metrics-listen`, the scrape token), kept here so that reading a
+daemon's config does not import the Prometheus client (the CLI reads them too)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
+from typing import Any, Final
 
 from store.connection import resolve_db_path
 
@@ -10,6 +15,8 @@ from daemonkit import settings
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+TOKEN_ENV: Final = "SWITCHBOARD_METRICS_TOKEN"  # noqa: S105 (the variable's name)
+METRICS_PATH: Final = "/metrics"
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -44,3 +51,23 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def db_path_from(args: argparse.Namespace) -> str:
     """The db path a daemon was given (flag > env > default), as text."""
     return str(resolve_db_path(args.db))
+
+
+def metrics_token(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The scrape token (`SWITCHBOARD_METRICS_TOKEN`; empty means none). Read from the
+    environment only, never a flag: a flag's value shows in `ps`."""
+    return environ.get(TOKEN_ENV) or None
+
+
+def add_metrics_listen(parser: Any, env: str) -> None:
+    """The `--metrics-listen HOST:PORT` setting (off unless set)."""
+    settings.add_setting(
+        parser,
+        "--metrics-listen",
+        env=env,
+        parse=settings.optional_listen_address,
+        default=None,
+        metavar="HOST:PORT",
+        help=f"serve Prometheus metrics on http://HOST:PORT{METRICS_PATH} (loopback clients, "
+        f"or the token in {TOKEN_ENV}); default off",
+    )

@@ -235,6 +235,11 @@ def listen_address(raw: str) -> tuple[str, int]:
     return name.strip("[]"), int(port)
 
 
+def optional_listen_address(raw: str) -> tuple[str, int] | None:
+    """`HOST:PORT` as for `listen_address`, or empty for none (the listener is off)."""
+    return listen_address(raw) if raw.strip() else None
+
+
 def _range_text(kind: str, minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
         return f"expected {kind} from {minimum:g} to {maximum:g}"

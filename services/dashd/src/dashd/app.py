@@ -1,12 +1,13 @@
 """The Starlette application: every page's routes, the vendored static files under hashed
-names, a trivial health page, the security-header middleware, and the live-update hub started
-and stopped with the app's lifespan."""
+names, a trivial health page, `/metrics`, the security-header middleware, and the live-update
+hub started and stopped with the app's lifespan."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
 
+from daemonkit.metrics import new_registry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from dashd.chat_stream import ChatRows
 from dashd.config import Config
 from dashd.context import AppState
 from dashd.live import Hub
+from dashd.metrics import DashdMetrics, metrics_page
 from dashd.page import SecurityHeaders
 from dashd.pages import (
     charts,
@@ -73,6 +75,7 @@ def routes() -> list[BaseRoute]:
     table: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ]
     for module in PAGE_MODULES:
         table += module.ROUTES
@@ -87,6 +90,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         hub.stop()
+        app.state.metrics_collector.close()
 
 
 def create_app(config: Config) -> Starlette:
@@ -95,6 +99,8 @@ def create_app(config: Config) -> Starlette:
     `share_streams` the share page's open-stream counts."""
     app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.dashd = AppState(config)
+    app.state.metrics_collector = DashdMetrics(config.db_path, config.stale_after_s)
+    app.state.metrics = new_registry(app.state.metrics_collector)
     app.state.hub = Hub(config.db_path)
     templates = app.state.dashd.templates
     app.state.chat_rows = ChatRows(templates.get_template("_message.html"))

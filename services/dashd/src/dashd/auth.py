@@ -220,6 +220,13 @@ def record_failure(conn: sqlite3.Connection, ip: str, username: str, now: dateti
         )
 
 
+def failures_recorded(conn: sqlite3.Connection) -> int:
+    """Failed logins recorded ever: the table's AUTOINCREMENT counter, which pruning and
+    clearing rows never lower (sqlite_sequence has one row per such table)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'login_failures'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def clear_failures(conn: sqlite3.Connection, ip: str, username: str) -> None:
     with store.tx(conn):
         conn.execute("DELETE FROM login_failures WHERE username = ? AND ip = ?", (username, ip))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from daemonkit import alerts, settings
+from daemonkit import alerts, flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -30,6 +30,7 @@ class Config:
     alert_stale_s: float = alerts.DEFAULT_STALE_S  # gated's heartbeat older: operators told
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +85,7 @@ def from_args(args: argparse.Namespace) -> Config:
         alert_stale_s=args.alert_stale_s,
         log_level=args.log_level,
         log_format=args.log_format,
+        metrics_token=flags.metrics_token(),
     )
 
 

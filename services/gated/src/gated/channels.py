@@ -12,9 +12,11 @@ import time
 from typing import Any, Final, TypeVar
 
 import store
+from daemonkit.metrics import NO_STORE, metrics_answer
 from fastapi import FastAPI, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -113,8 +115,9 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def create_app(config: Config) -> FastAPI:
-    """The channel API bound to `config.db` (already migrated by the daemon)."""
+def create_app(config: Config, metrics: CollectorRegistry | None = None) -> FastAPI:
+    """The channel API bound to `config.db` (already migrated by the daemon); with `metrics`,
+    also `GET /metrics` (loopback or the scrape token, see daemonkit.metrics)."""
     api = ChannelApi(config)
     app = FastAPI(
         title="Switchboard gated channel API",
@@ -148,6 +151,17 @@ def create_app(config: Config) -> FastAPI:
     @app.get("/v1/health", summary="gated is up")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    if metrics is not None:
+        registry = metrics
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_page(request: Request) -> Response:
+            client = request.client.host if request.client else None
+            status, body, content_type = await run_in_threadpool(
+                metrics_answer, registry, client, request.headers, config.metrics_token
+            )
+            return Response(body, status_code=status, media_type=content_type, headers=NO_STORE)
 
     @app.post(
         "/v1/channels/register",

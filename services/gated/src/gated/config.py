@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from daemonkit import alerts, settings
+from daemonkit import alerts, flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.blobs import MAX_FILE_BYTES
 
@@ -80,6 +80,7 @@ class Config:
     max_file_bytes: int = MAX_FILE_BYTES  # the largest file an adapter may upload (/v1/files)
     alert_stale_s: float = alerts.DEFAULT_STALE_S  # a watched daemon silent longer: an alert
     alert_email: str | None = None  # alerts also mailed here (with the email channel on)
+    metrics_token: str | None = None  # Bearer token a non-loopback /metrics scrape must carry
 
     @property
     def db_path(self) -> str:
@@ -470,6 +471,7 @@ def from_args(args: argparse.Namespace) -> Config:
         max_file_bytes=args.max_file_bytes,
         alert_stale_s=args.alert_stale_s,
         alert_email=_alert_email(args.alert_email, email),
+        metrics_token=flags.metrics_token(),
     )
 
 

@@ -137,7 +137,9 @@ class Gateway:
         return self.pool.stop_folder(folder, "stop")
 
     def queue_depth(self) -> int:
-        return sum(1 for k in self.dirty if not self.pool.is_running(k))
+        """Work keys with input waiting and no run going. Also read by the metrics scrape on
+        another thread: `tuple()` copies the set in one step the gateway cannot interleave."""
+        return sum(1 for k in tuple(self.dirty) if not self.pool.is_running(k))
 
     # -- scanning -------------------------------------------------------------------------
 

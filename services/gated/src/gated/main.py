@@ -15,6 +15,7 @@ from typing import Any, Final
 import store
 from daemonkit.alerts import Alerter
 from daemonkit.listener import HttpListener
+from daemonkit.metrics import new_registry
 from daemonkit.runner import run_daemon
 from daemonkit.worker import Threads
 from onbod import migrations as onbod_migrations
@@ -28,6 +29,7 @@ from gated.delivery import DeliveryWorker
 from gated.email.service import EmailChannel
 from gated.http_limits import server_options
 from gated.loop import Gateway
+from gated.metrics import GatedMetrics
 from gated.sandbox import cgroup_parent
 from gated.sandbox.cgroups import remove_parent
 from gated.sandbox.report import (
@@ -67,6 +69,7 @@ class Daemon:
         self.threads = Threads()
         self.api: HttpListener | None = None
         self.email: EmailChannel | None = None
+        self.metrics: GatedMetrics | None = None
         self.sandbox: dict[str, Any] = {}
         # gated watches the other daemons, the outbox and the chats; dashd watches gated.
         self.alerter = Alerter(
@@ -104,6 +107,8 @@ class Daemon:
         if self.api is not None:
             self.api.stop()
         self.threads.join(THREAD_JOIN_S)
+        if self.metrics is not None:
+            self.metrics.close()
         parent, _ = cgroup_parent()
         if parent is not None:
             remove_parent(parent)
@@ -130,9 +135,10 @@ class Daemon:
             email = self.email = EmailChannel(cfg)
             senders["email"] = email.sender()
             self.threads.start("email", lambda: email.run(self.halt))
+        self.metrics = GatedMetrics(cfg.db, self.gateway.queue_depth)
         self.api = HttpListener(
             "channel API",
-            create_app(cfg),
+            create_app(cfg, new_registry(self.metrics)),
             cfg.listen_host,
             cfg.listen_port,
             log_level="warning",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-from daemonkit import settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 from store.connection import DEFAULT_DB
 
@@ -33,12 +33,15 @@ class Config:
     db_path: str = str(DEFAULT_DB)
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_listen: tuple[str, int] | None = None  # HOST, PORT of /metrics; None = off
+    metrics_token: str | None = None  # Bearer token a non-loopback scrape must carry
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onbod", description=DESCRIPTION)
     add_common_args(parser)
     add_args(parser)
+    flags.add_metrics_listen(parser, "SWITCHBOARD_ONBOD_METRICS_LISTEN")
     return parser
 
 
@@ -101,6 +104,8 @@ def from_args(args: argparse.Namespace) -> Config:
         db_path=db_path_from(args),
         log_level=args.log_level,
         log_format=args.log_format,
+        metrics_listen=args.metrics_listen,
+        metrics_token=flags.metrics_token(),
     )
 
 

@@ -10,12 +10,15 @@ from datetime import datetime
 from typing import Any, Final
 
 import store
+from daemonkit.listener import HttpListener
+from daemonkit.metrics import serve_metrics
 from daemonkit.runner import run_daemon
 from store import bus
 
 from onbod import __version__, config, migrations, records
 from onbod.config import build_parser
 from onbod.intake import Intake
+from onbod.metrics import OnbodMetrics
 
 __all__ = ["Daemon", "build_parser", "main"]
 
@@ -41,13 +44,21 @@ class Daemon:
         self.config = settings
         self.intake = Intake(conn, settings)
         self.handled = 0
+        self.metrics = OnbodMetrics(settings.db_path)
+        self.metrics_listener: HttpListener | None = None
 
     def start(self) -> None:
         log.info("onbod policy=%s cursor=%d", self.config.policy, read_cursor(self.conn))
+        if self.config.metrics_listen is not None:
+            self.metrics_listener = serve_metrics(
+                "onbod", self.metrics, self.config.metrics_listen, self.config.metrics_token
+            )
 
     def step(self, now: datetime) -> float | None:
         """Handle every new message of an unregistered chat; each one in its own transaction
         together with the cursor, so a restart neither repeats nor loses one."""
+        if self.metrics_listener is not None:
+            self.metrics_listener.check()
         batch = store.new_messages(self.conn, read_cursor(self.conn), limit=BATCH)
         passed = 0
         wait: float | None = 0.0 if len(batch) == BATCH else None
@@ -88,7 +99,9 @@ class Daemon:
         log.info("jid=%s seq=%d %s", msg.chat_jid, msg.seq, outcome)
 
     def stop(self) -> None:
-        pass
+        if self.metrics_listener is not None:
+            self.metrics_listener.stop()
+        self.metrics.close()
 
     def info(self) -> dict[str, Any]:
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from onbod.models import Onboarding, OnboardingStatus
+from onbod.models import STATUSES, Onboarding, OnboardingStatus
 
 # Parameters: jid, status, first_seq, first_message, created_at, greeted_at, prompts.
 INSERT_SQL = """
@@ -124,3 +124,9 @@ def list_rows(
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Rows per status (for the heartbeat's info)."""
     return {r[0]: r[1] for r in conn.execute("SELECT status, COUNT(*) FROM onboarding GROUP BY 1")}
+
+
+def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows of every status, zeros included, one index search each (onboarding_status)."""
+    sql = "SELECT COUNT(*) FROM onboarding WHERE status = ?"
+    return {s: int(conn.execute(sql, (s,)).fetchone()[0]) for s in STATUSES}

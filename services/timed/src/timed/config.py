@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from daemonkit import settings
+from daemonkit import flags, settings
 from daemonkit.flags import add_common_args, db_path_from
 
 from timed.firing import DEFAULT_BATCH
@@ -20,6 +20,8 @@ class Config:
     batch: int = DEFAULT_BATCH  # due tasks handled per transaction
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_listen: tuple[str, int] | None = None  # HOST, PORT of /metrics; None = off
+    metrics_token: str | None = None  # Bearer token a non-loopback scrape must carry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BATCH,
         help=f"due tasks handled per transaction; default {DEFAULT_BATCH}",
     )
+    flags.add_metrics_listen(parser, "SWITCHBOARD_TIMED_METRICS_LISTEN")
     return parser
 
 
@@ -47,6 +50,8 @@ def from_args(args: argparse.Namespace) -> Config:
         batch=args.batch_size,
         log_level=args.log_level,
         log_format=args.log_format,
+        metrics_listen=args.metrics_listen,
+        metrics_token=flags.metrics_token(),
     )
 
 

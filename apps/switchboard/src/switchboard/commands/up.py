@@ -49,6 +49,12 @@ DEFAULT_DASHD_LISTEN: Final = "127.0.0.1:8080"
 # An adapter listens on any free port unless told otherwise: it registers the URL it got.
 ADAPTER_LISTEN: Final = "127.0.0.1:0"
 LABEL_WIDTH: Final = 13
+# timed and onbod serve /metrics only when told where: `up` picks a free loopback port for
+# each unless its variable names one.
+METRICS_LISTEN_ENV: Final = {
+    "timed": "SWITCHBOARD_TIMED_METRICS_LISTEN",
+    "onbod": "SWITCHBOARD_ONBOD_METRICS_LISTEN",
+}
 LOG_LEVEL: Final = settings.choice(*LOG_LEVELS, fold=True)
 
 
@@ -124,6 +130,34 @@ def check_listen(value: str, field: str) -> str:
             field, f"cannot listen on {value}: {exc.strerror or exc} (choose another port)"
         ) from exc
     return value
+
+
+def metrics_listens(names: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """HOST:PORT of timed's and onbod's metrics listeners (those in `names`): the address in
+    the daemon's variable when set (checked free), else (also for port 0) a free port on
+    127.0.0.1, so the banner can print the URL."""
+    listens = {}
+    for name, env in METRICS_LISTEN_ENV.items():
+        if name not in names:
+            continue
+        given = environ.get(env)
+        if given and not given.endswith(":0"):
+            listens[name] = check_listen(given, env)
+        else:
+            listens[name] = f"127.0.0.1:{free_port()}"
+    return listens
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metrics_urls(names: Sequence[str], listens: Mapping[str, str]) -> dict[str, str]:
+    """Each running daemon's /metrics URL, in the daemons' order."""
+    return {n: f"http://{listens[n]}/metrics" for n in DAEMONS if n in names and n in listens}
 
 
 def accepting(listen: str) -> bool:
@@ -251,6 +285,7 @@ def banner(
     dashd_listen: str,
     adapter_lines: Sequence[str] = (),
     adapter_names: Sequence[str] = (),
+    metrics: Mapping[str, str] | None = None,
 ) -> list[str]:
     lines = [f"Switchboard is up: {', '.join([*names, *adapter_names])} on {prepared.db}"]
     if "dashd" in names:
@@ -266,6 +301,9 @@ def banner(
     if "dashd" in names:
         lines.append(f"  web chat:    http://{dashd_listen}/web/{DEMO_FOLDER}")
     lines.append(f"  chat:        uv run switchboard chat {DEMO_FOLDER}{db_flag}")
+    for i, (name, url) in enumerate((metrics or {}).items()):
+        label = "metrics:" if i == 0 else ""
+        lines.append(f"  {label:<{LABEL_WIDTH}}{url} ({name})")
     lines.extend(adapter_lines)
     lines.append("  stop:        Ctrl-C")
     return lines
@@ -307,7 +345,9 @@ def up(
     ] = None,
 ) -> None:
     """Run all four daemons (and the chat adapters of --with) on one database with prefixed
-    logs; Ctrl-C stops them."""
+    logs, and timed's and onbod's metrics listeners on free loopback ports (unless
+    SWITCHBOARD_TIMED_METRICS_LISTEN / SWITCHBOARD_ONBOD_METRICS_LISTEN name addresses); the
+    banner prints every URL, each daemon's /metrics included. Ctrl-C stops them."""
     names = parse_only(only)
     chosen = adapters.parse_with(with_) if with_ else []
     if log_level is not None:
@@ -319,6 +359,7 @@ def up(
         check_listen(gated_listen, "gated_listen")
     if "dashd" in names:
         check_listen(dashd_listen, "dashd_listen")
+    listens = {"gated": gated_listen, "dashd": dashd_listen, **metrics_listens(names, os.environ)}
     path = store.resolve_db_path(db).absolute()
     channel_secret, adapter_children = (
         adapter_specs(
@@ -340,6 +381,7 @@ def up(
         "SWITCHBOARD_DB": str(path),
         "SWITCHBOARD_LISTEN": gated_listen,
         "SWITCHBOARD_DASHD_LISTEN": dashd_listen,
+        **{env: listens[n] for n, env in METRICS_LISTEN_ENV.items() if n in listens},
         "PYTHONUNBUFFERED": "1",
     }
     # The daemons never get a platform token; only gated needs the channel secret.
@@ -368,7 +410,6 @@ def up(
 
     conn = store.connect(path)
 
-    listens = {"gated": gated_listen, "dashd": dashd_listen}
     # An adapter is ready once it registered with gated after this moment.
     since = store.now_iso()
 
@@ -392,7 +433,13 @@ def up(
     def ready() -> None:
         extra = adapter_lines(chosen, registered_since(conn, since)) if chosen else []
         for line in banner(
-            prepared, names, gated_listen, dashd_listen, extra, [a.name for a in chosen]
+            prepared,
+            names,
+            gated_listen,
+            dashd_listen,
+            extra,
+            [a.name for a in chosen],
+            metrics_urls(names, listens),
         ):
             supervisor.say(line)
 

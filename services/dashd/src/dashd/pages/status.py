@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import store
@@ -39,19 +40,25 @@ class DaemonHealth:
 
 
 def daemon_health(ctx: Ctx) -> list[DaemonHealth]:
-    seen = {d.name: d for d in store.list_daemons(ctx.read)}
+    return health_of(store.list_daemons(ctx.read), ctx.now, ctx.state.config.stale_after_s)
+
+
+def health_of(
+    daemons: list[store.Daemon], now: datetime, stale_after_s: float
+) -> list[DaemonHealth]:
+    """Each expected or recorded daemon's state: stopped, stale (no heartbeat for longer than
+    `stale_after_s`), up, or missing (never ran here). Also switchboard_daemon_up's source."""
+    seen = {d.name: d for d in daemons}
     out = []
     for name in sorted(set(EXPECTED_DAEMONS) | set(seen)):
         d = seen.get(name)
         if d is None:
             out.append(DaemonHealth(name, "missing", None, None, "", ""))
             continue
-        age = (
-            (ctx.now - store.parse_iso(d.heartbeat_at)).total_seconds() if d.heartbeat_at else None
-        )
+        age = (now - store.parse_iso(d.heartbeat_at)).total_seconds() if d.heartbeat_at else None
         if d.stopped_at:
             state = "stopped"
-        elif age is None or age > ctx.state.config.stale_after_s:
+        elif age is None or age > stale_after_s:
             state = "stale"
         else:
             state = "up"

@@ -83,3 +83,10 @@ def egress_counts(conn: sqlite3.Connection, folder: str | None = None) -> list[E
         (folder, folder),
     ).fetchall()
     return [EgressCount(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def totals_by_verdict(conn: sqlite3.Connection) -> dict[str, int]:
+    """Attempts written so far, all folders and hosts, by verdict (a small table: one row per
+    folder, host and verdict, the hosts capped per run)."""
+    rows = conn.execute("SELECT verdict, SUM(n) FROM egress_counts GROUP BY verdict")
+    return {verdict: int(n) for verdict, n in rows}
