@@ -203,11 +203,14 @@ class System:
         age = (store.utcnow() - store.parse_iso(rows[0]["heartbeat_at"])).total_seconds()
         return age <= FRESH_S
 
-    def stop(self, name: str, timeout: float = STOP_TIMEOUT_S) -> int:
-        """SIGTERM one daemon and wait for it; its exit code (SIGKILL after the timeout)."""
+    def stop(self, name: str, timeout: float = STOP_TIMEOUT_S, *, signalled: bool = False) -> int:
+        """SIGTERM one daemon (unless `signalled`: sent already) and wait for it; its exit code
+        (SIGKILL after the timeout). One SIGTERM only: a second one, arriving while the daemon
+        shuts down with its handler gone, would kill it with -15."""
         proc = self.procs[name]
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            if not signalled:
+                proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -221,7 +224,7 @@ class System:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        return {name: self.stop(name) for name in list(self.procs)}
+        return {name: self.stop(name, signalled=True) for name in list(self.procs)}
 
     def restart(self, name: str) -> int:
         """Graceful restart (must exit 0); the new pid once its heartbeat is fresh."""
