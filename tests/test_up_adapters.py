@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 import store
+from telegram_process import TOKEN
+from telegram_standin import TelegramStandin
 from testkit import wait_for
 from testkit.up_process import UpProcess
 
-# The stand-in is a module of the platforms' tests (never their conftest).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services/platforms/tests"))
-from telegram_standin import TelegramStandin
-
 BIN = Path(sys.executable).parent
-TOKEN = "123456:UP-standin-token-0f1e2d3c"
 CLEAN = (
     "SWITCHBOARD_DB",
     "NOTIFY_SOCKET",
@@ -36,13 +33,6 @@ CLEAN = (
     "DISCORD_BOT_TOKEN",
     "MATRIX_ACCESS_TOKEN",
 )
-
-
-@pytest.fixture
-def telegram(tmp_path: Path) -> Iterator[TelegramStandin]:
-    standin = TelegramStandin(TOKEN, tmp_path).start()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture
