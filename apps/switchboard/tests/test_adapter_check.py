@@ -15,7 +15,7 @@ from typing import Final
 import pytest
 from switchboard.adaptercheck.main import main
 from switchboard.adaptercheck.rules import RULES
-from testkit.adapter_check import AdapterCheck
+from testkit.adapter_check import AdapterCheck, CheckResult
 from testkit.synapse import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -49,16 +49,23 @@ def stopped() -> Iterator[list[AdapterCheck | TerminalAdapter]]:
             thing.stop()
 
 
-def test_the_example_adapter_passes_every_rule(
-    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
-) -> None:
+def checked(
+    command: list[str], root: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> tuple[TerminalAdapter, CheckResult]:
+    """The adapter `command` checked, started first: it must keep trying to register until
+    the checker's gated is up. The adapter, still running, and the checker's result."""
     port = free_port()
-    # The adapter starts first: it must keep trying to register until the checker's gated is up.
-    adapter = TerminalAdapter(EXAMPLE, tmp_path, f"http://127.0.0.1:{port}", SECRET).start()
+    adapter = TerminalAdapter(command, root, f"http://127.0.0.1:{port}", SECRET).start()
     stopped.append(adapter)
     checker = AdapterCheck(secret=SECRET, say=adapter.say_command, chat_jid=CHAT_JID, port=port)
     stopped.append(checker)
-    done = checker.result(adapter.log_tail)
+    return adapter, checker.result(adapter.log_tail)
+
+
+def test_the_example_adapter_passes_every_rule(
+    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> None:
+    adapter, done = checked(EXAMPLE, tmp_path, stopped)
     assert done.status == 0, done.shown
     assert list(done.rows) == [rule.name for rule in RULES], done.shown
     not_passed = {rule: result for rule, result in done.results().items() if result != "PASS"}
@@ -71,12 +78,7 @@ def test_the_example_adapter_passes_every_rule(
 def test_a_protocol_1_0_adapter_passes_and_the_1_1_rules_are_not_applicable(
     tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
 ) -> None:
-    port = free_port()
-    adapter = TerminalAdapter(OLD, tmp_path, f"http://127.0.0.1:{port}", SECRET).start()
-    stopped.append(adapter)
-    checker = AdapterCheck(secret=SECRET, say=adapter.say_command, chat_jid=CHAT_JID, port=port)
-    stopped.append(checker)
-    done = checker.result(adapter.log_tail)
+    adapter, done = checked(OLD, tmp_path, stopped)
     assert done.status == 0, done.shown
     assert list(done.rows) == [rule.name for rule in RULES], done.shown
     passed = {rule for rule, result in done.results().items() if result == "PASS"}
