@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from adapter_process import PlatformAdapterProcess
 from discord_process import DiscordAdapterProcess
 from discord_standin import DiscordStandin
 from slack_process import SlackAdapterProcess
@@ -20,7 +21,7 @@ from telegram_standin import TelegramStandin
 from testkit import GatedStandin
 
 C = TypeVar("C")
-P = TypeVar("P", bound=AdapterProcess)
+P = TypeVar("P", bound=PlatformAdapterProcess)
 
 
 def adapters(
