@@ -38,10 +38,11 @@ import store
 PLATFORM_TESTS = Path(__file__).resolve().parents[1] / "services" / "platforms" / "tests"
 sys.path.insert(0, str(PLATFORM_TESTS))
 
+from adapter_process import PlatformAdapterProcess  # noqa: E402
 from discord_process import DISCORD_TOKEN, DiscordAdapterProcess  # noqa: E402
 from discord_standin import CHANNEL_ID, DiscordStandin  # noqa: E402
 from gated_bench import percentile, reply_catcher  # noqa: E402
-from matrix_adapter import MatrixAdapterProcess, MatrixWorld  # noqa: E402
+from matrix_adapter import MatrixWorld  # noqa: E402
 from matrix_human import MatrixHuman, SeenMessage  # noqa: E402
 from real_gated import RealGated  # noqa: E402
 from slack_process import SlackAdapterProcess  # noqa: E402
@@ -172,33 +173,31 @@ def telegram_route(cloud: TelegramStandin, http: httpx.Client) -> StandinRoute:
     )
 
 
-def slack_route(cloud: SlackStandin, http: httpx.Client) -> StandinRoute:
-    return StandinRoute(
-        "slack",
-        f"slack:{TEAM}:{CHANNEL}",
-        cloud.user_message,
-        f"{cloud.url}/_test/state",
-        lambda c, text: (
-            c["method"] == "chat.postMessage"
-            and bool(c.get("answer", {}).get("ok"))
-            and c["text"] == text
-        ),
-        http,
+def state_route(
+    name: str,
+    jid: str,
+    cloud: SlackStandin | DiscordStandin,
+    posted: Callable[[dict[str, Any], str], bool],
+    http: httpx.Client,
+) -> StandinRoute:
+    """A stand-in that records the bot's calls under /_test/state (Slack's, Discord's); a
+    user's message goes in by its `user_message`, `posted` says a call posted this text."""
+    return StandinRoute(name, jid, cloud.user_message, f"{cloud.url}/_test/state", posted, http)
+
+
+def slack_posted(c: dict[str, Any], text: str) -> bool:
+    return (
+        c["method"] == "chat.postMessage"
+        and bool(c.get("answer", {}).get("ok"))
+        and c["text"] == text
     )
 
 
-def discord_route(cloud: DiscordStandin, http: httpx.Client) -> StandinRoute:
-    return StandinRoute(
-        "discord",
-        f"discord:{CHANNEL_ID}",
-        cloud.user_message,
-        f"{cloud.url}/_test/state",
-        lambda c, text: (
-            c["route"] == "POST /channels/{id}/messages"
-            and "message_id" in c
-            and c["json"]["content"] == text
-        ),
-        http,
+def discord_posted(c: dict[str, Any], text: str) -> bool:
+    return (
+        c["route"] == "POST /channels/{id}/messages"
+        and "message_id" in c
+        and c["json"]["content"] == text
     )
 
 
@@ -371,8 +370,8 @@ def measure(workdir: Path, events: int, warmup: int, idle_s: float, matrix: bool
         control = stack.enter_context(httpx.Client(timeout=10))
         routes: list[Route] = [
             telegram_route(telegram, control),
-            slack_route(slack, control),
-            discord_route(discord, control),
+            state_route("slack", f"slack:{TEAM}:{CHANNEL}", slack, slack_posted, control),
+            state_route("discord", f"discord:{CHANNEL_ID}", discord, discord_posted, control),
         ]
         mx: tuple[MatrixWorld, Matrix] | None = None
         synapse_s = None
@@ -402,7 +401,7 @@ def measure(workdir: Path, events: int, warmup: int, idle_s: float, matrix: bool
         http = stack.enter_context(httpx.Client(timeout=10))
         direct = Direct(http, gated.url, register_direct(gated, adapter_url), arrived, cond)
 
-        procs: dict[str, AdapterProcess | MatrixAdapterProcess] = {
+        procs: dict[str, PlatformAdapterProcess] = {
             "telegram": AdapterProcess(workdir, telegram, gated.url),
             "slack": SlackAdapterProcess(workdir, slack, gated.url),
             "discord": DiscordAdapterProcess(workdir, discord, gated.url),

@@ -1,10 +1,13 @@
 """`switchboard up --with telegram` and `switchboard doctor` with the real switchboard-telegram
 against the Telegram stand-in (services/platforms/tests/telegram_standin.py) and a real gated:
 the adapter registers and answers, its token and the channel secret travel in environments only,
-a refused token stops `up` with the adapter's reason, and doctor says what works and what not."""
+a refused token stops `up` with the adapter's reason, and doctor says what works and what not.
+One `up --with slack,discord,matrix` does the same for the other three (their stand-ins, and the
+real Synapse for Matrix), one of the tokens from the secret store."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,15 +18,22 @@ from pathlib import Path
 
 import pytest
 import store
+from discord_process import DISCORD_TOKEN
+from discord_standin import CHANNEL_ID as DISCORD_CHANNEL
+from discord_standin import DiscordStandin
+from matrix_adapter import MatrixWorld
+from slack_standin import APP_TOKEN as SLACK_APP_TOKEN
+from slack_standin import BOT_TOKEN as SLACK_BOT_TOKEN
+from slack_standin import CHANNEL as SLACK_CHANNEL
+from slack_standin import TEAM as SLACK_TEAM
+from slack_standin import SlackStandin
+from telegram_process import TOKEN
+from telegram_standin import TelegramStandin
 from testkit import wait_for
+from testkit.synapse import Synapse
 from testkit.up_process import UpProcess
 
-# The stand-in is a module of the platforms' tests (never their conftest).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services/platforms/tests"))
-from telegram_standin import TelegramStandin
-
 BIN = Path(sys.executable).parent
-TOKEN = "123456:UP-standin-token-0f1e2d3c"
 CLEAN = (
     "SWITCHBOARD_DB",
     "NOTIFY_SOCKET",
@@ -36,13 +46,9 @@ CLEAN = (
     "DISCORD_BOT_TOKEN",
     "MATRIX_ACCESS_TOKEN",
 )
-
-
-@pytest.fixture
-def telegram(tmp_path: Path) -> Iterator[TelegramStandin]:
-    standin = TelegramStandin(TOKEN, tmp_path).start()
-    yield standin
-    standin.stop()
+OUTBOX_SQL = (
+    "SELECT m.chat_jid, o.status FROM outbox o JOIN messages m ON m.seq = o.seq ORDER BY o.seq"
+)
 
 
 @pytest.fixture
@@ -51,16 +57,22 @@ def gated_port(free_port: Callable[[], int]) -> int:
 
 
 @pytest.fixture
-def env(telegram: TelegramStandin, gated_port: int) -> dict[str, str]:
-    """The environment of every command here: the stand-in as Telegram, gated on a free port."""
+def clean_env(gated_port: int) -> dict[str, str]:
+    """This process's environment less any Switchboard setting or token, gated on a free port."""
     out = {k: v for k, v in os.environ.items() if k not in CLEAN}
-    out.update(
-        TELEGRAM_API_URL=telegram.api_url,
-        TELEGRAM_FILE_URL=telegram.file_url,
-        TELEGRAM_POLL_TIMEOUT="1",
-        SWITCHBOARD_LISTEN=f"127.0.0.1:{gated_port}",
-    )
+    out["SWITCHBOARD_LISTEN"] = f"127.0.0.1:{gated_port}"
     return out
+
+
+@pytest.fixture
+def env(clean_env: dict[str, str], telegram: TelegramStandin) -> dict[str, str]:
+    """The environment of the Telegram tests: the stand-in as Telegram."""
+    return {
+        **clean_env,
+        "TELEGRAM_API_URL": telegram.api_url,
+        "TELEGRAM_FILE_URL": telegram.file_url,
+        "TELEGRAM_POLL_TIMEOUT": "1",
+    }
 
 
 @pytest.fixture
@@ -283,3 +295,126 @@ def test_doctor_fails_on_a_refused_token_and_on_gated_down(
         assert conn.execute("SELECT COUNT(*) FROM channels").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_up_with_slack_discord_and_matrix_answers_each_platform_once(
+    tmp_path: Path,
+    clean_env: dict[str, str],
+    slack: SlackStandin,
+    discord_cloud: DiscordStandin,
+    synapse: Synapse,
+    start_up: Callable[..., UpProcess],
+) -> None:
+    """One `up` runs the three adapters: a message in on each platform (Slack and Discord
+    stand-ins, a real Synapse) gets the echo agent's reply there once. Discord's token comes
+    from the secret store; no token is in any child's argv."""
+    world = MatrixWorld.fresh(synapse, tmp_path)
+    room = asyncio.run(room_with(world))
+    chats = {
+        "slack": f"slack:{SLACK_TEAM}:{SLACK_CHANNEL}",
+        "discord": f"discord:{DISCORD_CHANNEL}",
+        "matrix": f"matrix:{room}",
+    }
+    for name, jid in chats.items():
+        added = cli(tmp_path, clean_env, "group", "add", jid, f"{name}demo")
+        assert added.returncode == 0, added.stderr
+    stored = cli(
+        tmp_path,
+        clean_env,
+        "secret",
+        "set",
+        "discord-bot-token",
+        "--expose",
+        "adapter",
+        stdin=DISCORD_TOKEN,
+    )
+    assert stored.returncode == 0, stored.stderr
+    tokens = {
+        "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
+        "SLACK_APP_TOKEN": SLACK_APP_TOKEN,
+        "MATRIX_ACCESS_TOKEN": world.bot.access_token,
+    }
+    platforms = {
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_FILES_URL": slack.files_url,
+        "SWITCHBOARD_DISCORD_API_BASE": discord_cloud.api_base,
+        "SWITCHBOARD_MATRIX_HOMESERVER": synapse.url,
+        "SWITCHBOARD_MATRIX_USER": world.bot.user_id,
+        "SWITCHBOARD_MATRIX_SYNC_TIMEOUT": "500",
+    }
+    up = start_up("--with", "slack,discord,matrix", env={**clean_env, **tokens, **platforms})
+    up.wait_for_banner()
+    for name, channel in (("slack", "slack"), ("discord", "discord"), ("matrix", "matrix")):
+        up.wait_for_line(rf"^up\s+\|\s+{name}:\s+registered with gated as channel {channel} ")
+    up.wait_for_line(r"^slack\s+\| .*socket mode connected")
+    up.wait_for_line(r"^discord\s+\| .*connected to Discord as ")
+
+    slack.user_message("hello from slack")
+    discord_cloud.user_message("hello from discord")
+    matrix_reply = asyncio.run(say_in_room(world, room, "hello from matrix"))
+    slack_replies = wait_for(slack.posted, 60, "the echo reply at Slack")
+    discord_replies = wait_for(discord_cloud.posted, 60, "the echo reply at Discord")
+    assert matrix_reply == "echo: hello from matrix"
+    # Every reply marked sent, nothing left to send: what reached each platform is final.
+    db = tmp_path / "data" / "messages.db"
+    wait_for(lambda: outbox(db) == {jid: ["sent"] for jid in chats.values()}, 30, "all sent")
+    assert [(m["channel"], m["text"]) for m in slack.posted()] == [
+        (SLACK_CHANNEL, "echo: hello from slack")
+    ]
+    assert slack_replies == slack.posted()
+    assert [c["json"]["content"] for c in discord_cloud.posted()] == ["echo: hello from discord"]
+    assert discord_replies == discord_cloud.posted()
+    assert asyncio.run(bot_messages(world, room)) == ["echo: hello from matrix"]
+
+    # Each adapter has its own token(s) by environment, none in anyone's argv.
+    pids = {name: child_running(up, f"switchboard-{name}") for name in chats}
+    pids["gated"] = child_running(up, "gated")
+    assert environ_of(pids["discord"])["DISCORD_BOT_TOKEN"] == DISCORD_TOKEN
+    assert environ_of(pids["slack"])["SLACK_APP_TOKEN"] == SLACK_APP_TOKEN
+    assert environ_of(pids["matrix"])["MATRIX_ACCESS_TOKEN"] == world.bot.access_token
+    assert "DISCORD_BOT_TOKEN" not in environ_of(pids["slack"])
+    assert "SLACK_BOT_TOKEN" not in environ_of(pids["matrix"])
+    every = [DISCORD_TOKEN, *tokens.values()]
+    assert not set(every) & set(environ_of(pids["gated"]).values())
+    for pid in children(up.proc.pid):
+        assert not [t for t in every if t in cmdline_of(pid)], cmdline_of(pid)
+    assert not [t for t in every if t in up.text()]
+
+    up.proc.send_signal(signal.SIGINT)
+    assert up.proc.wait(timeout=40) == 0, up.text()
+    assert not [p for p in pids.values() if alive(p)]
+    assert up.text().rstrip().endswith("all stopped")
+
+
+async def room_with(world: MatrixWorld) -> str:
+    """A room the person made, the bot invited."""
+    async with world.human() as human:
+        return await human.create_room(invite=(world.bot.user_id,), name="Up")
+
+
+async def say_in_room(world: MatrixWorld, room: str, text: str) -> str:
+    """Once the bot has joined, the person says `text`; the bot's next message there."""
+    async with world.human() as human:
+        await human.wait_for_member(room, world.bot.user_id, timeout=60)
+        await human.send_text(room, text)
+        reply = await human.wait_for_message(world.bot.user_id, room_id=room, timeout=60)
+        return reply.body
+
+
+async def bot_messages(world: MatrixWorld, room: str) -> list[str]:
+    """Everything the bot said in the room, as a fresh client of the person syncs it."""
+    async with world.human() as human:
+        return [m.body for m in await human.messages_from(world.bot.user_id, room)]
+
+
+def outbox(db: Path) -> dict[str, list[str]]:
+    """chat jid -> the statuses of its replies in gated's outbox, oldest first."""
+    conn = store.connect(db, readonly=True)
+    try:
+        rows = conn.execute(OUTBOX_SQL).fetchall()
+    finally:
+        conn.close()
+    found: dict[str, list[str]] = {}
+    for jid, status in rows:
+        found.setdefault(jid, []).append(status)
+    return found

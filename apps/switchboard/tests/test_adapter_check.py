@@ -1,6 +1,7 @@
 """`switchboard-adapter-check` against real adapter processes: the example adapter passes every
-rule; a deliberately broken one fails exactly the rules it breaks; bad arguments, and a port
-already in use, are one line and exit 2."""
+rule; a protocol 1.0 one passes the rules of 1.0, the 1.1-only rows n/a; a deliberately broken
+one fails exactly the rules it breaks; bad arguments, and a port already in use, are one line
+and exit 2."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Final
 import pytest
 from switchboard.adaptercheck.main import main
 from switchboard.adaptercheck.rules import RULES
-from testkit.adapter_check import AdapterCheck
+from testkit.adapter_check import AdapterCheck, CheckResult
 from testkit.synapse import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -26,6 +27,7 @@ BIN = Path(sys.executable).parent
 SECRET: Final = "adapter-check-test-secret"
 EXAMPLE: Final = [str(BIN / "switchboard-adapter-example")]
 BROKEN: Final = [sys.executable, str(HERE / "broken_adapter.py")]
+OLD: Final = [sys.executable, str(HERE / "old_adapter.py")]
 # What the broken adapter gets wrong, and so the rows that must fail.
 BROKEN_RULES: Final = {
     "health-needs-secret",
@@ -47,22 +49,44 @@ def stopped() -> Iterator[list[AdapterCheck | TerminalAdapter]]:
             thing.stop()
 
 
-def test_the_example_adapter_passes_every_rule(
-    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
-) -> None:
+def checked(
+    command: list[str], root: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> tuple[TerminalAdapter, CheckResult]:
+    """The adapter `command` checked, started first: it must keep trying to register until
+    the checker's gated is up. The adapter, still running, and the checker's result."""
     port = free_port()
-    # The adapter starts first: it must keep trying to register until the checker's gated is up.
-    adapter = TerminalAdapter(EXAMPLE, tmp_path, f"http://127.0.0.1:{port}", SECRET).start()
+    adapter = TerminalAdapter(command, root, f"http://127.0.0.1:{port}", SECRET).start()
     stopped.append(adapter)
     checker = AdapterCheck(secret=SECRET, say=adapter.say_command, chat_jid=CHAT_JID, port=port)
     stopped.append(checker)
-    done = checker.result(adapter.log_tail)
+    return adapter, checker.result(adapter.log_tail)
+
+
+def test_the_example_adapter_passes_every_rule(
+    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> None:
+    adapter, done = checked(EXAMPLE, tmp_path, stopped)
     assert done.status == 0, done.shown
     assert list(done.rows) == [rule.name for rule in RULES], done.shown
     not_passed = {rule: result for rule, result in done.results().items() if result != "PASS"}
     assert not_passed == {"file-out": "n/a", "file-in": "n/a"}, done.shown
     assert done.rows["file-in"]["detail"] == "capabilities.files_in is false"
     assert "protocol 1.1" in done.rows["registration"]["detail"]
+    assert adapter.stop() == 0, adapter.log_tail()
+
+
+def test_a_protocol_1_0_adapter_passes_and_the_1_1_rules_are_not_applicable(
+    tmp_path: Path, stopped: list[AdapterCheck | TerminalAdapter]
+) -> None:
+    adapter, done = checked(OLD, tmp_path, stopped)
+    assert done.status == 0, done.shown
+    assert list(done.rows) == [rule.name for rule in RULES], done.shown
+    passed = {rule for rule, result in done.results().items() if result == "PASS"}
+    assert passed == {"registration", "health", "inbound", "reply", "gated-down-and-back"}
+    not_run = {rule: row["detail"] for rule, row in done.rows.items() if row["result"] == "n/a"}
+    assert set(not_run) == {rule.name for rule in RULES if rule.needs is not None}, done.shown
+    assert set(not_run.values()) == {"protocol 1.0 adapter: a protocol 1.1 rule"}, done.shown
+    assert "protocol 1.0" in done.rows["registration"]["detail"], done.shown
     assert adapter.stop() == 0, adapter.log_tail()
 
 

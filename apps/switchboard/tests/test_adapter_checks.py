@@ -5,23 +5,16 @@ unreachable platform a problem naming the variable to check; no line ever holds 
 from __future__ import annotations
 
 import socket
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from switchboard.adapter_checks import Configured, Finding, check_adapters
-from switchboard.adapters import ADAPTERS, FoundToken
-
-# The stand-ins are modules of the platforms' tests (never their conftest).
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "services/platforms/tests"))
+from discord_process import DISCORD_TOKEN
 from discord_standin import BOT_ID, BOT_NAME, DiscordStandin
 from slack_standin import APP_TOKEN, BOT_TOKEN, BOT_USER, TEAM, SlackStandin
+from switchboard.adapter_checks import Configured, Finding, check_adapters
+from switchboard.adapters import ADAPTERS, FoundToken
+from telegram_process import TOKEN as TELEGRAM_TOKEN
 from telegram_standin import TelegramStandin
 from testkit.synapse import Synapse
-
-TELEGRAM_TOKEN = "123456:CHECKS-standin-token"
-DISCORD_TOKEN = "MTIz.checks.discord-token"
 
 
 def closed_port() -> int:
@@ -40,20 +33,6 @@ def token_lines(name: str, tokens: dict[str, str], environ: dict[str, str]) -> l
         for value in tokens.values():
             assert value not in f"{f.value} {f.problem} {f.warning}"
     return lines
-
-
-@pytest.fixture
-def slack(tmp_path: Path) -> Iterator[SlackStandin]:
-    standin = SlackStandin(tmp_path).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def discord(tmp_path: Path) -> Iterator[DiscordStandin]:
-    standin = DiscordStandin(DISCORD_TOKEN, tmp_path).start()
-    yield standin
-    standin.stop()
 
 
 def test_slack_tokens_are_asked_with_auth_test_and_apps_connections_open(
@@ -88,8 +67,8 @@ def test_slack_tokens_are_asked_with_auth_test_and_apps_connections_open(
     ]
 
 
-def test_a_discord_token_is_asked_with_get_users_me(discord: DiscordStandin) -> None:
-    env = {"SWITCHBOARD_DISCORD_API_BASE": discord.api_base}
+def test_a_discord_token_is_asked_with_get_users_me(discord_cloud: DiscordStandin) -> None:
+    env = {"SWITCHBOARD_DISCORD_API_BASE": discord_cloud.api_base}
     (good,) = token_lines("discord", {"DISCORD_BOT_TOKEN": DISCORD_TOKEN}, env)
     assert (good.value, good.problem) == (f"ok: {BOT_NAME} (id {BOT_ID}) (DISCORD_BOT_TOKEN)", None)
     (bad,) = token_lines("discord", {"DISCORD_BOT_TOKEN": "MTIz.wrong"}, env)
@@ -132,11 +111,7 @@ def test_a_platform_out_of_reach_is_a_problem_naming_the_variable(tmp_path: Path
     assert (line.problem or "").endswith("check the network, or TELEGRAM_API_URL")
 
 
-def test_telegram_answers_getme_for_a_good_token(tmp_path: Path) -> None:
-    standin = TelegramStandin(TELEGRAM_TOKEN, tmp_path).start()
-    try:
-        env = {"TELEGRAM_API_URL": standin.api_url}
-        (good,) = token_lines("telegram", {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN}, env)
-    finally:
-        standin.stop()
+def test_telegram_answers_getme_for_a_good_token(telegram: TelegramStandin) -> None:
+    env = {"TELEGRAM_API_URL": telegram.api_url}
+    (good,) = token_lines("telegram", {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN}, env)
     assert good.value == "ok: @switchboard_test_bot (TELEGRAM_BOT_TOKEN)"

@@ -11,14 +11,11 @@ discord_standin.py say --control URL TEXT [--file PATH]` makes a user say TEXT i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import contextlib
 import json
 import math
 import secrets
-import subprocess
-import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from typing import Any, Final
 import aiohttp
 import httpx
 from aiohttp import WSMsgType, web
+from standin_process import StandinProcess, serve_app
 
 DISCORD_EPOCH_MS: Final = 1420070400000
 BOT_ID: Final = 1100000000000000001
@@ -594,53 +592,23 @@ def app_for(cloud: Cloud) -> web.Application:
     return app
 
 
-class DiscordStandin:
+class DiscordStandin(StandinProcess):
     """The stand-in process seen from a test."""
 
-    def __init__(self, token: str, workdir: Path, heartbeat_ms: int = HEARTBEAT_MS) -> None:
-        self.token = token
-        self.workdir = workdir
-        self.heartbeat_ms = heartbeat_ms
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
+    platform = "Discord"
+    script = __file__
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, token: str, workdir: Path, heartbeat_ms: int = HEARTBEAT_MS) -> None:
+        super().__init__(workdir)
+        self.token = token
+        self.heartbeat_ms = heartbeat_ms
 
     @property
     def api_base(self) -> str:
         return f"{self.url}/api/v10"
 
-    def start(self) -> DiscordStandin:
-        port_file = self.workdir / "discord-standin.port"
-        port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "serve",
-                "--token",
-                self.token,
-                "--port-file",
-                str(port_file),
-                "--heartbeat-ms",
-                str(self.heartbeat_ms),
-            ],
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the Discord stand-in did not start")
-            time.sleep(0.02)
-        self.port = int(port_file.read_text())
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+    def serve_args(self) -> list[str]:
+        return ["--token", self.token, "--heartbeat-ms", str(self.heartbeat_ms)]
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         resp = httpx.post(f"{self.url}/_test/{path}", json=body, timeout=10)
@@ -709,20 +677,10 @@ def say(control: str, text: str, file: Path | None, channel_id: int) -> None:
 def serve(token: str, port_file: Path, heartbeat_ms: int) -> None:
     cloud = Cloud(token, heartbeat_ms)
 
-    async def run() -> None:
-        runner = web.AppRunner(app_for(cloud), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
+    def listening(port: int) -> None:
         cloud.base_url = f"http://127.0.0.1:{port}"
-        tmp = port_file.with_suffix(".tmp")
-        tmp.write_text(str(port))
-        tmp.replace(port_file)
-        await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    serve_app(lambda: app_for(cloud), port_file, listening)
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import json
 import mimetypes
 import random
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Final
 
 import httpx
 from aiohttp import WSMsgType, web
+from standin_process import StandinProcess, serve_app
 
 BOT_TOKEN: Final = "xoxb-1111-2222-standinbottoken"
 APP_TOKEN: Final = "xapp-1-A0STANDIN-3333-standinapptoken"
@@ -454,17 +454,11 @@ HANDLERS = {
 }
 
 
-class SlackStandin:
+class SlackStandin(StandinProcess):
     """The stand-in process seen from a test."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    platform = "Slack"
+    script = __file__
 
     @property
     def api_url(self) -> str:
@@ -473,26 +467,6 @@ class SlackStandin:
     @property
     def files_url(self) -> str:
         return f"{self.url}/files-pri/"
-
-    def start(self) -> SlackStandin:
-        port_file = self.workdir / "slack-standin.port"
-        port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--port-file", str(port_file)],
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the Slack stand-in did not start")
-            time.sleep(0.02)
-        self.port = int(port_file.read_text())
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Queue an event for the app; its envelope_id and ts."""
@@ -608,20 +582,12 @@ def main() -> None:
         say(args.control, args.text, args.file, args.channel, args.thread)
         return
 
-    async def serve() -> None:
-        cloud = Cloud(args.bot_token, args.app_token)
-        runner = web.AppRunner(app_for(cloud), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        cloud.port = runner.addresses[0][1]
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(cloud.port))
-        tmp.replace(args.port_file)
-        await asyncio.Event().wait()
+    cloud = Cloud(args.bot_token, args.app_token)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    def listening(port: int) -> None:
+        cloud.port = port
+
+    serve_app(lambda: app_for(cloud), args.port_file, listening)
 
 
 if __name__ == "__main__":

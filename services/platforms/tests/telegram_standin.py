@@ -21,8 +21,6 @@ import base64
 import contextlib
 import json
 import mimetypes
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -31,6 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 from aiohttp import web
+from standin_process import StandinProcess, serve_app
 
 BOT_ID: Final = 5550001
 BOT_USERNAME: Final = "switchboard_test_bot"
@@ -399,18 +398,15 @@ HANDLERS = {
 }
 
 
-class TelegramStandin:
+class TelegramStandin(StandinProcess):
     """The stand-in process seen from a test."""
 
-    def __init__(self, token: str, workdir: Path) -> None:
-        self.token = token
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
+    platform = "Telegram"
+    script = __file__
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, token: str, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.token = token
 
     @property
     def api_url(self) -> str:
@@ -420,28 +416,8 @@ class TelegramStandin:
     def file_url(self) -> str:
         return f"{self.url}/file/bot"
 
-    def start(self) -> TelegramStandin:
-        port_file = self.workdir / "telegram-standin.port"
-        port_file.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "serve",
-                "--token",
-                self.token,
-                "--port-file",
-                str(port_file),
-            ],
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the Telegram stand-in did not start")
-            time.sleep(0.02)
-        self.port = int(port_file.read_text())
-        return self
+    def serve_args(self) -> list[str]:
+        return ["--token", self.token]
 
     @classmethod
     def at(cls, url: str) -> TelegramStandin:
@@ -449,11 +425,6 @@ class TelegramStandin:
         standin = cls("", Path())
         standin.port = urlsplit(url).port or 0
         return standin
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
     def user_message(
         self, chat_id: int, text: str | None = None, *, user_id: int = 4242, **extra: Any
@@ -550,18 +521,7 @@ def main() -> None:
         say(args.control, args.text, args.file, args.chat)
         return
 
-    async def serve() -> None:
-        runner = web.AppRunner(app_for(Cloud(args.token)), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(runner.addresses[0][1]))
-        tmp.replace(args.port_file)
-        await asyncio.Event().wait()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    serve_app(lambda: app_for(Cloud(args.token)), args.port_file)
 
 
 if __name__ == "__main__":

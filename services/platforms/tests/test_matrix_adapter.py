@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from matrix_adapter import BIN, SECRET, MatrixAdapterProcess, MatrixWorld
+from adapter_process import BIN, SECRET
+from matrix_adapter import MatrixAdapterProcess, MatrixWorld
 from matrix_human import MatrixHuman
 from testkit import GatedStandin, wait_for
 from testkit.synapse import Synapse

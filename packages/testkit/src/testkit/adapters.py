@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import httpx
+from daemonkit.processes import stop_process
 
 from testkit.adapter_server import STAMP_KEY, typing_record
 
@@ -76,13 +77,7 @@ class StandinAdapter:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, STOP_TIMEOUT_S)
         if proc.stdout is not None:
             proc.stdout.close()
 

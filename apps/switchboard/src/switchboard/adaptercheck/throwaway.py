@@ -16,6 +16,7 @@ from typing import Final
 
 import httpx
 import store
+from daemonkit.processes import stop_process
 from gated.main import SCHEMAS
 
 from switchboard.adaptercheck.errors import CheckError
@@ -97,14 +98,8 @@ class ThrowawayGated:
     def stop(self) -> None:
         """SIGTERM and wait (SIGKILL when it hangs); the database stays for a restart."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc, STOP_TIMEOUT_S)
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
