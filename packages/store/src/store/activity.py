@@ -80,16 +80,26 @@ def runs_per_day(conn: sqlite3.Connection, since: datetime) -> list[DayRuns]:
         "WHERE id >= ? AND started_at >= ? ORDER BY 1",
         (start, iso(since)),
     ).fetchall()
-    days: dict[str, list[tuple[str | None, float | None]]] = {}
-    for day, result, seconds in rows:
-        days.setdefault(str(day), []).append((result, seconds))
     found = []
-    for day, runs in days.items():
-        took = sorted(s for _, s in runs if s is not None)
+    for day, runs in by_day(rows).items():
+        median, longest = median_max([s for _, s in runs if s is not None])
         failed = sum(1 for r, _ in runs if r is not None and r != "ok")
-        median = took[len(took) // 2] if took else 0.0
-        found.append(DayRuns(day, len(runs), failed, median, took[-1] if took else 0.0))
+        found.append(DayRuns(day, len(runs), failed, median, longest))
     return found
+
+
+def by_day(rows: list[sqlite3.Row]) -> dict[str, list[tuple[object, float | None]]]:
+    """(day, a, b) rows → day: [(a, b), ...] in row order."""
+    days: dict[str, list[tuple[object, float | None]]] = {}
+    for day, *rest in rows:
+        days.setdefault(str(day), []).append((rest[0], rest[-1]))
+    return days
+
+
+def median_max(values: list[float]) -> tuple[float, float]:
+    """The median and the largest of `values` (0, 0 for none)."""
+    ordered = sorted(values)
+    return (ordered[len(ordered) // 2], ordered[-1]) if ordered else (0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +134,13 @@ def task_lateness_per_day(conn: sqlite3.Connection, since: datetime) -> list[Day
         return []
     start = first_id_since(conn, "task_runs", since)
     rows = conn.execute(
-        "SELECT substr(fired_at, 1, 10), (julianday(fired_at) - julianday(slot)) * 86400.0 "
+        "SELECT substr(fired_at, 1, 10), status, "
+        "(julianday(fired_at) - julianday(slot)) * 86400.0 "
         "FROM task_runs WHERE id >= ? AND fired_at >= ? AND status = 'fired' ORDER BY 1",
         (start, iso(since)),
     ).fetchall()
-    days: dict[str, list[float]] = {}
-    for day, late in rows:
-        days.setdefault(str(day), []).append(max(0.0, float(late)))
-    return [DayLateness(day, len(v), sorted(v)[len(v) // 2], max(v)) for day, v in days.items()]
+    found = []
+    for day, fired in by_day(rows).items():
+        median, worst = median_max([max(0.0, float(late or 0.0)) for _, late in fired])
+        found.append(DayLateness(day, len(fired), median, worst))
+    return found

@@ -5,10 +5,12 @@ its numbers in a table beside it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 import store
+from markupsafe import Markup
 from starlette.responses import Response
 from starlette.routing import Route
 from store import activity
@@ -31,6 +33,26 @@ def hours_until(now: datetime) -> list[str]:
 def days_until(now: datetime) -> list[str]:
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS - 1)
     return [(start + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(DAYS)]
+
+
+class MedianMax(Protocol):
+    @property
+    def median_s(self) -> float: ...
+    @property
+    def max_s(self) -> float: ...
+
+
+def seconds_chart(title: str, top: str, rows: Sequence[tuple[str, MedianMax | None]]) -> Markup:
+    """Per day, the median and the largest of some seconds (run durations, task lateness)."""
+    return bar_chart(
+        f"{title}: median and {top}",
+        [d[5:] for d, _ in rows],
+        [
+            Series("median", "series-a", [r.median_s if r else 0 for _, r in rows]),
+            Series(top, "series-b", [r.max_s if r else 0 for _, r in rows]),
+        ],
+        " s",
+    )
 
 
 @page(operator=True)
@@ -69,24 +91,8 @@ def charts_page(ctx: Ctx) -> Response:
             ],
             "",
         ),
-        "durations": bar_chart(
-            "Agent run duration per day: median and longest",
-            [d[5:] for d in days],
-            [
-                Series("median", "series-a", [r.median_s if r else 0 for _, r in run_rows]),
-                Series("longest", "series-b", [r.max_s if r else 0 for _, r in run_rows]),
-            ],
-            " s",
-        ),
-        "lateness": bar_chart(
-            "Task lateness per day: median and worst",
-            [d[5:] for d in days],
-            [
-                Series("median", "series-a", [r.median_s if r else 0 for _, r in late_rows]),
-                Series("worst", "series-b", [r.max_s if r else 0 for _, r in late_rows]),
-            ],
-            " s",
-        ),
+        "durations": seconds_chart("Agent run duration per day", "longest", run_rows),
+        "lateness": seconds_chart("Task lateness per day", "worst", late_rows),
         "cost": bar_chart(
             f"Cost per group, last {DAYS} days (US$, as agents reported it)",
             groups[:TOP_GROUPS],
