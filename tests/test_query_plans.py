@@ -13,6 +13,7 @@ from daemonkit.alerts import DEAD_SQL
 from dashd.auth import SESSION_ALIVE_SQL
 from gated import metrics as gated_metrics
 from gated.tools.audit import CALL_COUNTS_SQL
+from store import activity
 from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
 from store.groups import FOLDERS_CTE, NON_VISITOR_GROUPS_SQL
 from store.hierarchy import PARENTS_SQL
@@ -198,7 +199,11 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...] | dict[str, Any]]] = [
     ("gated.metrics.SETTLED_SQL", gated_metrics.SETTLED_SQL, TALLY_PAGE),
     ("gated.metrics.UNSETTLED_SQL", gated_metrics.UNSETTLED_SQL, TALLY_PAGE),
     ("gated.metrics.ENDED_RUNS_SQL", gated_metrics.ENDED_RUNS_SQL, TALLY_PAGE),
-    ("gated.metrics.RUNNING_SQL", gated_metrics.RUNNING_SQL, TALLY_PAGE),
+    ("store.activity.RUNNING_SQL", activity.RUNNING_SQL, TALLY_PAGE),
+    # store/activity.py: the dashboard charts' tallies (dashd.chart_tallies)
+    ("store.activity.HOURLY_MESSAGES_SQL", activity.HOURLY_MESSAGES_SQL, TALLY_PAGE),
+    ("store.activity.ENDED_RUNS_SQL", activity.ENDED_RUNS_SQL, TALLY_PAGE),
+    ("store.activity.FIRED_TASKS_SQL", activity.FIRED_TASKS_SQL, TALLY_PAGE),
     ("gated.metrics.TOOL_CALLS_SQL", gated_metrics.TOOL_CALLS_SQL, TALLY_PAGE),
     ("timed.metrics.TASK_RUNS_SQL", timed_metrics.TASK_RUNS_SQL, TALLY_PAGE),
     (

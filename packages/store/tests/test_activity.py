@@ -1,6 +1,6 @@
 """The charts' counts (store.activity): the window's first row found by binary search on the id
-(with gaps in the ids, an empty table, a window after every row), and each count reading only
-rows of its window — the query plans search by id."""
+(with gaps in the ids, an empty table, a window after every row), and the counts of the rows
+past an id, read by id (the query plans search by id)."""
 
 from __future__ import annotations
 
@@ -39,15 +39,19 @@ def test_messages_per_hour_counts_received_and_sent(db: sqlite3.Connection) -> N
     for n in range(5):
         put(db, n, T0 + timedelta(minutes=10 * n))  # 00:00 .. 00:40
     old = put(db, 99, T0 - timedelta(days=3))
-    assert old
-    counts = activity.messages_per_hour(db, T0 - timedelta(hours=1))
-    assert [(c.hour, c.received, c.sent) for c in counts] == [("2026-12-01T00", 5, 0)]
+    reply = put(db, 100, T0, mine=True)
+    rows = db.execute(activity.HOURLY_MESSAGES_SQL, {"after": old}).fetchall()
+    found = [(r["received"], r["sent"], r["n"], r["top"]) for r in rows]
+    assert found == [(0, 1, 1, reply)]  # past `old`: the reply only (stored now)
+    rows = db.execute(activity.HOURLY_MESSAGES_SQL, {"after": 0}).fetchall()
+    assert sorted((r["hour"], r["received"], r["sent"]) for r in rows)[0] == (
+        "2026-11-28T00", 1, 0)  # fmt: skip
 
 
 def test_the_counts_search_by_id(db: sqlite3.Connection) -> None:
-    plan = db.execute(
-        "EXPLAIN QUERY PLAN SELECT substr(timestamp, 1, 13), SUM(is_from_me = 0) FROM messages "
-        "WHERE seq >= ? AND timestamp >= ? GROUP BY 1",
-        (1, "2026"),
-    ).fetchall()
-    assert "USING INTEGER PRIMARY KEY" in " ".join(str(r[-1]) for r in plan)
+    for sql, params in (
+        (activity.HOURLY_MESSAGES_SQL, {"after": 1}),
+        (activity.ENDED_RUNS_SQL, {"after": 1, "limit": 10}),
+    ):
+        plan = db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        assert "USING INTEGER PRIMARY KEY" in " ".join(str(r[-1]) for r in plan), sql

@@ -116,3 +116,34 @@ def test_the_charts_in_chromium(charted: Server, scheme: str, module_tmp: Path) 
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
         browser.close()
+
+
+def test_the_charts_count_what_is_new_once(module_tmp: Path) -> None:
+    """dashd keeps the sums and reads only new rows: rows added between two loads appear once,
+    a run still going at the first load is counted when it ends, a reload adds nothing."""
+    db = module_tmp / "incremental.db"
+    conn = open_db(db)
+    add_user(conn, "admin", PASSWORD)
+    store.register_group(conn, "web:gamma", "gamma")
+    going = start_run(conn, "gamma", "", "web:gamma", None)
+    srv = start_dashd(db, module_tmp)
+    try:
+        admin = signed_in(srv, "admin")
+        first = admin.get("/charts").text
+        assert "No agent runs in the last" in first  # the one run has not ended
+        at = store.iso(store.utcnow() - timedelta(hours=1))
+        for n in range(4):
+            store.put_message(
+                conn, store.NewMessage(id=f"n{n}", chat_jid="web:gamma", content="x", timestamp=at)
+            )
+        store.end_run(conn, going, "error", usage=RunUsage(1, 1, 0.5))
+        done = start_run(conn, "gamma", "t", "web:gamma", None)
+        store.end_run(conn, done, "ok", usage=RunUsage(1, 1, 0.25))
+        for _ in range(2):  # the second load reads nothing new: the same numbers
+            html = admin.get("/charts").text
+            assert "<td>4</td><td>0</td>" in html  # the hour an hour ago: 4 in, 0 out
+            assert "<td>2</td><td>1</td>" in html  # today: 2 runs ended, 1 failed
+            assert "<tr><td>gamma</td><td>0.75</td></tr>" in html
+    finally:
+        conn.close()
+        assert srv.stop() == 0

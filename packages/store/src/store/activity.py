@@ -1,16 +1,17 @@
 """What the dashboard's charts count, over a recent window: messages in and out per hour, agent
-runs per day (how many, how many failed, how long they took) and what each group's runs cost
-per day. Each query starts at the first row of the window, found by a binary search on the
-table's row id (rows are stored in time order), so it reads the window, not the table."""
+runs per day (how many, how many failed, how long they took, what they cost) and how late tasks
+fired. The queries read rows past an id (dashd.chart_tallies keeps the sums and reads only the
+rows new since its last read); the window's first id is found by a binary search on the table's
+row id (rows are stored in time order), so a first read is the window, not the table."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from store.clock import iso
+from store.sqlparts import SECONDS_SQL
 
 # table -> its id column and the time column stored in id order (text: ISO-8601 UTC).
 TIMED_TABLES: Final = {
@@ -44,103 +45,39 @@ def first_id_since(conn: sqlite3.Connection, table: str, since: datetime) -> int
     return lo
 
 
-@dataclass(frozen=True, slots=True)
-class HourCount:
-    hour: str  # '2026-12-03T08'
-    received: int
-    sent: int
+# Parameters: after. Messages past a seq, per UTC hour of their own time ('2026-12-03T08'):
+# received, sent, rows and the highest seq (every message is final once stored).
+HOURLY_MESSAGES_SQL: Final = """
+SELECT substr(timestamp, 1, 13) AS hour, SUM(is_from_me = 0) AS received,
+       SUM(is_from_me = 1) AS sent, COUNT(*) AS n, MAX(seq) AS top
+FROM messages WHERE seq > :after GROUP BY hour
+"""
+# Parameters: after, limit. Agent runs that ended, past an id: the UTC day they started, the
+# result, the seconds they took, the folder and what they reported they cost.
+ENDED_RUNS_SQL: Final = f"""
+SELECT id, substr(started_at, 1, 10) AS day, result, group_folder, cost_usd,
+       {SECONDS_SQL.format(start="started_at", end="ended_at")} AS took
+FROM session_log WHERE id > :after AND ended_at IS NOT NULL ORDER BY id LIMIT :limit
+"""
+# Parameters: after. The lowest run past an id still going (served by session_log_running).
+RUNNING_SQL: Final = "SELECT MIN(id) FROM session_log WHERE id > :after AND ended_at IS NULL"
+# Parameters: after, limit. Tasks timed fired, past a task_runs id: the UTC day they fired and
+# how many seconds after their slot (a task_runs row is final once written).
+FIRED_TASKS_SQL: Final = f"""
+SELECT id, substr(fired_at, 1, 10) AS day,
+       {SECONDS_SQL.format(start="slot", end="fired_at")} AS late
+FROM task_runs WHERE id > :after AND status = 'fired' ORDER BY id LIMIT :limit
+"""
 
 
-def messages_per_hour(conn: sqlite3.Connection, since: datetime) -> list[HourCount]:
-    """Messages stored since `since`, per UTC hour of their time: received and sent."""
-    start = first_id_since(conn, "messages", since)
-    rows = conn.execute(
-        "SELECT substr(timestamp, 1, 13), SUM(is_from_me = 0), SUM(is_from_me = 1) "
-        "FROM messages WHERE seq >= ? AND timestamp >= ? GROUP BY 1 ORDER BY 1",
-        (start, iso(since)),
-    ).fetchall()
-    return [HourCount(str(r[0]), int(r[1]), int(r[2])) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class DayRuns:
-    day: str  # '2026-12-03'
-    runs: int
-    failed: int  # ended other than ok (error, timeout, a limit, killed)
-    median_s: float  # of the runs that ended
-    max_s: float
-
-
-def runs_per_day(conn: sqlite3.Connection, since: datetime) -> list[DayRuns]:
-    """Agent runs started since `since`, per UTC day: counts and durations."""
-    start = first_id_since(conn, "session_log", since)
-    rows = conn.execute(
-        "SELECT substr(started_at, 1, 10), result, "
-        "(julianday(ended_at) - julianday(started_at)) * 86400.0 FROM session_log "
-        "WHERE id >= ? AND started_at >= ? ORDER BY 1",
-        (start, iso(since)),
-    ).fetchall()
-    found = []
-    for day, runs in by_day(rows).items():
-        median, longest = median_max([s for _, s in runs if s is not None])
-        failed = sum(1 for r, _ in runs if r is not None and r != "ok")
-        found.append(DayRuns(day, len(runs), failed, median, longest))
-    return found
-
-
-def by_day(rows: list[sqlite3.Row]) -> dict[str, list[tuple[object, float | None]]]:
-    """(day, a, b) rows → day: [(a, b), ...] in row order."""
-    days: dict[str, list[tuple[object, float | None]]] = {}
-    for day, *rest in rows:
-        days.setdefault(str(day), []).append((rest[0], rest[-1]))
-    return days
+def has_task_runs(conn: sqlite3.Connection) -> bool:
+    """Whether timed's schema (its task_runs) is in the database yet."""
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'task_runs'").fetchone() is not None
+    )
 
 
 def median_max(values: list[float]) -> tuple[float, float]:
     """The median and the largest of `values` (0, 0 for none)."""
     ordered = sorted(values)
     return (ordered[len(ordered) // 2], ordered[-1]) if ordered else (0.0, 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class DayCost:
-    day: str
-    folder: str
-    cost_usd: float
-
-
-def cost_per_day(conn: sqlite3.Connection, since: datetime) -> list[DayCost]:
-    """What each folder's runs that started since `since` reported they cost, per UTC day."""
-    start = first_id_since(conn, "session_log", since)
-    rows = conn.execute(
-        "SELECT substr(started_at, 1, 10), group_folder, SUM(cost_usd) FROM session_log "
-        "WHERE id >= ? AND started_at >= ? AND cost_usd IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
-        (start, iso(since)),
-    ).fetchall()
-    return [DayCost(str(r[0]), str(r[1]), float(r[2])) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class DayLateness:
-    day: str
-    fired: int
-    median_s: float  # fired_at - slot
-    max_s: float
-
-
-def task_lateness_per_day(conn: sqlite3.Connection, since: datetime) -> list[DayLateness]:
-    """How late timed fired tasks since `since`, per UTC day ([] before timed's schema)."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'task_runs'").fetchone():
-        return []
-    start = first_id_since(conn, "task_runs", since)
-    rows = conn.execute(
-        "SELECT substr(fired_at, 1, 10), status, "
-        "(julianday(fired_at) - julianday(slot)) * 86400.0 "
-        "FROM task_runs WHERE id >= ? AND fired_at >= ? AND status = 'fired' ORDER BY 1",
-        (start, iso(since)),
-    ).fetchall()
-    found = []
-    for day, fired in by_day(rows).items():
-        median, worst = median_max([max(0.0, float(late or 0.0)) for _, late in fired])
-        found.append(DayLateness(day, len(fired), median, worst))
-    return found

@@ -20,6 +20,7 @@ from store import blobs
 from dashd import __version__, auth
 from dashd.access import Viewer
 from dashd.assets import static_files
+from dashd.chart_tallies import ChartTallies
 from dashd.config import Config
 from dashd.connections import Db
 from dashd.formats import format_seconds, format_when
@@ -44,6 +45,7 @@ class AppState:
         self.templates.filters["seconds"] = format_seconds
         self.templates.filters["stored_files"] = blobs.stored_files
         self.requests = 0
+        self.charts = ChartTallies()  # the charts page's running sums
 
 
 @dataclass(slots=True)

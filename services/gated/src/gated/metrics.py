@@ -12,6 +12,7 @@ from daemonkit.tally import OTHER, SECONDS_SQL, DbCollector, FinalRows, GroupedR
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from store import bus
+from store.activity import RUNNING_SQL
 from store.outbox import backlog_counts
 from store.runs import RUN_LIMITS
 
@@ -58,8 +59,6 @@ SELECT id, group_folder, result, limit_hit, {SECONDS_SQL.format(start="started_a
 FROM session_log
 WHERE id > :after AND ended_at IS NOT NULL ORDER BY id LIMIT :limit
 """
-# Parameters: after. The lowest run past an id still going (served by session_log_running).
-RUNNING_SQL: Final = "SELECT MIN(id) FROM session_log WHERE id > :after AND ended_at IS NULL"
 # Parameters: after. Tool calls past an id (a row is written once, when it is answered), by
 # tool and status.
 TOOL_CALLS_SQL: Final = """

@@ -6,21 +6,20 @@ its numbers in a table beside it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 
-import store
 from markupsafe import Markup
 from starlette.responses import Response
 from starlette.routing import Route
 from store import activity
 
+from dashd.chart_tallies import DAYS, HOURS, DayFigures
 from dashd.charts import Series, bar_chart
 from dashd.context import Ctx
 from dashd.page import page
 
-HOURS: Final = 48
-DAYS: Final = 30
 TOP_GROUPS: Final = 12  # groups drawn in the cost chart (the table lists them all)
 
 
@@ -35,14 +34,26 @@ def days_until(now: datetime) -> list[str]:
     return [(start + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(DAYS)]
 
 
-class MedianMax(Protocol):
-    @property
-    def median_s(self) -> float: ...
-    @property
-    def max_s(self) -> float: ...
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One day of a table and a chart: how many (runs, firings), how many failed, median and
+    largest seconds."""
+
+    count: int
+    failed: int
+    median_s: float
+    max_s: float
 
 
-def seconds_chart(title: str, top: str, rows: Sequence[tuple[str, MedianMax | None]]) -> Markup:
+def day_rows(days: list[str], figures: dict[str, DayFigures]) -> list[tuple[str, DayRow | None]]:
+    rows: list[tuple[str, DayRow | None]] = []
+    for d in days:
+        f = figures.get(d)
+        rows.append((d, DayRow(f.count, f.failed, *activity.median_max(f.seconds)) if f else None))
+    return rows
+
+
+def seconds_chart(title: str, top: str, rows: Sequence[tuple[str, DayRow | None]]) -> Markup:
     """Per day, the median and the largest of some seconds (run durations, task lateness)."""
     return bar_chart(
         f"{title}: median and {top}",
@@ -57,21 +68,13 @@ def seconds_chart(title: str, top: str, rows: Sequence[tuple[str, MedianMax | No
 
 @page(operator=True)
 def charts_page(ctx: Ctx) -> Response:
-    now = store.utcnow()
-    hours, days = hours_until(now), days_until(now)
-    since_hours = store.parse_iso(hours[0] + ":00:00Z")
-    since_days = store.parse_iso(days[0] + "T00:00:00Z")
-    per_hour = {c.hour: c for c in activity.messages_per_hour(ctx.read, since_hours)}
-    per_day = {r.day: r for r in activity.runs_per_day(ctx.read, since_days)}
-    late = {d.day: d for d in activity.task_lateness_per_day(ctx.read, since_days)}
-    costs: dict[str, float] = {}
-    for c in activity.cost_per_day(ctx.read, since_days):
-        costs[c.folder] = costs.get(c.folder, 0.0) + c.cost_usd
+    hours, days = hours_until(ctx.now), days_until(ctx.now)
+    figures = ctx.state.charts.figures(ctx.read, hours, days)
+    costs = figures.cost
     groups = sorted(costs, key=lambda f: (-costs[f], f))
-    hour_rows = [(h, per_hour[h].received if h in per_hour else 0,
-                  per_hour[h].sent if h in per_hour else 0) for h in hours]  # fmt: skip
-    run_rows = [(d, per_day.get(d)) for d in days]
-    late_rows = [(d, late.get(d)) for d in days]
+    hour_rows = [(h, *figures.per_hour.get(h, (0, 0))) for h in hours]
+    run_rows = day_rows(days, figures.runs)
+    late_rows = day_rows(days, figures.lateness)
     charts = {
         "messages": bar_chart(
             f"Messages per hour, last {HOURS} hours (UTC)",
@@ -86,7 +89,7 @@ def charts_page(ctx: Ctx) -> Response:
             f"Agent runs per day, last {DAYS} days (UTC)",
             [d[5:] for d in days],
             [
-                Series("runs", "series-a", [r.runs if r else 0 for _, r in run_rows]),
+                Series("runs", "series-a", [r.count if r else 0 for _, r in run_rows]),
                 Series("failed", "series-bad", [r.failed if r else 0 for _, r in run_rows]),
             ],
             "",
