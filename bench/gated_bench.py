@@ -239,7 +239,12 @@ class LatencyGated:
 
 
 def start_latency_gated(
-    workdir: Path, name: str, sandbox: str, adapter_url: str, stack: ExitStack
+    workdir: Path,
+    name: str,
+    sandbox: str,
+    adapter_url: str,
+    stack: ExitStack,
+    extra_env: dict[str, str] | None = None,
 ) -> LatencyGated:
     """A gated on its own db with `--sandbox <sandbox>` and one group whose agent records when
     its process started, then becomes the echo agent. The agent script and the record live in
@@ -263,6 +268,7 @@ def start_latency_gated(
         "SWITCHBOARD_CHANNEL_SECRET": SECRET,
         "SWITCHBOARD_GROUPS_DIR": str(workdir / "groups"),
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(extra_env or {}),
     }
     log = stack.enter_context((workdir / "gated.log").open("w"))
     argv = [sys.executable, "-m", "gated.main", "--db", str(db), "--listen", f"127.0.0.1:{port}"]

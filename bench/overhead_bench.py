@@ -1,9 +1,12 @@
 """What observing gated costs (issue 19): two real gateds (`--sandbox none`, the echo agent) on
-databases of their own, one scraped at `/metrics` every second the way Prometheus would, the
-other never; messages posted to them alternately (ABBA), each waiting for its reply. Reported:
-post -> reply p50/p99 of each, and each gated's CPU (utime + stime from /proc) over the run.
-Targets: the scraped gated's reply p50 within 2 ms and its CPU within 5 % of the unscraped one's.
-(Tracing is not built yet: this measures the metrics alone.)
+databases of their own. The observed one is scraped at `/metrics` every second the way
+Prometheus would and traces every message (SWITCHBOARD_OTLP_ENDPOINT: its spans exported to a
+stand-in OTLP collector in this process, testkit.otlp, which decodes them as a collector does);
+the plain one is never scraped and has tracing off. Messages are posted to them alternately
+(ABBA), each waiting for its reply. Reported: post -> reply p50/p99 of each, each gated's CPU
+(utime + stime from /proc) over the run, and the spans the collector received (five per
+message). Targets: the observed gated's reply p50 within 2 ms and its CPU within 5 % of the
+plain one's.
 
 Run: `uv run python bench/overhead_bench.py [--samples 200] [--scrape-s 1]`. Exit status 1 when
 a target is missed."""
@@ -25,6 +28,7 @@ from typing import Any
 import httpx
 import store
 from gated_bench import figures, reply_catcher, sample, start_latency_gated
+from testkit.otlp import OtlpReceiver
 
 RESULTS = Path(__file__).parent / "results" / "overhead.json"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -52,12 +56,15 @@ def main() -> int:
     args = p.parse_args()
     scrapes: list[float] = []
     stop = threading.Event()
+    collector = OtlpReceiver()
+    tracing = {"SWITCHBOARD_OTLP_ENDPOINT": collector.url}
     with tempfile.TemporaryDirectory(prefix="sb-overhead-") as tmp, ExitStack() as stack:
+        stack.callback(collector.close)
         adapter_url, arrived, cond = stack.enter_context(reply_catcher())
         http = stack.enter_context(httpx.Client(timeout=10))
         gateds = [
-            start_latency_gated(Path(tmp) / name, name, "none", adapter_url, stack)
-            for name in ("scraped", "unscraped")
+            start_latency_gated(Path(tmp) / name, name, "none", adapter_url, stack, env)
+            for name, env in (("observed", tracing), ("plain", {}))
         ]
         watcher = threading.Thread(
             target=scraper,
@@ -75,6 +82,7 @@ def main() -> int:
         used = {g.name: cpu_s(g.proc.pid) - before[g.name] for g in gateds}
         stop.set()
         watcher.join(timeout=30)
+    spans = collector.spans()  # gated exports every 5 s: the last batch may still be on its way
     result = {g.name: figures(g.start_ms, g.reply_ms) for g in gateds}
     p50 = {name: r["post_to_reply_ms"]["p50"] for name, r in result.items()}
     report: dict[str, Any] = {
@@ -87,10 +95,12 @@ def main() -> int:
         "scrape_every_s": args.scrape_s,
         "scrapes": len(scrapes),
         "scrape_ms_median": round(sorted(scrapes)[len(scrapes) // 2], 1) if scrapes else None,
+        "spans_received": len(spans),
+        "traces_received": len({s.trace_id for s in spans}),
         "gated": result,
         "cpu_s": {k: round(v, 2) for k, v in used.items()},
-        "reply_p50_overhead_ms": round(p50["scraped"] - p50["unscraped"], 1),
-        "cpu_overhead_pct": round(100 * (used["scraped"] / used["unscraped"] - 1), 1),
+        "reply_p50_overhead_ms": round(p50["observed"] - p50["plain"], 1),
+        "cpu_overhead_pct": round(100 * (used["observed"] / used["plain"] - 1), 1),
         "targets": {"reply_p50_overhead_ms": 2.0, "cpu_overhead_pct": 5.0},
     }
     ok = report["reply_p50_overhead_ms"] <= 2.0 and report["cpu_overhead_pct"] <= 5.0

@@ -91,6 +91,44 @@ def test_a_target_id_with_invisible_characters_is_refused(db: sqlite3.Connection
         store.put_message(db, bad)
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_a_traceparent_round_trips_to_the_message_and_its_outbox_item(
+    db: sqlite3.Connection,
+) -> None:
+    seq = store.put_message(db, msg(1, traceparent=TRACEPARENT)).seq
+    got = store.get_message(db, seq)
+    assert got is not None
+    assert got.traceparent == TRACEPARENT
+    assert store.new_messages(db, 0)[0].traceparent == TRACEPARENT
+    out = store.store_outbound(db, "web:demo", "reply", msg_id="r1", traceparent=TRACEPARENT)
+    (item,) = store.claim_outbound(db, "test")
+    assert (item.seq, item.traceparent) == (out, TRACEPARENT)
+    plain = store.get_message(db, store.put_message(db, msg(2)).seq)
+    assert plain is not None
+    assert plain.traceparent is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "garbage",
+        TRACEPARENT.upper(),
+        TRACEPARENT + "\n",
+        TRACEPARENT + "-extra",
+        "01" + TRACEPARENT[2:],  # only version 00 is written
+        "00-" + "g" * 32 + TRACEPARENT[35:],
+        TRACEPARENT.replace("-", "_"),
+    ],
+)
+def test_a_traceparent_must_be_a_w3c_one(db: sqlite3.Connection, bad: str) -> None:
+    with pytest.raises(store.InvalidInput, match="traceparent"):
+        store.put_message(db, msg(1, traceparent=bad))
+    assert count(db) == 0
+
+
 def test_put_message_upserts_the_chat(db: sqlite3.Connection) -> None:
     store.put_message(db, msg(1, timestamp="2026-01-01T00:00:00.000Z", chat_name="Demo"))
     store.put_message(db, msg(2, timestamp="2025-01-01T00:00:00.000Z"))  # late, older

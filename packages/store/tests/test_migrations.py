@@ -23,7 +23,7 @@ CORE_TABLES: dict[str, list[str]] = {
     "messages": [
         "seq", "id", "chat_jid", "sender", "sender_name", "content", "timestamp", "verb",
         "source", "group_folder", "topic", "is_from_me", "reply_to_id", "attachments",
-        "mentions_bot", "target_id",
+        "mentions_bot", "target_id", "traceparent",
     ],
     "outbox": [
         "seq", "channel", "status", "attempts", "next_attempt_at", "claimed_at", "claimed_by",
@@ -119,15 +119,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 6, "m006_share_links"),
         ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
+        ("store", 9, "m009_message_trace_context"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 8
-    assert store.service_version(db, "store") == 8
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 9
+    assert store.service_version(db, "store") == 9
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 8
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 9
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -160,6 +161,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 6, "m006_share_links"),
         ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
+        ("store", 9, "m009_message_trace_context"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]

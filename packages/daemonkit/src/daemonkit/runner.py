@@ -20,6 +20,7 @@ from store.clock import now_iso, utcnow
 from store.notify import wait_for_change
 from store.state import daemon_stopped, heartbeat
 
+from daemonkit import tracing
 from daemonkit.errors import Fatal
 from daemonkit.logs import setup_logging
 from daemonkit.sdnotify import sd_notify
@@ -141,4 +142,13 @@ def run_daemon(
     except StoreError as exc:
         log.error("cannot open the store: %s", exc)
         return 2
-    return Runner(make(conn), conn).run()
+    service = make(conn)
+    try:
+        tracing.setup(service.name)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        return Runner(service, conn).run()
+    finally:
+        tracing.shutdown()  # the spans not exported yet

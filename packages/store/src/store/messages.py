@@ -14,12 +14,13 @@ from store.errors import InvalidInput
 from store.models import Message, NewMessage, PutResult
 
 # Parameters: id, chat_jid, sender, sender_name, content, timestamp, verb, source,
-# group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot, target_id.
+# group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot, target_id,
+# traceparent.
 INSERT_MESSAGE_SQL = """
 INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, verb, source,
                       group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot,
-                      target_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      target_id, traceparent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (chat_jid, id) DO NOTHING
 """
 
@@ -58,6 +59,8 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
         validate.identifier(msg.reply_to_id, "reply_to_id")
     if msg.target_id is not None:
         validate.identifier(msg.target_id, "target_id", allow_empty=False)
+    if msg.traceparent is not None:
+        validate.traceparent(msg.traceparent)
     timestamp = now_iso()
     if msg.timestamp:
         try:
@@ -94,6 +97,7 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
         attachments,
         int(msg.mentions_bot),
         msg.target_id,
+        msg.traceparent,
     )
 
 

@@ -403,3 +403,15 @@ def m008_registered_groups_scale_indexes(conn: sqlite3.Connection) -> None:
             WHERE parent IS NOT NULL;
         """,
     )
+
+
+@migration
+def m009_message_trace_context(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- The W3C traceparent of the span that stored the message (daemonkit.tracing), so the
+        -- daemon that handles it next continues the same trace; NULL with tracing off.
+        ALTER TABLE messages ADD COLUMN traceparent TEXT;
+        """,
+    )

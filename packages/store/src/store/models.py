@@ -34,6 +34,7 @@ class NewMessage:
     is_group: bool = False
     mentions_bot: bool = False  # the platform says it @-mentions the bot (a trigger)
     target_id: str | None = None  # verb edit/delete: the id of the message it changes
+    traceparent: str | None = None  # W3C traceparent of the span storing it (tracing on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Message:
     attachments: list[dict[str, Any]]
     mentions_bot: bool = False
     target_id: str | None = None
+    traceparent: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Message:
@@ -82,6 +84,7 @@ class Message:
             attachments=json.loads(row["attachments"]) if row["attachments"] else [],
             mentions_bot=bool(row["mentions_bot"]),
             target_id=row["target_id"],
+            traceparent=row["traceparent"],
         )
 
 
@@ -103,6 +106,7 @@ class OutboxItem:
     last_error: str | None
     attachments: list[dict[str, Any]] = field(default_factory=list)  # stored files to send
     remote_id: str | None = None  # the id the channel gave it, once sent
+    traceparent: str | None = None  # the span that stored it: delivery continues its trace
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ RETURNING seq
 
 ITEM_SQL = """
 SELECT o.seq, m.id, m.chat_jid, o.channel, m.content, m.group_folder, m.topic, m.reply_to_id,
-       o.status, o.attempts, o.next_attempt_at, o.last_error, m.attachments, o.remote_id
+       o.status, o.attempts, o.next_attempt_at, o.last_error, m.attachments, o.remote_id,
+       m.traceparent
 FROM outbox o JOIN messages m ON m.seq = o.seq WHERE o.seq = ?
 """
 
@@ -84,10 +85,12 @@ def store_outbound(
     msg_id: str | None = None,
     verb: str = "message",
     attachments: list[dict[str, Any]] | None = None,
+    traceparent: str | None = None,
 ) -> int:
     """Record an outbound message and its pending outbox row in one transaction; return seq.
 
-    With `msg_id` given the call is idempotent: the same id stores nothing new.
+    With `msg_id` given the call is idempotent: the same id stores nothing new. `traceparent`
+    names the span that made it (its delivery continues that trace).
     """
     msg = NewMessage(
         id=msg_id or new_outbound_id(),
@@ -101,6 +104,7 @@ def store_outbound(
         is_from_me=True,
         reply_to_id=reply_to_id,
         attachments=attachments,
+        traceparent=traceparent,
     )
     params = message_params(msg)
     with tx(conn):
@@ -130,6 +134,7 @@ def _item(conn: sqlite3.Connection, seq: int) -> OutboxItem:
         last_error=r["last_error"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
         remote_id=r["remote_id"],
+        traceparent=r["traceparent"],
     )
 
 

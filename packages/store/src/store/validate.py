@@ -26,6 +26,8 @@ JID_RE: Final = re.compile(
     rf"[a-z][a-z0-9_-]{{0,31}}:[^\s{UNSAFE_TEXT_CHARS}{FORMAT_CHARS}]{{1,255}}"
 )
 FOLDER_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A W3C trace-context `traceparent`, version 00, as daemonkit.tracing writes it.
+TRACEPARENT_RE: Final = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 MAX_CONTENT_BYTES: Final = 200_000
 MAX_SHORT_TEXT: Final = 512
 # One regex scan each, not a Python loop over the characters.
@@ -46,6 +48,13 @@ def jid(value: object, field: str = "chat_jid") -> str:
             f"malformed jid {value[:80]!r}; expected '<channel>:<id>' (the id without spaces, "
             "control or invisible characters)",
         )
+    return value
+
+
+def traceparent(value: object, field: str = "traceparent") -> str:
+    """A W3C traceparent: `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`."""
+    if not isinstance(value, str) or not TRACEPARENT_RE.fullmatch(value):
+        raise InvalidInput(field, "not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
     return value
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import store
+from daemonkit import tracing
 from store.liveness import process_start
 
 from gated.agent_output import AgentOutput
@@ -108,6 +109,7 @@ class AgentRun:
         self._done = threading.Event()
         self.stdin = AgentStdin(spec.folder)
         self.fed_upto = spec.last_seq  # the last message written to the agent
+        self.traceparent: str | None = None  # the run's span, once started (tracing on)
         self.consumed_seq: int | None = None  # a streaming agent's result says
 
     def terminate(self, reason: StopReason) -> None:
@@ -137,9 +139,26 @@ class AgentRun:
             os.killpg(proc.pid, sig)
 
     def execute(self) -> RunOutcome:
+        """The run, as a span of its batch's trace (tracing on); never raises."""
+        spec = self.spec
+        span = tracing.start(
+            "gated.agent.run",
+            spec.traceparent,
+            attributes={"folder": spec.folder, "topic": spec.topic, "run_id": spec.run_id},
+            links=spec.trace_links,
+        )
+        self.traceparent = tracing.traceparent(span)
+        outcome = self._execute_run()
+        tracing.end(
+            span,
+            None if outcome.result == "ok" else (outcome.error or outcome.result),
+            {"result": outcome.result, "outputs": outcome.outputs},
+        )
+        return outcome
+
+    def _execute_run(self) -> RunOutcome:
         """Open the run's tool socket, egress and credential proxies, run the agent, close
-        them; never
-        raises."""
+        them."""
         spec = self.spec
         if spec.refused is not None:
             log.error("agent not started folder=%s: %s", spec.folder, spec.refused)
@@ -168,7 +187,13 @@ class AgentRun:
             return None
         spec = self.spec
         run = RunIdentity(
-            spec.run_id, str(spec.key), spec.folder, spec.chat_jid, spec.topic, spec.last_seq
+            spec.run_id,
+            str(spec.key),
+            spec.folder,
+            spec.chat_jid,
+            spec.topic,
+            spec.last_seq,
+            self.traceparent,
         )
         directory = Path(tempfile.mkdtemp(prefix=f"tools-{spec.run_id}-", dir=self.tools.runtime))
         return self.tools.open_run(run, directory)
@@ -243,7 +268,10 @@ class AgentRun:
         spec = self.spec
         watch = RunLimits(spec.limits, str(spec.cwd), cgroup) if spec.limits else None
         try:
-            proc = start_process(argv, cwd=spec.cwd, env=env, limits=spec.limits, cgroup=cgroup)
+            with tracing.span(
+                "gated.sandbox.start", self.traceparent, attributes={"confined": spec.confined}
+            ):
+                proc = start_process(argv, cwd=spec.cwd, env=env, limits=spec.limits, cgroup=cgroup)
         except (OSError, subprocess.SubprocessError) as exc:
             return RunOutcome("error", error=f"cannot start agent {argv[0]!r}: {exc}")
         with self._lock:
@@ -269,7 +297,7 @@ class AgentRun:
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None
-        output = AgentOutput(spec, self.conn, lambda: self.fed_upto)
+        output = AgentOutput(spec, self.conn, lambda: self.fed_upto, self.traceparent)
         err_thread = threading.Thread(target=output.log_stderr, args=(proc.stderr,), daemon=True)
         err_thread.start()
         first = (

@@ -29,11 +29,16 @@ class AgentOutput:
     """Reads one run's stdout and stderr."""
 
     def __init__(
-        self, spec: RunSpec, conn: sqlite3.Connection, fed_upto: Callable[[], int]
+        self,
+        spec: RunSpec,
+        conn: sqlite3.Connection,
+        fed_upto: Callable[[], int],
+        traceparent: str | None = None,
     ) -> None:
         self.spec = spec
         self.conn = conn
         self.fed_upto = fed_upto  # the last message written to a streaming agent
+        self.traceparent = traceparent  # the run's span: its replies' delivery continues it
 
     def log_stderr(self, stream: IO[bytes]) -> None:
         logged = 0
@@ -120,6 +125,7 @@ class AgentOutput:
                 reply_to_id=spec.reply_to_id,
                 sender=spec.folder,
                 msg_id=reply_id(spec.folder, spec.topic, spec.last_seq, outcome.outputs),
+                traceparent=self.traceparent,
             )
         except store.InvalidInput as exc:
             log.warning("agent message rejected folder=%s: %s", spec.folder, exc)

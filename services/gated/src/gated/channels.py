@@ -9,9 +9,11 @@ import logging
 import secrets
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Any, Final, TypeVar
 
 import store
+from daemonkit import tracing
 from daemonkit.metrics import NO_STORE, metrics_answer
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
@@ -191,7 +193,8 @@ def create_app(config: Config, metrics: CollectorRegistry | None = None) -> Fast
         # The token is checked before a byte of the body is read.
         channel = await run_in_threadpool(api.channel, request.headers.get("authorization"))
         body = await read_capped(request)
-        out = await run_in_threadpool(api.post_message, channel, body)
+        parent = request.headers.get("traceparent")
+        out = await run_in_threadpool(api.post_message, channel, body, parent)
         # A ready Response skips FastAPI's response_model re-validation (which is only for docs).
         return JSONResponse({"seq": out.seq, "duplicate": out.duplicate}, status_code=202)
 
@@ -388,8 +391,19 @@ class ChannelApi:
         """A writer for one uploaded file into files/."""
         return BlobWriter(self.conn)
 
-    def post_message(self, channel: Channel, body: bytes) -> MessageAccepted:
-        """Store one message posted by `channel` (already authenticated)."""
+    def post_message(
+        self, channel: Channel, body: bytes, parent: str | None = None
+    ) -> MessageAccepted:
+        """Store one message posted by `channel` (already authenticated), in the trace of
+        the adapter's `traceparent` header when it sent one."""
+        with tracing.span(
+            "gated.ingest", parent, kind="server", attributes={"channel": channel.name}
+        ) as span:
+            return self._post_message(channel, body, tracing.traceparent(span))
+
+    def _post_message(
+        self, channel: Channel, body: bytes, traceparent: str | None
+    ) -> MessageAccepted:
         req = parse_body(MessageIn, body)
         prefix = req.chat_jid.partition(":")[0]
         try:
@@ -407,7 +421,7 @@ class ChannelApi:
             msg, thread_id = inbound_message(self.conn, channel.name, req)
             if thread_id is not None:
                 topic_for_thread(self.conn, req.chat_jid, thread_id)
-            result = store.put_message(self.conn, msg)
+            result = store.put_message(self.conn, replace(msg, traceparent=traceparent))
         except store.InvalidInput as exc:
             raise ApiError(422, str(exc), exc.field) from None
         except UnicodeEncodeError:  # a lone surrogate; the JSON parser normally refuses these

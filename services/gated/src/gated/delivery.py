@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import httpx
 import store
+from daemonkit import tracing
 from daemonkit.worker import run_steps
 from store import liveness, outbox
 from store.outbox import BACKOFF_CAP_S, clear_parts, parts_done, record_parts_done
@@ -120,20 +121,33 @@ class DeliveryWorker:
         self._conns.close()
 
     def deliver(self, item: store.OutboxItem, now: datetime) -> None:
-        """Send one claimed item and settle its outbox row (sent, retry later, or dead)."""
+        """Send one claimed item and settle its outbox row (sent, retry later, or dead); a
+        span of the trace of the run that stored it (tracing on), whose traceparent the
+        adapter's /send gets as a header."""
         prefix = store.validate.channel_of(item.chat_jid)
+        attributes: tracing.Attributes = {"channel": prefix, "attempt": item.attempts}
+        span = tracing.start(
+            "gated.deliver", item.traceparent, kind="client", attributes=attributes
+        )
+        error = self._deliver(prefix, item, now, tracing.traceparent(span))
+        tracing.end(span, error)
+
+    def _deliver(
+        self, prefix: str, item: store.OutboxItem, now: datetime, trace: str | None
+    ) -> str | None:
+        """Send and settle; why it failed, or None when sent."""
         started = time.monotonic()
         try:
-            remote_id = self._send(prefix, item)
+            remote_id = self._send(prefix, item, trace)
         except DeliveryError as exc:
             # Retry-After counts from the answer, which came this long after `now`.
             wait = exc.retry_after and exc.retry_after + (time.monotonic() - started)
             self._failed(item, exc.reason, exc.permanent, now, wait)
-            return
+            return exc.reason
         except Exception as exc:
             log.exception("unexpected error sending seq=%d chat=%s", item.seq, item.chat_jid)
             self._failed(item, f"unexpected error: {exc!r}", False, now)
-            return
+            return f"unexpected error: {exc!r}"
         with store.tx(self.conn):
             settled = store.mark_sent(self.conn, item.seq, remote_id)
             clear_parts(self.conn, item.seq)
@@ -141,8 +155,9 @@ class DeliveryWorker:
             log.info("delivered seq=%d chat=%s attempt=%d", item.seq, item.chat_jid, item.attempts)
         else:
             log.warning("delivered seq=%d but the claim had expired", item.seq)
+        return None
 
-    def _send(self, prefix: str, item: store.OutboxItem) -> str | None:
+    def _send(self, prefix: str, item: store.OutboxItem, trace: str | None) -> str | None:
         if prefix in LOCAL_CHANNELS:
             return None
         sender = self.senders.get(prefix)
@@ -155,9 +170,11 @@ class DeliveryWorker:
                 "register an adapter for it",
                 permanent=True,
             )
-        return self._send_parts(channel, item)
+        return self._send_parts(channel, item, trace)
 
-    def _send_parts(self, channel: Channel, item: store.OutboxItem) -> str | None:
+    def _send_parts(
+        self, channel: Channel, item: store.OutboxItem, trace: str | None
+    ) -> str | None:
         """POST each part not yet delivered, recording progress after each one."""
         parts = adapter_parts(channel, item.content)
         thread_id = thread_for_topic(self.conn, item.chat_jid, item.topic) if channel.v1_1 else None
@@ -167,16 +184,21 @@ class DeliveryWorker:
             body = send_body(channel, item, parts[index], index + 1, len(parts), thread_id)
             if index == 0 and item.attachments:
                 body["attachments"] = adapter_attachments(self.conn, item)
-            rid = self._post(channel, body)
+            rid = self._post(channel, body, trace)
             remote_id = remote_id or rid
             if len(parts) > 1:
                 record_parts_done(self.conn, item.seq, index + 1)
         return remote_id
 
-    def _post(self, channel: Channel, payload: dict[str, Any]) -> str | None:
+    def _post(self, channel: Channel, payload: dict[str, Any], trace: str | None) -> str | None:
         url = f"{channel.url.rstrip('/')}/send"
+        headers = (
+            channel.auth_headers
+            if trace is None
+            else {**channel.auth_headers, "traceparent": trace}
+        )
         try:
-            resp = self._client.post(url, json=payload, headers=channel.auth_headers)
+            resp = self._client.post(url, json=payload, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"adapter {channel.name!r} unreachable at {url}: {exc}") from exc
         if resp.is_success:

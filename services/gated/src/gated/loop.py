@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import store
+from daemonkit import tracing
 from store import Group, Message, NewRun, WorkKey, bus
 from store.group_settings import decode, effective_stored
 from store.hierarchy import inherited_persona
@@ -177,6 +178,15 @@ class Gateway:
                 self.retry_at.pop(key, None)  # a new message earns an immediate retry
 
     def _scan_one(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
+        """The work key `msg` goes to (None: nobody's here); a span of the trace of a message
+        from outside (our own outbound messages are passed over)."""
+        traced = msg.traceparent is not None and not msg.is_from_me
+        span = tracing.start("gated.route", msg.traceparent) if traced else None
+        key = self._route(msg, groups)
+        tracing.end(span, attributes={"verb": msg.verb[:32], "work": key.kind if key else "none"})
+        return key
+
+    def _route(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
         if msg.is_from_me or msg.verb in bus.UNANSWERED_VERBS:
             return None
         if (bus.is_scheduled_task(msg) or bus.is_delegation(msg)) and msg.group_folder:
@@ -317,6 +327,8 @@ class Gateway:
                 confined=started.confined,
                 refused=refused,
                 stream=folder_settings.stdin == "stream" and plan.key.kind == "chat",
+                traceparent=last.traceparent,
+                trace_links=tuple(m.traceparent for m in plan.messages[:-1]),
             )
         )
 

@@ -40,6 +40,10 @@ class RunSpec:
     confined: bool = False  # argv starts bubblewrap
     refused: str | None = None  # why the run may not start (e.g. it would be unconfined)
     stream: bool = False  # stdin=stream: new messages are written to the running agent
+    # The trace the run continues: the batch's last message's traceparent, and the others'
+    # (linked). None: tracing off, or a message stored without one.
+    traceparent: str | None = None
+    trace_links: tuple[str | None, ...] = ()
 
 
 @dataclass(slots=True)

@@ -9,11 +9,12 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
 import store
+from daemonkit import tracing
 from store import NewMessage, bus, iso, parse_iso
 
 from timed.models import RunStatus, Task
@@ -132,7 +133,14 @@ def record_run(
     """Inside an open transaction: post the message (when fired) and write the run row."""
     seq = None
     if status == "fired":
-        seq = store.put_message(conn, task_message(task, slot, now)).seq
+        attributes: tracing.Attributes = {
+            "task": task.id,
+            "slot": slot,
+            "folder": task.group_folder,
+        }
+        with tracing.span("timed.fire", kind="producer", attributes=attributes) as span:
+            msg = replace(task_message(task, slot, now), traceparent=tracing.traceparent(span))
+            seq = store.put_message(conn, msg).seq
     row = conn.execute(
         INSERT_RUN_SQL, (task.id, slot, iso(now), status, seq, fired_by, note)
     ).fetchone()

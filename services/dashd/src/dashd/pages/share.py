@@ -26,6 +26,7 @@ from typing import Final
 from urllib.parse import parse_qs
 
 import store
+from daemonkit import tracing
 from gated.commands import parse_command
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -315,20 +316,22 @@ def share_send(visit: Visit) -> Response:
         log.info("share address rate limited ip=%s", client_ip(visit.request))
         return _too_many(visit, text)
     ensure_visitor(conn, visit.link.folder, visit.jid)
-    result = store.put_message(
-        conn,
-        store.NewMessage(
-            id=f"share:{uuid.uuid4().hex}",
-            chat_jid=visit.jid,
-            content=store.validate.content(text, "text"),
-            sender=f"visitor:{visit.visitor}",
-            sender_name="visitor",
-            source="share",
-            group_folder=visit.link.folder,
-            topic=share_links.visitor_topic(visit.visitor),
-            chat_name=f"share link visitor of {visit.link.folder}",
-        ),
-    )
+    with tracing.span("dashd.ingest", kind="server", attributes={"channel": "share"}) as span:
+        result = store.put_message(
+            conn,
+            store.NewMessage(
+                id=f"share:{uuid.uuid4().hex}",
+                chat_jid=visit.jid,
+                content=store.validate.content(text, "text"),
+                sender=f"visitor:{visit.visitor}",
+                sender_name="visitor",
+                source="share",
+                group_folder=visit.link.folder,
+                topic=share_links.visitor_topic(visit.visitor),
+                chat_name=f"share link visitor of {visit.link.folder}",
+                traceparent=tracing.traceparent(span),
+            ),
+        )
     log.info("share message folder=%s seq=%d", visit.link.folder, result.seq)
     if visit.request.headers.get(FETCH_HEADER) == "1":
         return Response(status_code=204)  # app.js: the live stream brings the message

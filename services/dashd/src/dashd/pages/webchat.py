@@ -10,6 +10,7 @@ import uuid
 from typing import Final
 
 import store
+from daemonkit import tracing
 from starlette.responses import Response
 from starlette.routing import Route
 from store import validate
@@ -92,19 +93,21 @@ def web_send(ctx: Ctx) -> Response:
     folder = _folder(ctx)
     text = validate.content(ctx.field("text"), "text")
     ensure_registered(ctx.write, folder)
-    result = store.put_message(
-        ctx.write,
-        store.NewMessage(
-            id=f"web:{uuid.uuid4().hex}",
-            chat_jid=f"web:{folder}",
-            content=text,
-            sender=ctx.user.username,
-            sender_name=ctx.user.username,
-            source="web",
-            group_folder=folder,
-            chat_name=f"web chat {folder}",
-        ),
-    )
+    with tracing.span("dashd.ingest", kind="server", attributes={"channel": "web"}) as span:
+        result = store.put_message(
+            ctx.write,
+            store.NewMessage(
+                id=f"web:{uuid.uuid4().hex}",
+                chat_jid=f"web:{folder}",
+                content=text,
+                sender=ctx.user.username,
+                sender_name=ctx.user.username,
+                source="web",
+                group_folder=folder,
+                chat_name=f"web chat {folder}",
+                traceparent=tracing.traceparent(span),
+            ),
+        )
     log.info("web message folder=%s user=%s seq=%d", folder, ctx.user.username, result.seq)
     if ctx.request.headers.get("hx-request") == "true":
         return ctx.render("web_form.html", folder=folder)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import store
+from daemonkit import tracing
 from store import bus
 from store.rates import received_since
 
@@ -111,6 +112,7 @@ def ingest_mail(
             if over_rate(recent, cfg.replies_per_hour):
                 reason = "rate-limit"
         meta = email_meta(mail, thread_id, reason)
+        span = tracing.start("gated.ingest", kind="server", attributes={"channel": SOURCE})
         result = store.put_message(
             conn,
             store.NewMessage(
@@ -125,8 +127,10 @@ def ingest_mail(
                 reply_to_id=mail.in_reply_to,
                 attachments=attachments_json(mail, meta),
                 chat_name=mail.from_name or mail.from_addr,
+                traceparent=tracing.traceparent(span),
             ),
         )
+        tracing.end(span, attributes={"duplicate": result.duplicate})
         if not result.duplicate and reason is None:
             note_message(
                 conn,

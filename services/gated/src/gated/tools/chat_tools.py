@@ -69,6 +69,7 @@ def send_message(ctx: CallContext, args: SendMessage) -> dict[str, Any]:
             topic=ctx.run.topic if jid == ctx.run.chat_jid else "",
             sender=ctx.run.folder,
             msg_id=ctx.effect_id,
+            traceparent=ctx.run.traceparent,
         )
     except store.InvalidInput as exc:
         raise ToolError("invalid_argument", str(exc), "text") from None

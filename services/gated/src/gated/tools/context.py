@@ -22,6 +22,7 @@ class RunIdentity:
     chat_jid: str
     topic: str
     batch_end: int  # seq of the batch's last message: a re-run of the batch has the same
+    traceparent: str | None = None  # the run's span; in a call, the call's (tracing on)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,15 @@ same transaction as its record, and only once per (batch, tool, n) across re-run
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
+from dataclasses import replace
 from typing import cast
 
 import store
+from daemonkit import tracing
 
 from gated.tools import audit
 from gated.tools.args import parse_args
@@ -28,7 +31,18 @@ log = logging.getLogger(__name__)
 
 
 def answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> bytes:
-    """The answer line of an authenticated request (the token was checked by the caller)."""
+    """The answer line of an authenticated request (the token was checked by the caller), a
+    span of the run's trace (tracing on); what the call stores continues the call's span."""
+    span = tracing.start("gated.tool", run.traceparent, attributes={"tool": req.tool[:64]})
+    if span is None:
+        return _answer(conn, run, req)
+    line = _answer(conn, replace(run, traceparent=tracing.traceparent(span)), req)
+    error = json.loads(line).get("error")
+    tracing.end(span, None if error is None else str(error.get("code")))
+    return line
+
+
+def _answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> bytes:
     if req.tool == LIST_TOOLS:
         settings = store.folder_settings(conn, run.folder)
         listed = [t.listing() for t in TOOLS.values() if settings.grants_operator or not t.operator]

@@ -72,6 +72,7 @@ def send_file(ctx: CallContext, args: SendFile) -> dict[str, Any]:
             topic=run.topic if jid == run.chat_jid else "",
             sender=run.folder,
             msg_id=ctx.effect_id,
+            traceparent=ctx.run.traceparent,
             attachments=[entry],
         )
     except store.InvalidInput as exc:
