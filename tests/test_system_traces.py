@@ -45,6 +45,21 @@ def one_trace(spans: list[ReceivedSpan], trace_id: str) -> dict[str, ReceivedSpa
     return by_name
 
 
+def trace_of(
+    system: Any, collector: OtlpReceiver, first: str, names: set[str]
+) -> tuple[ReceivedSpan, dict[str, ReceivedSpan]]:
+    """Wait for a span named `first`, then for `names` in its trace: that span, and its trace's
+    spans by name."""
+    system.wait_for(lambda: any(s.name == first for s in collector.spans()), 15, f"a {first} span")
+    span = next(s for s in collector.spans() if s.name == first)
+    system.wait_for(
+        lambda: names <= {s.name for s in collector.spans() if s.trace_id == span.trace_id},
+        15,
+        f"{sorted(names)} in the trace of {first}",
+    )
+    return span, one_trace(collector.spans(), span.trace_id)
+
+
 def test_one_inbound_message_is_one_trace_across_processes(
     unstarted_system: Any, collector: OtlpReceiver, csrf: Any
 ) -> None:
@@ -129,22 +144,12 @@ def test_one_inbound_message_is_one_trace_across_processes(
     at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()  # the CLI may start slowly
     system.cli("task", "add", "--chat", "trc:room", "--at", at, "--prompt", "tick")
     system.wait_for(lambda: "echo: tick" in " ".join(chat.texts("trc:room")), 30, "task reply")
-    system.wait_for(
-        lambda: any(s.name == "timed.fire" for s in collector.spans()), 15, "timed's span"
+    fire, task_trace = trace_of(
+        system, collector, "timed.fire", {"gated.agent.run", "gated.deliver"}
     )
-    fire = next(s for s in collector.spans() if s.name == "timed.fire")
     assert fire.service == "timed"
     assert fire.parent_id == ""
-    assert fire.kind == 4
-    system.wait_for(
-        lambda: (
-            {"gated.agent.run", "gated.deliver"}
-            <= {s.name for s in collector.spans() if s.trace_id == fire.trace_id}
-        ),
-        15,
-        "gated's spans in the task's trace",
-    )
-    task_trace = one_trace(collector.spans(), fire.trace_id)
+    assert fire.kind == 4  # PRODUCER
     assert task_trace["gated.agent.run"].parent_id == fire.span_id
     assert task_trace["gated.agent.run"].service == "gated"
 
@@ -156,18 +161,7 @@ def test_one_inbound_message_is_one_trace_across_processes(
     system.cli("group", "config", "trtools", "--set", f"command={sys.executable} agent.py")
     chat.post("trc:tools", "t2", "use a tool")
     system.wait_for(lambda: chat.texts("trc:tools") == ["via the tool"], 30, "the tool's message")
-    system.wait_for(
-        lambda: any(s.name == "gated.tool" for s in collector.spans()), 15, "the tool's span"
-    )
-    tool = next(s for s in collector.spans() if s.name == "gated.tool")
-    system.wait_for(
-        lambda: (
-            "gated.deliver" in {s.name for s in collector.spans() if s.trace_id == tool.trace_id}
-        ),
-        15,
-        "the delivery of the tool's message",
-    )
-    tool_trace = one_trace(collector.spans(), tool.trace_id)
+    tool, tool_trace = trace_of(system, collector, "gated.tool", {"gated.deliver"})
     assert tool.attributes["tool"] == "send_message"
     assert not tool.error
     assert tool.parent_id == tool_trace["gated.agent.run"].span_id
@@ -182,19 +176,7 @@ def test_one_inbound_message_is_one_trace_across_processes(
         sent = web.post("/web/trweb", data={"csrf": csrf(page.text), "text": "hi"})
         assert sent.status_code in (200, 303)
     system.wait_for(lambda: system.replies("web:trweb") == ["echo: hi"], 30, "the web reply")
-    system.wait_for(
-        lambda: any(s.name == "dashd.ingest" for s in collector.spans()), 15, "dashd's span"
-    )
-    web_ingest = next(s for s in collector.spans() if s.name == "dashd.ingest")
-    system.wait_for(
-        lambda: (
-            "gated.agent.run"
-            in {s.name for s in collector.spans() if s.trace_id == web_ingest.trace_id}
-        ),
-        15,
-        "gated's run in the web message's trace",
-    )
-    web_trace = one_trace(collector.spans(), web_ingest.trace_id)
+    web_ingest, web_trace = trace_of(system, collector, "dashd.ingest", {"gated.agent.run"})
     assert web_ingest.service == "dashd"
     assert web_trace["gated.agent.run"].parent_id == web_ingest.span_id
 
