@@ -3,7 +3,7 @@ writes through these typed functions. See DESIGN.md section 3."""
 
 from store import validate
 from store.bus import WorkKey
-from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
+from store.clock import day_or_time, iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
 from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError, UnsafeFile
@@ -161,6 +161,7 @@ __all__ = [
     "close_runs_without_key",
     "connect",
     "daemon_stopped",
+    "day_or_time",
     "dead_letters",
     "delete_session",
     "end_run",
