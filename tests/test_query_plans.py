@@ -288,5 +288,5 @@ def test_an_audit_page_reads_its_filters_index_in_page_order(
     sql = AUDIT_ENTRIES_SQL.format(filters=f" AND {column} = ?")
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (0, 2**62, "x", 50))]
     assert plan == [
-        f"SEARCH audit_log USING INDEX audit_log_{column} ({column}=? AND rowid>? AND rowid<?)"
+        f"SEARCH audit_log USING INDEX audit_log_{column} ({column}=? AND id>? AND id<?)"
     ], plan

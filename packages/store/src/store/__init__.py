@@ -6,7 +6,14 @@ from store.bus import WorkKey
 from store.clock import day_or_time, iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
-from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError, UnsafeFile
+from store.errors import (
+    InvalidInput,
+    NotFound,
+    OutsideTransaction,
+    SchemaTooNew,
+    StoreError,
+    UnsafeFile,
+)
 from store.group_settings import (
     SettingLine,
     check_mounts,
@@ -135,6 +142,7 @@ __all__ = [
     "OpenRun",
     "OutboxItem",
     "OutboxStatus",
+    "OutsideTransaction",
     "PutResult",
     "Route",
     "RunLimit",

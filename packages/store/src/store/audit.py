@@ -202,8 +202,9 @@ def record(
     """Log one change inside the caller's open write transaction (OutsideTransaction when
     none is open): the change and its row commit together or not at all. `actor` None is a
     change nobody administers (a daemon's own: onbod registering an approved world, timed
-    completing a one-shot task, an agent's own reminder): nothing is logged. Returns the
-    row's id."""
+    completing a one-shot task, an agent's own reminder): nothing is logged. An action whose
+    logged fields did not change is logged all the same (a paused task paused again; a share
+    link rotated: its token, not logged, did change). Returns the row's id."""
     if actor is None:
         return None
     if not conn.in_transaction:

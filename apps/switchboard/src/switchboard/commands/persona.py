@@ -67,7 +67,7 @@ def group_persona(
     actor = cli_actor()
     with opened(db, must_exist=True, services=False) as conn, store.tx(conn):
         # Logged first: a write that fails rolls its row back with it.
-        before, after = persona_facts(read_persona(path)), persona_facts(check_persona(new))
+        before, after = facts_on_disk(path), persona_facts(check_persona(new))
         audit.record(conn, actor, "persona.set", folder, before=before, after=after)
         write_persona(path, new)
     typer.echo(f"{folder}: persona written ({len(new)} bytes) to {path / PERSONA_FILE}")
@@ -80,6 +80,15 @@ def persona_facts(text: str | None) -> dict[str, Any] | None:
         return None
     data = text.encode("utf-8")
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def facts_on_disk(path: Path) -> dict[str, Any] | None:
+    """The facts of the folder's CLAUDE.md as it is; None when there is none, or when it is
+    not a plain file (write_persona then refuses, with the reason, and nothing is logged)."""
+    try:
+        return persona_facts(read_persona(path))
+    except store.UnsafeFile:
+        return None
 
 
 def edited(current: str, folder: str) -> bytes | None:
