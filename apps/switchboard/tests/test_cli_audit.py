@@ -340,3 +340,17 @@ def test_audit_of_a_missing_database_is_an_error(tmp_path: Path) -> None:
     result = run(tmp_path / "none.db", "audit")
     assert result.exit_code != 0
     assert not (tmp_path / "none.db").exists()
+
+
+def test_up_logs_the_chats_and_the_admin_it_makes_once(tmp_path: Path) -> None:
+    from switchboard.commands.up import prepare
+
+    db = tmp_path / "messages.db"
+    prepare(db)
+    prepare(db)  # the second start makes nothing
+    assert [(e.action, e.target) for e in entries(db)] == [
+        ("group.add", "web:demo"),
+        ("group.add", "cli:operator"),
+        ("user.add", "admin"),
+    ]
+    assert "hash" not in entries(db)[-1].after
