@@ -19,6 +19,7 @@ from store.audit import AuditEntry
 from switchboard.cli import app
 from switchboard.cli_actor import os_user, remote_of
 from switchboard.schemas import open_all
+from testkit.onboarding import pending_request
 from typer.testing import CliRunner
 
 CLI = str(Path(sys.executable).parent / "switchboard")
@@ -31,13 +32,8 @@ def db(tmp_path: Path) -> Path:
     """A database with every schema and two onboarding requests waiting for an operator."""
     path = tmp_path / "messages.db"
     conn = open_all(path)
-    with store.tx(conn):
-        for jid, world in (("tg:1", "blue-sky"), ("tg:2", "red-sea")):
-            conn.execute(
-                "INSERT INTO onboarding (jid, status, world_name, created_at) "
-                "VALUES (?, 'pending', ?, '2026-12-01T00:00:00.000Z')",
-                (jid, world),
-            )
+    pending_request(conn, "tg:1", "blue-sky")
+    pending_request(conn, "tg:2", "red-sea")
     conn.close()
     return path
 

@@ -15,10 +15,19 @@ import httpx
 import pytest
 import store
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, token_for
+from dashd_harness import (
+    PASSWORD,
+    Server,
+    open_db,
+    signed_in,
+    signed_in_page,
+    start_dashd,
+    token_for,
+)
 from onbod.migrations import MIGRATIONS as ONBOD
 from store import audit
 from store.audit import Actor, AuditEntry
+from testkit.onboarding import pending_request
 from timed import api as timed
 from timed.migrations import MIGRATIONS as TIMED
 
@@ -34,13 +43,8 @@ def site(db: Path, module_tmp: Path) -> Iterator[Server]:
     store.register_group(conn, "tg:ops", "ops")
     store.register_group(conn, "tg:other", "other")
     add_user(conn, "viewer", PASSWORD, ["other"])
-    with store.tx(conn):
-        for jid, world in (("tg:asker-1", "world-one"), ("tg:asker-2", "world-two")):
-            conn.execute(
-                "INSERT INTO onboarding (jid, status, world_name, created_at) "
-                "VALUES (?, 'pending', ?, '2026-12-01T00:00:00.000Z')",
-                (jid, world),
-            )
+    pending_request(conn, "tg:asker-1", "world-one")
+    pending_request(conn, "tg:asker-2", "world-two")
     conn.close()
     srv = start_dashd(db, module_tmp)
     yield srv
@@ -251,8 +255,6 @@ def test_bad_filters_are_a_400_naming_the_field(
     assert problem in r.text
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # (light, dark): the text colour of an old value (--bad) and a new one (--good).
 OLD_VALUE = ("rgb(180, 35, 24)", "rgb(255, 138, 126)")
 NEW_VALUE = ("rgb(26, 127, 55)", "rgb(87, 210, 122)")
@@ -264,16 +266,8 @@ def test_the_audit_page_in_chromium(
 ) -> None:
     """Light and dark: the filter form, the rows, old and new values in the scheme's colours;
     screenshotted (module_tmp/audit-<scheme>.png)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     dark = scheme == "dark"
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.goto(f"{site.url}/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form button")
+    with signed_in_page(site, "admin", scheme) as page:
         page.goto(f"{site.url}/audit")
         page.select_option("select[name=origin]", "chat")
         page.click("form.filters button")
@@ -286,4 +280,3 @@ def test_the_audit_page_in_chromium(
         shot = module_tmp / f"audit-{scheme}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
-        browser.close()

@@ -15,16 +15,7 @@ from gated.tools import ToolService
 from gated.tools.context import RunIdentity
 from gated_loop_support import ask, put, reply_texts, tool_group, wait_for
 from store import audit
-
-
-def pending(conn: sqlite3.Connection, jid: str, world: str) -> None:
-    """An onboarding request waiting for an operator (onbod's row, as onbod leaves it)."""
-    with store.tx(conn):
-        conn.execute(
-            "INSERT INTO onboarding (jid, status, world_name, created_at) "
-            "VALUES (?, 'pending', ?, '2026-12-01T00:00:00.000Z')",
-            (jid, world),
-        )
+from testkit.onboarding import pending_request as pending
 
 
 def logged(conn: sqlite3.Connection, **filters: str) -> list[audit.AuditEntry]:

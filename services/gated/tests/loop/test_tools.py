@@ -33,6 +33,7 @@ from gated_loop_support import (
     wait_for,
 )
 from store import blobs
+from testkit.onboarding import pending_request
 from timed import api
 
 
@@ -298,11 +299,7 @@ def test_operator_tools_need_the_grant_and_act_through_the_owners(
     tool_group(conn, "web:plain", "plain")
     tool_group(conn, "web:ops-agent", "ops-agent")
     store.update_folder_settings(conn, "ops-agent", {"grants.operator": "true"}, [])
-    with store.tx(conn):
-        conn.execute(
-            "INSERT INTO onboarding (jid, status, world_name, created_at) "
-            "VALUES ('web:stranger', 'pending', 'stranger-world', '2026-12-01T00:00:00.000Z')"
-        )
+    pending_request(conn, "web:stranger", "stranger-world")
     refused = ask(
         conn,
         "web:plain",
