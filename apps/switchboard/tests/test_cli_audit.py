@@ -19,6 +19,7 @@ from store.audit import AuditEntry
 from switchboard.cli import app
 from switchboard.cli_actor import os_user, remote_of
 from switchboard.schemas import open_all
+from testkit.audit import entries_after, holds
 from testkit.onboarding import pending_request
 from typer.testing import CliRunner
 
@@ -52,16 +53,9 @@ def entries(db: Path, after_id: int = 0) -> list[AuditEntry]:
     """The log past `after_id`, oldest first."""
     conn = store.connect(db)
     try:
-        return [e for e in reversed(audit.entries(conn, limit=1000)) if e.id > after_id]
+        return entries_after(conn, after_id)
     finally:
         conn.close()
-
-
-def has(value: Any, subset: dict[str, Any] | None) -> bool:
-    """None when `subset` is None, else an object holding each of its key-values."""
-    if subset is None:
-        return value is None
-    return isinstance(value, dict) and all(value.get(k) == v for k, v in subset.items())
 
 
 # (command, stdin, [(action, target, before ⊇, after ⊇)]): run in this order on one database.
@@ -181,8 +175,8 @@ def test_each_cli_action_is_logged_once_with_its_before_and_after(db: Path) -> N
         new = entries(db, last)
         assert [(e.action, e.target) for e in new] == [x[:2] for x in expected], args
         for entry, (_, _, before, after) in zip(new, expected, strict=True):
-            assert has(entry.before, before), (args, entry.before)
-            assert has(entry.after, after), (args, entry.after)
+            assert holds(entry.before, before), (args, entry.before)
+            assert holds(entry.after, after), (args, entry.after)
             assert (entry.actor, entry.origin) == (me, "cli")
             assert entry.remote.startswith("host="), entry.remote
         last = new[-1].id

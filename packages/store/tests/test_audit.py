@@ -15,12 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from store import audit, hierarchy, share_links
 from store.audit import Actor, AuditQuery
+from testkit.audit import entries_after
 
 OPS = Actor("alice", "cli", "host=box tty=/dev/pts/1")
 
 
 def rows(conn: sqlite3.Connection) -> list[audit.AuditEntry]:
-    return list(reversed(audit.entries(conn, limit=1000)))
+    return entries_after(conn)
 
 
 def test_a_record_needs_the_changes_transaction(db: sqlite3.Connection) -> None:

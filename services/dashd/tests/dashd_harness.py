@@ -22,6 +22,8 @@ import httpx
 import pytest
 import store
 from dashd.migrations import MIGRATIONS
+from onbod.migrations import MIGRATIONS as ONBOD
+from timed.migrations import MIGRATIONS as TIMED
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 START_DEADLINE_S = 30.0
@@ -41,9 +43,14 @@ OBSERVE_JS = """() => {
 }"""
 
 
-def open_db(path: Path) -> sqlite3.Connection:
+def open_db(path: Path, *, owners: bool = False) -> sqlite3.Connection:
+    """The store with dashd's schema; with `owners`, timed's and onbod's too (the pages that
+    act through them: tasks, onboarding)."""
     conn = store.open(path)
     store.migrate_service(conn, "dashd", MIGRATIONS)
+    if owners:
+        store.migrate_service(conn, "timed", TIMED)
+        store.migrate_service(conn, "onbod", ONBOD)
     return conn
 
 

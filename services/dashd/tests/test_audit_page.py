@@ -24,12 +24,12 @@ from dashd_harness import (
     start_dashd,
     token_for,
 )
-from onbod.migrations import MIGRATIONS as ONBOD
 from store import audit
-from store.audit import Actor, AuditEntry
+from store.audit import Actor
+from testkit.audit import entries_after as since
+from testkit.audit import holds, last_id
 from testkit.onboarding import pending_request
 from timed import api as timed
-from timed.migrations import MIGRATIONS as TIMED
 
 ENTRY_RE = re.compile(r'<tr id="entry-(\d+)">')
 XSS = '<script>alert("x")</script>'
@@ -37,9 +37,7 @@ XSS = '<script>alert("x")</script>'
 
 @pytest.fixture(scope="module")
 def site(db: Path, module_tmp: Path) -> Iterator[Server]:
-    conn = open_db(db)
-    store.migrate_service(conn, "timed", TIMED)
-    store.migrate_service(conn, "onbod", ONBOD)
+    conn = open_db(db, owners=True)
     store.register_group(conn, "tg:ops", "ops")
     store.register_group(conn, "tg:other", "other")
     add_user(conn, "viewer", PASSWORD, ["other"])
@@ -52,33 +50,11 @@ def site(db: Path, module_tmp: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def admin(site: Server) -> Iterator[httpx.Client]:
-    client = signed_in(site, "admin")
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def viewer(site: Server) -> Iterator[httpx.Client]:
     """A user limited to the folder `other`."""
     client = signed_in(site, "viewer")
     yield client
     client.close()
-
-
-def since(conn: sqlite3.Connection, after_id: int) -> list[AuditEntry]:
-    return [e for e in reversed(audit.entries(conn, limit=1000)) if e.id > after_id]
-
-
-def last_id(conn: sqlite3.Connection) -> int:
-    found = audit.entries(conn, limit=1)
-    return found[0].id if found else 0
-
-
-def has(value: Any, subset: dict[str, Any] | None) -> bool:
-    if subset is None:
-        return value is None
-    return isinstance(value, dict) and all(value.get(k) == v for k, v in subset.items())
 
 
 def test_each_dashboard_action_is_logged_once_with_its_before_and_after(
@@ -127,8 +103,8 @@ def test_each_dashboard_action_is_logged_once_with_its_before_and_after(
         assert [(e.action, e.target) for e in new] == [(action, target)], url
         (entry,) = new
         assert (entry.actor, entry.origin, entry.remote) == ("admin", "dashboard", "127.0.0.1")
-        assert has(entry.before, before), (url, entry.before)
-        assert has(entry.after, after), (url, entry.after)
+        assert holds(entry.before, before), (url, entry.before)
+        assert holds(entry.after, after), (url, entry.after)
         last = entry.id
     # Pages that only read log nothing.
     for page in ("/", "/groups", "/tasks", "/onboarding", "/users", "/audit", "/charts"):

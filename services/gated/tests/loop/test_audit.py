@@ -15,12 +15,13 @@ from gated.tools import ToolService
 from gated.tools.context import RunIdentity
 from gated_loop_support import ask, put, reply_texts, tool_group, wait_for
 from store import audit
+from testkit.audit import entries_after
 from testkit.onboarding import pending_request as pending
 
 
 def logged(conn: sqlite3.Connection, **filters: str) -> list[audit.AuditEntry]:
     """Matching entries, oldest first."""
-    return list(reversed(audit.entries(conn, audit.AuditQuery(**filters), limit=1000)))
+    return entries_after(conn, 0, audit.AuditQuery(**filters))
 
 
 def test_operator_chat_commands_are_logged_once_as_the_sender(conn: sqlite3.Connection) -> None:
