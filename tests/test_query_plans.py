@@ -14,6 +14,7 @@ from dashd.auth import SESSION_ALIVE_SQL
 from gated import metrics as gated_metrics
 from gated.tools.audit import CALL_COUNTS_SQL
 from store import activity
+from store.audit import ENTRIES_SQL as AUDIT_ENTRIES_SQL
 from store.folder_chats import COUNT_SQL as FOLDER_CHATS_COUNT_SQL
 from store.groups import FOLDERS_CTE, NON_VISITOR_GROUPS_SQL
 from store.hierarchy import PARENTS_SQL
@@ -40,6 +41,7 @@ BIG_TABLES = (
     "login_failures",
     "email_threads",
     "tool_calls",
+    "audit_log",
 )
 NOW = "2026-11-23T10:00:00.000Z"
 TALLY_PAGE = {"after": 0, "limit": 5000}
@@ -206,6 +208,22 @@ HOT_QUERIES: list[tuple[str, str, tuple[Any, ...] | dict[str, Any]]] = [
     ("store.activity.FIRED_TASKS_SQL", activity.FIRED_TASKS_SQL, TALLY_PAGE),
     ("gated.metrics.TOOL_CALLS_SQL", gated_metrics.TOOL_CALLS_SQL, TALLY_PAGE),
     ("timed.metrics.TASK_RUNS_SQL", timed_metrics.TASK_RUNS_SQL, TALLY_PAGE),
+    # store/audit.py: a page of the audit log (`switchboard audit`, dashd's /audit), each filter
+    # alone, two together, none (the --since window and the cursor bound the id)
+    *[
+        (
+            f"store.audit.ENTRIES_SQL.{column}",
+            AUDIT_ENTRIES_SQL.format(filters=f" AND {column} = ?"),
+            (0, 2**62, "x", 50),
+        )
+        for column in ("actor", "origin", "action", "target")
+    ],
+    (
+        "store.audit.ENTRIES_SQL.actor_action",
+        AUDIT_ENTRIES_SQL.format(filters=" AND actor = ? AND action = ?"),
+        (0, 2**62, "alice", "group.add", 50),
+    ),
+    ("store.audit.ENTRIES_SQL", AUDIT_ENTRIES_SQL.format(filters=""), (0, 2**62, 50)),
     (
         "onbod.records.status_counts",
         "SELECT COUNT(*) FROM onboarding WHERE status = ?",
@@ -265,3 +283,15 @@ def test_scrape_reads_start_at_the_last_row_counted(conn: sqlite3.Connection, na
     plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + TALLY_READS[name], TALLY_PAGE)]
     assert re.match(r"SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid>\?\)", plan[0]), plan
     assert not any("TEMP B-TREE FOR ORDER BY" in line for line in plan), plan
+
+
+@pytest.mark.parametrize("column", ["actor", "origin", "action", "target"])
+def test_an_audit_page_reads_its_filters_index_in_page_order(
+    conn: sqlite3.Connection, column: str
+) -> None:
+    """One filter's (column, id) index, newest first: no sort of the matching rows."""
+    sql = AUDIT_ENTRIES_SQL.format(filters=f" AND {column} = ?")
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (0, 2**62, "x", 50))]
+    assert plan == [
+        f"SEARCH audit_log USING INDEX audit_log_{column} ({column}=? AND id>? AND id<?)"
+    ], plan

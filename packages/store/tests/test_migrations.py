@@ -52,6 +52,9 @@ CORE_TABLES: dict[str, list[str]] = {
     ],
     "group_settings": ["folder", "settings", "updated_at"],
     "share_links": ["folder", "token_hash", "created_at", "frame_ancestors"],
+    "audit_log": [
+        "id", "at", "actor", "origin", "remote", "action", "target", "before", "after",
+    ],
 }  # fmt: skip
 
 # index name -> (table, columns); autoindexes of UNIQUE/PRIMARY KEY constraints listed too.
@@ -78,6 +81,10 @@ CORE_INDEXES: dict[str, tuple[str, list[str]]] = {
     "sqlite_autoindex_group_settings_1": ("group_settings", ["folder"]),
     "sqlite_autoindex_share_links_1": ("share_links", ["folder"]),
     "sqlite_autoindex_share_links_2": ("share_links", ["token_hash"]),
+    "audit_log_actor": ("audit_log", ["actor", "id"]),
+    "audit_log_action": ("audit_log", ["action", "id"]),
+    "audit_log_target": ("audit_log", ["target", "id"]),
+    "audit_log_origin": ("audit_log", ["origin", "id"]),
 }
 
 
@@ -120,15 +127,16 @@ def test_core_migrations_are_recorded_once_each(db: sqlite3.Connection) -> None:
         ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
         ("store", 9, "m009_message_trace_context"),
+        ("store", 10, "m010_audit_log"),
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 9
-    assert store.service_version(db, "store") == 9
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.schema_version() == 10
+    assert store.service_version(db, "store") == 10
 
 
 def test_reopening_applies_nothing(db_path: Path, db: sqlite3.Connection) -> None:
     again = store.open(db_path)
     again.close()
-    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 9
+    assert db.execute("SELECT COUNT(*) FROM migrations").fetchone()[0] == 10
 
 
 def test_pragmas_of_a_store_connection(db: sqlite3.Connection) -> None:
@@ -162,6 +170,7 @@ def test_processes_opening_a_new_file_at_once_all_succeed(
         ("store", 7, "m007_usage_and_alerts"),
         ("store", 8, "m008_registered_groups_scale_indexes"),
         ("store", 9, "m009_message_trace_context"),
+        ("store", 10, "m010_audit_log"),
         ("x", 1, "x_m001_things"),
         ("x", 2, "x_m002_seed"),
     ]

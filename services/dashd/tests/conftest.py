@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import store
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, start_dashd
+from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,15 @@ def server(db: Path, module_tmp: Path) -> Iterator[Server]:
     srv = start_dashd(db, module_tmp)
     yield srv
     assert srv.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def admin(site: Server) -> Iterator[httpx.Client]:
+    """One signed-in operator session on the module's own `site` server, shared by the
+    module's tests."""
+    client = signed_in(site, "admin")
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Test harness for dashd: a real db file, a real dashd process on a free port, signed-in
-HTTP clients (imported by the tests; conftest.py puts this directory on sys.path)."""
+HTTP clients and chromium pages (imported by the tests; conftest.py puts this directory on
+sys.path)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import store
 from dashd.migrations import MIGRATIONS
+from onbod.migrations import MIGRATIONS as ONBOD
+from timed.migrations import MIGRATIONS as TIMED
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 START_DEADLINE_S = 30.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "correct horse battery"
 # For a browser page (Playwright's page.evaluate): note each row added to #messages, by its
 # data-seq, with when it appeared (wall clock, ms) in window.__seen.
@@ -34,9 +43,14 @@ OBSERVE_JS = """() => {
 }"""
 
 
-def open_db(path: Path) -> sqlite3.Connection:
+def open_db(path: Path, *, owners: bool = False) -> sqlite3.Connection:
+    """The store with dashd's schema; with `owners`, timed's and onbod's too (the pages that
+    act through them: tasks, onboarding)."""
     conn = store.open(path)
     store.migrate_service(conn, "dashd", MIGRATIONS)
+    if owners:
+        store.migrate_service(conn, "timed", TIMED)
+        store.migrate_service(conn, "onbod", ONBOD)
     return conn
 
 
@@ -130,3 +144,22 @@ def set_cookie(client: httpx.Client, name: str, value: str | None) -> None:
         client.cookies.set(k, v, domain="127.0.0.1")
     if value is not None:
         client.cookies.set(name, value, domain="127.0.0.1")
+
+
+@contextmanager
+def signed_in_page(server: Server, username: str, scheme: str) -> Iterator[Any]:
+    """A chromium page (Playwright, Debian's chromium) in the light or dark `scheme`, 1280 px
+    wide, signed in as `username`; skipped without Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(f"{server.url}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button")
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -33,6 +33,7 @@ PUBLIC_PATHS = {
     "/s/{token}/events",  # a share visitor's own chat: test_share_live.py attacks it
 }
 OPERATOR_ONLY = {
+    "/audit",
     "/charts",
     "/onboarding",
     "/users",

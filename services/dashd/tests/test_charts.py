@@ -14,15 +14,13 @@ import httpx
 import pytest
 import store
 from dashd.users import add_user
-from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd
+from dashd_harness import PASSWORD, Server, open_db, signed_in, signed_in_page, start_dashd
 from store.usage import RunUsage
 from testkit.runs import start_run
 from timed import api as timed
 from timed.firing import record_run
 from timed.migrations import MIGRATIONS as TIMED
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HOSTILE = "x<script>alert(1)</script>"
 
 
@@ -96,15 +94,7 @@ def test_charts_are_for_operators_only(charted: Server) -> None:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_charts_in_chromium(charted: Server, scheme: str, module_tmp: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.goto(f"{charted.url}/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit], form button")
+    with signed_in_page(charted, "admin", scheme) as page:
         page.goto(f"{charted.url}/charts")
         assert page.locator("svg.chart").count() == 5
         assert page.locator("svg.chart rect.bar").count() == 48 * 2 + 30 * 2 * 3 + 2
@@ -115,7 +105,6 @@ def test_the_charts_in_chromium(charted: Server, scheme: str, module_tmp: Path) 
         shot = module_tmp / f"charts-{scheme}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
-        browser.close()
 
 
 def test_the_charts_count_what_is_new_once(module_tmp: Path) -> None:

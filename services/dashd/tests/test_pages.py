@@ -15,18 +15,14 @@ from dashd_harness import PASSWORD, Server, open_db, signed_in, start_dashd, tok
 from onbod import api as onbod
 from onbod.config import Config as OnbodConfig
 from onbod.main import Daemon as Onbod
-from onbod.migrations import MIGRATIONS as ONBOD
 from timed import api as timed
-from timed.migrations import MIGRATIONS as TIMED
 
 XSS = '<script>alert("x")</script><img src=x onerror="alert(1)">'
 
 
 @pytest.fixture(scope="module")
 def site(db: Path, module_tmp: Path) -> Iterator[Server]:
-    conn = open_db(db)
-    store.migrate_service(conn, "timed", TIMED)
-    store.migrate_service(conn, "onbod", ONBOD)
+    conn = open_db(db, owners=True)
     (module_tmp / "groups" / "demo").mkdir(parents=True)
     store.register_group(conn, "tg:demo-chat", "demo", agent_config={"command": "echo-agent"})
     store.update_folder_settings(conn, "demo", {"sandbox": "bwrap", "env.NOTE": XSS}, [])
@@ -45,14 +41,6 @@ def site(db: Path, module_tmp: Path) -> Iterator[Server]:
     srv = start_dashd(db, module_tmp)
     yield srv
     assert srv.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def admin(site: Server) -> Iterator[httpx.Client]:
-    """One signed-in operator session shared by this module's tests."""
-    client = signed_in(site, "admin")
-    yield client
-    client.close()
 
 
 def test_script_and_onerror_in_a_message_render_as_text(admin: httpx.Client) -> None:

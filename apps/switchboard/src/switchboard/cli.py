@@ -12,6 +12,7 @@ from gated.errors import GatedError
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from switchboard.commands import (
+    audit,
     chat,
     core,
     groups,
@@ -34,7 +35,7 @@ app = typer.Typer(
 )
 # Each module in switchboard.commands registers its own commands; one module per concern.
 COMMAND_MODULES = (
-    core, groups, persona, chat, tasks, runs, usage, onboarding, users, secrets, up
+    core, groups, persona, chat, tasks, runs, usage, audit, onboarding, users, secrets, up
 )  # fmt: skip
 for _module in COMMAND_MODULES:
     _module.register(app)

@@ -3,10 +3,17 @@ writes through these typed functions. See DESIGN.md section 3."""
 
 from store import validate
 from store.bus import WorkKey
-from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
+from store.clock import day_or_time, iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
 from store.database import open, schema_version
-from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError, UnsafeFile
+from store.errors import (
+    InvalidInput,
+    NotFound,
+    OutsideTransaction,
+    SchemaTooNew,
+    StoreError,
+    UnsafeFile,
+)
 from store.group_settings import (
     SettingLine,
     check_mounts,
@@ -135,6 +142,7 @@ __all__ = [
     "OpenRun",
     "OutboxItem",
     "OutboxStatus",
+    "OutsideTransaction",
     "PutResult",
     "Route",
     "RunLimit",
@@ -161,6 +169,7 @@ __all__ = [
     "close_runs_without_key",
     "connect",
     "daemon_stopped",
+    "day_or_time",
     "dead_letters",
     "delete_session",
     "end_run",

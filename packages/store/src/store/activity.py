@@ -18,6 +18,7 @@ TIMED_TABLES: Final = {
     "messages": ("seq", "timestamp"),
     "session_log": ("id", "started_at"),
     "task_runs": ("id", "fired_at"),
+    "audit_log": ("id", "at"),  # store.audit's --since window
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
+from store.errors import InvalidInput
+
 # Timestamps from outside must fall in [2000-01-01, 2100-01-01) UTC: earlier or later ones are
 # typos or clock bugs, and one of them would pin a chat's `last_message_at` forever.
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -49,3 +51,16 @@ def normalise_iso(text: str) -> str:
 def now_iso() -> str:
     """The current time as stored text."""
     return iso(utcnow())
+
+
+def day_or_time(text: str, field: str = "since") -> datetime:
+    """`2026-12-01` (that day's start, UTC) or an ISO-8601 time with a zone, from outside (a
+    CLI option, a form field); InvalidInput naming `field` for anything else."""
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return parse_iso(normalise_iso(text))
+    except ValueError:
+        raise InvalidInput(
+            field, f"{text[:40]!r} is not a date (2026-12-01) or a time with a zone"
+        ) from None

@@ -27,3 +27,7 @@ class NotFound(StoreError):
 class UnsafeFile(StoreError):
     """A file to read or write is not a plain file (a symlink, a FIFO, a directory …); it was
     left alone. Names the path and what it is."""
+
+
+class OutsideTransaction(StoreError):
+    """A write that must share its caller's transaction was called outside one; names it."""

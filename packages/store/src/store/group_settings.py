@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, get_args
 
-from store import validate
+from store import audit, validate
+from store.audit import Actor
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, StoreError
@@ -601,11 +602,13 @@ def update_folder_settings(
     unset: Sequence[str],
     *,
     mount_roots: Sequence[Path] = (),
+    actor: Actor | None = None,
 ) -> FolderSettings:
     """Set and unset keys of a folder's settings, all or nothing: every key and value is
     checked first (InvalidInput(key, reason) on the first problem, nothing written). `unset`
     returns a key to its default (`env` removes every variable). `mount_roots` are the
-    directories mounts may come from (none: every mount is refused)."""
+    directories mounts may come from (none: every mount is refused). With an `actor`, logged
+    as `group.config.set` (the folder's own settings before and after)."""
     validate.folder(folder)
     values, removed = validated_changes(conn, set_, unset, mount_roots)
     with tx(conn):
@@ -614,8 +617,10 @@ def update_folder_settings(
         row = conn.execute(
             "SELECT settings FROM group_settings WHERE folder = ?", (folder,)
         ).fetchone()
+        before = json.loads(row[0]) if row else {}
         current = _apply(json.loads(row[0]) if row else {}, values, removed)
         _write(conn, folder, current, row[0] if row else None)
+        audit.record(conn, actor, "group.config.set", folder, before=before, after=current)
     return decode(folder, current)
 
 

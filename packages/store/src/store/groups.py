@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from store import validate
+from store import audit, validate
+from store.audit import Actor
 from store.clock import now_iso, parse_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
@@ -89,6 +90,7 @@ def register_group(
     parent: str | None = None,
     is_operator: bool = False,
     replace: bool = False,
+    actor: Actor | None = None,
 ) -> Group:
     """Register a chat to a group folder. Without `replace`, an existing jid is an error.
 
@@ -96,7 +98,8 @@ def register_group(
     folder has none yet; settings are the folder's (`update_folder_settings`), not the chat's.
     The parent is the folder's too (store.hierarchy): a folder that has one gives it to the new
     row (another explicit `parent` is InvalidInput); a new explicit one must be a known folder
-    and close no cycle, and becomes the parent of the folder's other rows as well.
+    and close no cycle, and becomes the parent of the folder's other rows as well. With an
+    `actor`, the registration is logged (`group.add`, the replaced row as its before).
     """
     validate.jid(jid, "jid")
     validate.folder(folder)
@@ -115,10 +118,8 @@ def register_group(
     validated_changes(conn, settings, [], ())
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     with tx(conn):
-        if (
-            not replace
-            and conn.execute("SELECT 1 FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
-        ):
+        replaced = get_group(conn, jid)
+        if not replace and replaced is not None:
             raise InvalidInput("jid", f"{jid} is already registered")
         parent = parent_for_new_row(conn, folder, parent)
         conn.execute(
@@ -141,15 +142,23 @@ def register_group(
         )
         seed_folder_settings(conn, folder, settings)
         row = conn.execute("SELECT * FROM registered_groups WHERE jid = ?", (jid,)).fetchone()
-        return Group.from_row(row)
+        group = Group.from_row(row)
+        audit.record(conn, actor, "group.add", jid, before=replaced, after=group)
+        return group
 
 
-def unregister_group(conn: sqlite3.Connection, jid: str) -> None:
-    """Remove a chat's registration and its routes; NotFound when it was not registered."""
+def unregister_group(conn: sqlite3.Connection, jid: str, *, actor: Actor | None = None) -> None:
+    """Remove a chat's registration and its routes; NotFound when it was not registered. With
+    an `actor`, logged as `group.remove` (the row and its routes as the before)."""
     with tx(conn):
-        if conn.execute("DELETE FROM registered_groups WHERE jid = ?", (jid,)).rowcount == 0:
+        group = get_group(conn, jid)
+        if group is None:
             raise NotFound(f"no registered group with jid {jid}")
+        routes = routes_for(conn, jid)
+        conn.execute("DELETE FROM registered_groups WHERE jid = ?", (jid,))
         conn.execute("DELETE FROM routes WHERE jid = ?", (jid,))
+        before = {"group": group, "routes": routes}
+        audit.record(conn, actor, "group.remove", jid, before=before)
 
 
 def get_group(conn: sqlite3.Connection, jid: str) -> Group | None:
@@ -239,8 +248,10 @@ def add_route(
     target: str,
     *,
     seq: int | None = None,
+    actor: Actor | None = None,
 ) -> Route:
-    """Add a routing rule for a chat; seq defaults to after the last one."""
+    """Add a routing rule for a chat; seq defaults to after the last one. With an `actor`,
+    logged as `route.add` (target: the chat)."""
     validate.jid(jid, "jid")
     kind = validate.route_type(type)
     text = validate.route_match(kind, match)
@@ -257,13 +268,20 @@ def add_route(
             "INSERT INTO routes (jid, seq, type, match, target) VALUES (?, ?, ?, ?, ?) RETURNING *",
             (jid, seq, kind, text, target),
         ).fetchone()
-        return Route.from_row(row)
+        route = Route.from_row(row)
+        audit.record(conn, actor, "route.add", jid, after=route)
+        return route
 
 
-def remove_route(conn: sqlite3.Connection, route_id: int) -> None:
+def remove_route(conn: sqlite3.Connection, route_id: int, *, actor: Actor | None = None) -> None:
+    """Remove a routing rule; NotFound when there is none. With an `actor`, logged as
+    `route.remove` (target: the rule's chat)."""
     with tx(conn):
-        if conn.execute("DELETE FROM routes WHERE id = ?", (route_id,)).rowcount == 0:
+        row = conn.execute("DELETE FROM routes WHERE id = ? RETURNING *", (route_id,)).fetchone()
+        if row is None:
             raise NotFound(f"no route with id {route_id}")
+        route = Route.from_row(row)
+        audit.record(conn, actor, "route.remove", route.jid, before=route)
 
 
 def routes_for(conn: sqlite3.Connection, jid: str) -> list[Route]:

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from store import validate
+from store import audit, validate
+from store.audit import Actor
 from store.connection import tx
 from store.errors import InvalidInput, NotFound, UnsafeFile
 from store.paths import group_path
@@ -196,10 +197,13 @@ def _checked_parent(conn: sqlite3.Connection, folder: str, parent: str) -> None:
     check_parent(parent_map(conn), folder, parent)
 
 
-def set_folder_parent(conn: sqlite3.Connection, folder: str, parent: str | None) -> str | None:
+def set_folder_parent(
+    conn: sqlite3.Connection, folder: str, parent: str | None, *, actor: Actor | None = None
+) -> str | None:
     """Give a folder a parent (None: no parent), on every registered row of the folder in one
     BEGIN IMMEDIATE transaction. NotFound when no chat is registered to the folder (its rows
-    hold the parent); InvalidInput for an unknown parent, a cycle or too deep a tree."""
+    hold the parent); InvalidInput for an unknown parent, a cycle or too deep a tree. With an
+    `actor`, logged as `group.parent.set`."""
     validate.folder(folder)
     if parent is not None:
         validate.folder(parent, "parent")
@@ -213,7 +217,10 @@ def set_folder_parent(conn: sqlite3.Connection, folder: str, parent: str | None)
             )
         if parent is not None:
             _checked_parent(conn, folder, parent)
+        before = {"parent": folder_parent(conn, folder)}
         conn.execute("UPDATE registered_groups SET parent = ? WHERE folder = ?", (parent, folder))
+        after = {"parent": parent}
+        audit.record(conn, actor, "group.parent.set", folder, before=before, after=after)
     return parent
 
 

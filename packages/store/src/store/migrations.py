@@ -415,3 +415,36 @@ def m009_message_trace_context(conn: sqlite3.Connection) -> None:
         ALTER TABLE messages ADD COLUMN traceparent TEXT;
         """,
     )
+
+
+@migration
+def m010_audit_log(conn: sqlite3.Connection) -> None:
+    execute_script(
+        conn,
+        """
+        -- Every administrative change (store.audit): one row per change, written in the
+        -- transaction that makes it, so the two commit together or not at all. Written by
+        -- the CLI, dashd, and gated (operator chat commands, operator groups' tools); read by
+        -- `switchboard audit` and dashd's /audit. Rows are never updated.
+        CREATE TABLE audit_log (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,  -- commit order: the page cursor
+            at     TEXT NOT NULL,  -- when (UTC text), in id order
+            actor  TEXT NOT NULL,  -- who: OS user (cli), dashboard user, sender (chat),
+                                   -- 'agent:<folder>' (tool)
+            origin TEXT NOT NULL CHECK (origin IN ('cli', 'dashboard', 'chat', 'tool')),
+            remote TEXT NOT NULL DEFAULT '',  -- from where: 'host=… tty=… [ssh=…]' (cli),
+                                              -- client IP (dashboard), chat jid (chat),
+                                              -- '<chat jid> run <id>' (tool)
+            action TEXT NOT NULL,  -- dotted name: group.config.set, secret.set, …
+            target TEXT NOT NULL,  -- what: folder, chat jid, secret name, user, task:<id>
+            before TEXT,           -- JSON of the object before; NULL when it did not exist
+            after  TEXT            -- JSON after; NULL when removed. Secrets never: redacted
+        );
+        -- store.audit.ENTRIES_SQL: a page newest first, by one of the filters (the id keeps
+        -- each index range in page order, and bounds it with the --since window).
+        CREATE INDEX audit_log_actor ON audit_log (actor, id);
+        CREATE INDEX audit_log_action ON audit_log (action, id);
+        CREATE INDEX audit_log_target ON audit_log (target, id);
+        CREATE INDEX audit_log_origin ON audit_log (origin, id);
+        """,
+    )

@@ -12,7 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
-from store import validate
+from store import audit, validate
+from store.audit import Actor
 from store.clock import now_iso
 from store.connection import tx
 from store.errors import InvalidInput, NotFound
@@ -64,21 +65,32 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def create_link(conn: sqlite3.Connection, folder: str) -> str:
+def create_link(conn: sqlite3.Connection, folder: str, *, actor: Actor | None = None) -> str:
     """A new token for `folder`, returned once: the folder's previous token (if any) stops
-    working in the same transaction; its frame-ancestors allowlist is kept."""
+    working in the same transaction; its frame-ancestors allowlist is kept. With an `actor`,
+    logged as `share.create` or `share.rotate` (the link's dates and origins, never its
+    token or the token's hash)."""
     validate.folder(folder)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with tx(conn):
+        before = get_link(conn, folder)
         conn.execute(UPSERT_SQL, (folder, hash_token(token), now_iso()))
+        action: audit.Action = "share.rotate" if before else "share.create"
+        audit.record(conn, actor, action, folder, before=before, after=get_link(conn, folder))
     return token
 
 
-def revoke_link(conn: sqlite3.Connection, folder: str) -> bool:
-    """Remove a folder's link (token and allowlist); False when it had none."""
+def revoke_link(conn: sqlite3.Connection, folder: str, *, actor: Actor | None = None) -> bool:
+    """Remove a folder's link (token and allowlist); False when it had none. With an
+    `actor`, logged as `share.revoke`."""
     validate.folder(folder)
     with tx(conn):
-        return conn.execute("DELETE FROM share_links WHERE folder = ?", (folder,)).rowcount > 0
+        before = get_link(conn, folder)
+        if before is None:
+            return False
+        conn.execute("DELETE FROM share_links WHERE folder = ?", (folder,))
+        audit.record(conn, actor, "share.revoke", folder, before=before)
+        return True
 
 
 def lookup(conn: sqlite3.Connection, token: str) -> ShareLink | None:
@@ -123,22 +135,30 @@ def origin(value: object, field: str = "origin") -> str:
 
 
 def set_frame_ancestors(
-    conn: sqlite3.Connection, folder: str, origins: list[str] | tuple[str, ...]
+    conn: sqlite3.Connection,
+    folder: str,
+    origins: list[str] | tuple[str, ...],
+    *,
+    actor: Actor | None = None,
 ) -> ShareLink:
     """Replace the origins that may frame a folder's share page (empty: none may); each is
-    validated. NotFound when the folder has no link."""
+    validated. NotFound when the folder has no link. With an `actor`, logged as
+    `share.origins.set`."""
     validate.folder(folder)
     clean = list(dict.fromkeys(origin(o) for o in origins))
     if len(clean) > MAX_ORIGINS:
         raise InvalidInput("origins", f"{len(clean)} given; at most {MAX_ORIGINS}")
     with tx(conn):
+        before = get_link(conn, folder)
+        if before is None:
+            raise NotFound(f"group folder {folder!r} has no share link (create one first)")
         row = conn.execute(
             "UPDATE share_links SET frame_ancestors = ? WHERE folder = ? RETURNING *",
             (" ".join(clean), folder),
         ).fetchone()
-    if row is None:
-        raise NotFound(f"group folder {folder!r} has no share link (create one first)")
-    return ShareLink.from_row(row)
+        link = ShareLink.from_row(row)
+        audit.record(conn, actor, "share.origins.set", folder, before=before, after=link)
+    return link
 
 
 # Parameters: folder, 'web:<folder>/v/', 'web:<folder>/v0'. A folder's visitor chats are the

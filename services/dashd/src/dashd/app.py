@@ -21,6 +21,7 @@ from dashd.live import Hub
 from dashd.metrics import DashdMetrics, metrics_page
 from dashd.page import SecurityHeaders
 from dashd.pages import (
+    audit,
     charts,
     chats,
     groups,
@@ -48,6 +49,7 @@ PAGE_MODULES = (
     charts,
     onboarding,
     users,
+    audit,
     share,
     share_events,
 )

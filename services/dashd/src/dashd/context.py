@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from store import blobs
+from store.audit import Actor
 
 from dashd import __version__, auth
 from dashd.access import Viewer
@@ -73,6 +74,12 @@ class Ctx:
     def user(self) -> Viewer:
         assert self.viewer is not None
         return self.viewer
+
+    @property
+    def actor(self) -> Actor:
+        """The signed-in user as the audit log records them, from the client's address (the
+        TCP peer: behind a reverse proxy, the proxy's)."""
+        return Actor(self.user.username, "dashboard", client_ip(self.request))
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None

@@ -13,7 +13,8 @@ from typing import Final
 import store
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from store import validate
+from store import audit, validate
+from store.audit import Actor
 
 # Checked with fullmatch(): `$` would let a trailing newline through.
 USERNAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -78,9 +79,16 @@ def _user(conn: sqlite3.Connection, row: sqlite3.Row) -> User:
 
 
 def add_user(
-    conn: sqlite3.Connection, username: str, password: str, folders: list[str] | None = None
+    conn: sqlite3.Connection,
+    username: str,
+    password: str,
+    folders: list[str] | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> User:
-    """Create a user with an argon2id hash; InvalidInput on a bad/taken name or weak password."""
+    """Create a user with an argon2id hash; InvalidInput on a bad/taken name or weak password.
+    With an `actor`, logged as `user.add` (name and groups; never the password or its hash);
+    so are remove_user and set_password with theirs."""
     check_username(username)
     check_password(password)
     wanted = sorted({validate.folder(f, "folder") for f in folders or []})
@@ -98,7 +106,9 @@ def add_user(
         conn.executemany(
             "INSERT INTO user_groups (sub, folder) VALUES (?, ?)", [(sub, f) for f in wanted]
         )
-    return User(sub=sub, username=username, folders=tuple(wanted), created_at=now)
+        user = User(sub=sub, username=username, folders=tuple(wanted), created_at=now)
+        audit.record(conn, actor, "user.add", username, after=user)
+    return user
 
 
 def list_users(conn: sqlite3.Connection) -> list[User]:
@@ -111,18 +121,21 @@ def get_user(conn: sqlite3.Connection, sub: str) -> User | None:
     return _user(conn, row) if row else None
 
 
-def remove_user(conn: sqlite3.Connection, username: str) -> None:
+def remove_user(conn: sqlite3.Connection, username: str, *, actor: Actor | None = None) -> None:
     """Delete a user and revoke their sessions; NotFound when absent."""
     with store.tx(conn):
-        row = conn.execute("SELECT sub FROM auth_users WHERE username = ?", (username,)).fetchone()
+        row = conn.execute("SELECT * FROM auth_users WHERE username = ?", (username,)).fetchone()
         if row is None:
             raise store.NotFound(f"no dashboard user named {username!r}")
+        audit.record(conn, actor, "user.remove", username, before=_user(conn, row))
         conn.execute("DELETE FROM auth_sessions WHERE sub = ?", (row[0],))
         conn.execute("DELETE FROM user_groups WHERE sub = ?", (row[0],))
         conn.execute("DELETE FROM auth_users WHERE sub = ?", (row[0],))
 
 
-def set_password(conn: sqlite3.Connection, username: str, password: str) -> None:
+def set_password(
+    conn: sqlite3.Connection, username: str, password: str, *, actor: Actor | None = None
+) -> None:
     """Change a password and revoke the user's sessions."""
     check_password(password)
     encoded = HASHER.hash(password)
@@ -139,6 +152,7 @@ def set_password(conn: sqlite3.Connection, username: str, password: str) -> None
             "UPDATE auth_sessions SET revoked_at = ? WHERE sub = ? AND revoked_at IS NULL",
             (now, row[0]),
         )
+        audit.record(conn, actor, "user.password.set", username)
 
 
 def verify_login(conn: sqlite3.Connection, username: str, password: str) -> User | None:

@@ -12,6 +12,7 @@ from typing import Literal, Protocol, get_args
 import store
 from onbod import api
 from store import Group, InvalidInput, Message
+from store.audit import Actor
 
 from gated import __version__
 from gated.routing import COMMAND_RE
@@ -97,12 +98,15 @@ def answer(conn: sqlite3.Connection, msg: Message, group: Group, text: str) -> N
     )
 
 
-def _onboarding(conn: sqlite3.Connection, cmd: Command, by: str) -> str:
+def _onboarding(conn: sqlite3.Connection, cmd: Command, msg: Message) -> str:
+    """/approve or /reject from an operator chat, logged as the sender in that chat."""
+    by = msg.sender or msg.sender_name or msg.chat_jid
+    actor = Actor(by, "chat", msg.chat_jid)
     try:
         if cmd.name == "approve":
-            decision = api.approve(conn, cmd.jid, by)
+            decision = api.approve(conn, cmd.jid, by, actor=actor)
         else:
-            decision = api.reject(conn, cmd.jid, by, cmd.reason)
+            decision = api.reject(conn, cmd.jid, by, cmd.reason, actor=actor)
     except InvalidInput as exc:
         return str(exc)
     return decision.message
@@ -127,7 +131,7 @@ def handle_command(
     elif not group.is_operator:
         text = f"/{cmd.name} works only in an operator group"
     else:
-        text = _onboarding(conn, cmd, msg.sender or msg.sender_name or msg.chat_jid)
+        text = _onboarding(conn, cmd, msg)
     log.info("command chat=%s seq=%d cmd=%s", msg.chat_jid, msg.seq, cmd.name)
     answer(conn, msg, group, text)
     return text

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import store
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from store import audit
+from store.audit import Actor
 
 from gated.errors import SecretKeyError
 
@@ -301,12 +303,19 @@ def secret_settings(
 
 
 def set_secret(
-    conn: sqlite3.Connection, key_file: Path, settings: SecretSettings, value: str
+    conn: sqlite3.Connection,
+    key_file: Path,
+    settings: SecretSettings,
+    value: str,
+    *,
+    actor: Actor | None = None,
 ) -> Secret:
-    """Create or replace a secret (the key file is created on first use)."""
+    """Create or replace a secret (the key file is created on first use). With an `actor`,
+    logged as `secret.set`: its settings before and after, never its value."""
     value = secret_value(value)
     key = load_key(key_file, create=True)
     with store.tx(conn):
+        before = get_secret(conn, settings.name)
         conn.execute(
             UPSERT_SQL,
             {
@@ -320,8 +329,9 @@ def set_secret(
                 "now": store.now_iso(),
             },
         )
-    found = get_secret(conn, settings.name)
-    assert found is not None
+        found = get_secret(conn, settings.name)
+        assert found is not None
+        audit.record(conn, actor, "secret.set", settings.name, before=before, after=found)
     return found
 
 
@@ -335,11 +345,15 @@ def list_secrets(conn: sqlite3.Connection) -> list[Secret]:
     return [Secret.from_row(r) for r in rows]
 
 
-def remove_secret(conn: sqlite3.Connection, name: str) -> None:
+def remove_secret(conn: sqlite3.Connection, name: str, *, actor: Actor | None = None) -> None:
+    """Remove a secret; NotFound when there is none. With an `actor`, logged as
+    `secret.remove` (its settings as the before)."""
     with store.tx(conn):
-        cur = conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
-    if cur.rowcount == 0:
-        raise store.NotFound(f"no secret named {name!r} (see: switchboard secret list)")
+        before = get_secret(conn, name)
+        if before is None:
+            raise store.NotFound(f"no secret named {name!r} (see: switchboard secret list)")
+        conn.execute("DELETE FROM secrets WHERE name = ?", (name,))
+        audit.record(conn, actor, "secret.remove", name, before=before)
 
 
 def reveal(conn: sqlite3.Connection, key: bytes, name: str) -> str:

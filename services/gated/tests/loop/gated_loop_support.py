@@ -3,6 +3,7 @@ and reads of outcomes from the messages / session_log tables."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -137,3 +138,27 @@ def group_dir(db: Path, folder: str) -> Path:
     path = db.parent / "groups" / folder
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def tool_group(conn: sqlite3.Connection, jid: str, folder: str) -> None:
+    store.register_group(conn, jid, folder, agent_config={"command": agent_command("tools.py")})
+
+
+def ask(conn: sqlite3.Connection, jid: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+    """Post one message with these calls; the agent's report: [{"rc", "out"}, ...]."""
+    before = len(reports(conn, jid))
+    put(conn, jid, json.dumps({"calls": [list(c) for c in calls]}))
+    wait_for(lambda: len(reports(conn, jid)) > before, 30, f"the tool agent's report in {jid}")
+    return reports(conn, jid)[before]
+
+
+def reports(conn: sqlite3.Connection, jid: str) -> list[Any]:
+    out = []
+    for text in reply_texts(conn, jid):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, list):
+            out.append(value)
+    return out

@@ -15,6 +15,7 @@ from gated.agents.claude import claude_argv, persona_prompt
 from gated_loop_support import (
     Gated,
     agent_command,
+    ask,
     group_dir,
     put,
     reply_texts,
@@ -74,26 +75,6 @@ def test_the_claude_agent_appends_an_inherited_persona() -> None:
     flag = argv.index("--append-system-prompt")
     assert argv[flag + 1].endswith("parent group org:\n\nSpeak for the org.")
     assert "--append-system-prompt" not in claude_argv(None, persona_prompt({}))
-
-
-def ask(conn: sqlite3.Connection, jid: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
-    """Post one message with these calls to the tools agent; its report [{"rc", "out"}, ...]."""
-    before = len(reports(conn, jid))
-    put(conn, jid, json.dumps({"calls": [list(c) for c in calls]}))
-    wait_for(lambda: len(reports(conn, jid)) > before, 30, f"the tool agent's report in {jid}")
-    return reports(conn, jid)[before]
-
-
-def reports(conn: sqlite3.Connection, jid: str) -> list[Any]:
-    out = []
-    for text in reply_texts(conn, jid):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(value, list):
-            out.append(value)
-    return out
 
 
 def test_a_parent_delegates_to_its_children_and_nothing_goes_up_or_across(

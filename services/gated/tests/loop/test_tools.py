@@ -22,40 +22,19 @@ from gated.tools.context import RunIdentity
 from gated_loop_support import (
     AGENTS,
     Gated,
-    agent_command,
+    ask,
     group_dir,
     put,
     reply_texts,
+    reports,
     start_gated,
     stop_gated,
+    tool_group,
     wait_for,
 )
 from store import blobs
+from testkit.onboarding import pending_request
 from timed import api
-
-
-def tool_group(conn: sqlite3.Connection, jid: str, folder: str) -> None:
-    store.register_group(conn, jid, folder, agent_config={"command": agent_command("tools.py")})
-
-
-def ask(conn: sqlite3.Connection, jid: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
-    """Post one message with these calls; the agent's report: [{"rc", "out"}, ...]."""
-    before = len(reports(conn, jid))
-    put(conn, jid, json.dumps({"calls": [list(c) for c in calls]}))
-    wait_for(lambda: len(reports(conn, jid)) > before, 30, f"the tool agent's report in {jid}")
-    return reports(conn, jid)[before]
-
-
-def reports(conn: sqlite3.Connection, jid: str) -> list[Any]:
-    out = []
-    for text in reply_texts(conn, jid):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(value, list):
-            out.append(value)
-    return out
 
 
 def calls(conn: sqlite3.Connection, folder: str) -> list[sqlite3.Row]:
@@ -320,11 +299,7 @@ def test_operator_tools_need_the_grant_and_act_through_the_owners(
     tool_group(conn, "web:plain", "plain")
     tool_group(conn, "web:ops-agent", "ops-agent")
     store.update_folder_settings(conn, "ops-agent", {"grants.operator": "true"}, [])
-    with store.tx(conn):
-        conn.execute(
-            "INSERT INTO onboarding (jid, status, world_name, created_at) "
-            "VALUES ('web:stranger', 'pending', 'stranger-world', '2026-12-01T00:00:00.000Z')"
-        )
+    pending_request(conn, "web:stranger", "stranger-world")
     refused = ask(
         conn,
         "web:plain",

@@ -10,7 +10,8 @@ import sqlite3
 from datetime import datetime
 
 import store
-from store import bus
+from store import audit, bus
+from store.audit import Actor
 
 from onbod import handoff, records, texts
 from onbod.models import STATUSES, Decision, Onboarding, OnboardingStatus
@@ -62,9 +63,16 @@ def get(conn: sqlite3.Connection, jid: str) -> Onboarding | None:
 
 
 def approve(
-    conn: sqlite3.Connection, jid: str, by: str, *, now: datetime | None = None
+    conn: sqlite3.Connection,
+    jid: str,
+    by: str,
+    *,
+    now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> Decision:
-    """Compare-and-set pending -> approved; registers the group and hands over the first message."""
+    """Compare-and-set pending -> approved; registers the group and hands over the first message.
+    `by` is the decider as the row shows it; with an `actor`, the approval is logged as
+    `onboarding.approve` (a refused one is not: nothing changed)."""
     store.validate.jid(jid, "jid")
     store.validate.short_text(by, "by")
     seen = records.get(conn, jid)
@@ -75,7 +83,7 @@ def approve(
     name = seen.world_name
     # The directory exists before gated can see the hand-off message (agents run inside it).
     handoff.make_group_dir(conn, name)
-    decision = _approve_in_tx(conn, seen, name, by, _now(now))
+    decision = _approve_in_tx(conn, seen, name, by, _now(now), actor)
     final = records.get(conn, jid)
     if not decision.ok and (final is None or final.status != "approved"):
         handoff.remove_empty_group_dir(conn, name)
@@ -83,7 +91,7 @@ def approve(
 
 
 def _approve_in_tx(
-    conn: sqlite3.Connection, seen: Onboarding, name: str, by: str, now: str
+    conn: sqlite3.Connection, seen: Onboarding, name: str, by: str, now: str, actor: Actor | None
 ) -> Decision:
     jid = seen.jid
     with store.tx(conn):
@@ -110,6 +118,7 @@ def _approve_in_tx(
         )
         handoff.register_world(conn, jid, name, current.first_seq)
         result = records.get(conn, jid)
+        audit.record(conn, actor, "onboarding.approve", jid, before=current, after=result)
     log.info("approved jid=%s world=%s by=%s", jid, name, by)
     return Decision(True, f"approved {jid} as world {name!r}", result)
 
@@ -121,8 +130,10 @@ def reject(
     reason: str = "",
     *,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> Decision:
-    """Compare-and-set pending (or awaiting_name) -> rejected; tells the sender with the reason."""
+    """Compare-and-set pending (or awaiting_name) -> rejected; tells the sender with the reason.
+    With an `actor`, logged as `onboarding.reject` (a refused one is not)."""
     store.validate.jid(jid, "jid")
     store.validate.short_text(by, "by")
     store.validate.short_text(" ".join(reason.split()), "reason")
@@ -151,6 +162,7 @@ def reject(
             sender=bus.ONBOARDING_SENDER,
         )
         result = records.get(conn, jid)
+        audit.record(conn, actor, "onboarding.reject", jid, before=current, after=result)
     log.info("rejected jid=%s by=%s reason=%r", jid, by, reason)
     return Decision(True, f"rejected {jid}", result)
 

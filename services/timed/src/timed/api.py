@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import store
-from store import InvalidInput, iso, utcnow, validate
+from store import InvalidInput, audit, iso, utcnow, validate
+from store.audit import Actor
 
 from timed.errors import TaskNotFound
 from timed.firing import record_run
@@ -83,11 +84,13 @@ def add_task(
     isolated: bool = False,
     owner: str = "cli",
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> Task:
     """Create a task (exactly one of cron / every_s / at); InvalidInput names the bad field.
 
     A naive `at` is read in `tz`. `now` (default: the clock) is where the first slot is
-    computed from.
+    computed from. With an `actor` (an operator's, not an agent's own reminder), logged as
+    `task.add`; so are pause, resume, remove and run_now with theirs (target `task:<id>`).
     """
     now = now or utcnow()
     validate.jid(chat_jid, "chat_jid")
@@ -142,7 +145,14 @@ def add_task(
                 iso(now),
             ),
         ).fetchone()
-    return Task.from_row(row)
+        task = Task.from_row(row)
+        audit.record(conn, actor, "task.add", audit_target(task.id), after=task)
+    return task
+
+
+def audit_target(task_id: int) -> str:
+    """How the audit log names a task."""
+    return f"task:{task_id}"
 
 
 def get_task(conn: sqlite3.Connection, task_id: int) -> Task | None:
@@ -183,7 +193,7 @@ def list_tasks(
     return [Task.from_row(r) for r in conn.execute(sql, params)]
 
 
-def pause(conn: sqlite3.Connection, task_id: int) -> Task:
+def pause(conn: sqlite3.Connection, task_id: int, *, actor: Actor | None = None) -> Task:
     """Stop an active task from firing (its next_run is cleared); a paused task is unchanged."""
     with store.tx(conn):
         task = _require(conn, task_id)
@@ -194,10 +204,18 @@ def pause(conn: sqlite3.Connection, task_id: int) -> Task:
             "WHERE id = ? AND status = 'active'",
             (task_id,),
         )
-        return _require(conn, task_id)
+        after = _require(conn, task_id)
+        audit.record(conn, actor, "task.pause", audit_target(task_id), before=task, after=after)
+        return after
 
 
-def resume(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> Task:
+def resume(
+    conn: sqlite3.Connection,
+    task_id: int,
+    now: datetime | None = None,
+    *,
+    actor: Actor | None = None,
+) -> Task:
     """Re-activate a paused task; next_run is recomputed from now."""
     now = now or utcnow()
     with store.tx(conn):
@@ -212,17 +230,26 @@ def resume(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) 
             "WHERE id = ? AND status = 'paused'",
             (iso(first), task_id),
         )
-        return _require(conn, task_id)
+        after = _require(conn, task_id)
+        audit.record(conn, actor, "task.resume", audit_target(task_id), before=task, after=after)
+        return after
 
 
-def remove(conn: sqlite3.Connection, task_id: int) -> None:
+def remove(conn: sqlite3.Connection, task_id: int, *, actor: Actor | None = None) -> None:
     """Delete a task and its run history (its posted messages stay)."""
     with store.tx(conn):
-        if conn.execute("DELETE FROM scheduled_tasks WHERE id = ?", (task_id,)).rowcount == 0:
-            raise TaskNotFound(f"no task with id {task_id}")
+        task = _require(conn, task_id)
+        conn.execute("DELETE FROM scheduled_tasks WHERE id = ?", (task_id,))
+        audit.record(conn, actor, "task.remove", audit_target(task_id), before=task)
 
 
-def run_now(conn: sqlite3.Connection, task_id: int, now: datetime | None = None) -> TaskRun:
+def run_now(
+    conn: sqlite3.Connection,
+    task_id: int,
+    now: datetime | None = None,
+    *,
+    actor: Actor | None = None,
+) -> TaskRun:
     """Fire an extra run now, with its own slot key."""
     now = now or utcnow()
     with store.tx(conn):
@@ -235,7 +262,9 @@ def run_now(conn: sqlite3.Connection, task_id: int, now: datetime | None = None)
             slot += timedelta(milliseconds=1)
         run_id = record_run(conn, task, iso(slot), "fired", now, this_process(), "run-now")
         row = conn.execute("SELECT * FROM task_runs WHERE id = ?", (run_id,)).fetchone()
-        return TaskRun.from_row(row)
+        run = TaskRun.from_row(row)
+        audit.record(conn, actor, "task.run_now", audit_target(task_id), after=run)
+        return run
 
 
 def runs(conn: sqlite3.Connection, task_id: int, limit: int = 50) -> list[TaskRun]:

@@ -15,6 +15,7 @@ from typing import Annotated
 import store
 import typer
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, opened
 
 FOLLOW_WAKE_S = 1.0
@@ -76,7 +77,7 @@ def ensure_cli_chat(conn: sqlite3.Connection, folder: str) -> str:
             f"folder {folder!r} has no registered chat; register one first, e.g. "
             f"`switchboard group add web:{folder} {folder}`"
         )
-    store.register_group(conn, jid, folder, name=f"{folder} (terminal)")
+    store.register_group(conn, jid, folder, name=f"{folder} (terminal)", actor=cli_actor())
     return jid
 
 

@@ -13,6 +13,7 @@ import typer
 from store import hierarchy, share_links
 from store.paths import group_path
 
+from switchboard.cli_actor import cli_actor
 from switchboard.commands import share
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
@@ -64,6 +65,7 @@ def group_add(
         store.validate.folder(parent, "parent")
     if agent:
         store.validate.short_text(agent, "command", allow_empty=False)
+    actor = cli_actor()
     with opened(db) as conn:
         with store.tx(conn):
             g = store.register_group(
@@ -75,9 +77,10 @@ def group_add(
                 requires_trigger=requires_trigger,
                 is_operator=operator,
                 parent=parent,
+                actor=actor,
             )
             if agent:
-                store.update_folder_settings(conn, folder, {"command": agent}, [])
+                store.update_folder_settings(conn, folder, {"command": agent}, [], actor=actor)
         group_path(conn, folder, create=True)  # a new folder gets its CLAUDE.md and memory/
     under = f" (parent {g.parent})" if g.parent else ""
     typer.echo(f"registered {g.jid} -> {g.folder}{under}")
@@ -140,7 +143,7 @@ def group_rm(
 ) -> None:
     """Unregister a chat (its messages stay; its routes are removed)."""
     with opened(db, must_exist=True) as conn:
-        store.unregister_group(conn, jid)
+        store.unregister_group(conn, jid, actor=cli_actor())
     typer.echo(f"unregistered {jid}")
 
 
@@ -190,13 +193,16 @@ def group_config(
     removed = list(unset or [])
     roots = store.parse_mount_roots(os.environ.get("SWITCHBOARD_MOUNT_ROOTS"))
     moving = parent is not None or no_parent
+    actor = cli_actor()
     with opened(db, must_exist=True) as conn:
         require_folder(conn, folder)
         with store.tx(conn):  # the parent and the settings change together or not at all
             if moving:
-                hierarchy.set_folder_parent(conn, folder, parent)
+                hierarchy.set_folder_parent(conn, folder, parent, actor=actor)
             if changes or removed:
-                store.update_folder_settings(conn, folder, changes, removed, mount_roots=roots)
+                store.update_folder_settings(
+                    conn, folder, changes, removed, mount_roots=roots, actor=actor
+                )
         settings = store.folder_settings(conn, folder)
         lines = store.setting_lines(conn, folder)
         current = hierarchy.folder_parent(conn, folder)
@@ -265,7 +271,7 @@ def route_add(
     store.validate.route_match(store.validate.route_type(type), match)
     store.validate.folder(target, "target")
     with opened(db) as conn:
-        r = store.add_route(conn, jid, type, match, target, seq=seq)
+        r = store.add_route(conn, jid, type, match, target, seq=seq, actor=cli_actor())
     typer.echo(f"route {r.id} added: {r.jid} #{r.seq} {r.type} {r.match!r} -> {r.target}")
 
 
@@ -310,5 +316,5 @@ def route_rm(
 ) -> None:
     """Remove a routing rule."""
     with opened(db, must_exist=True) as conn:
-        store.remove_route(conn, route_id)
+        store.remove_route(conn, route_id, actor=cli_actor())
     typer.echo(f"route {route_id} removed")

@@ -10,6 +10,7 @@ import typer
 from onbod import api
 from onbod.models import STATUSES, Decision
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 onboarding_app = typer.Typer(
@@ -89,7 +90,7 @@ def onboarding_approve(
 ) -> None:
     """Approve a pending request: register its world and answer its first message."""
     with opened(db) as conn:
-        decision = api.approve(conn, jid, _by(by))
+        decision = api.approve(conn, jid, _by(by), actor=cli_actor())
     _finish(decision, as_json)
 
 
@@ -103,5 +104,5 @@ def onboarding_reject(
 ) -> None:
     """Reject a request (pending or still naming); the sender is told, with the reason."""
     with opened(db) as conn:
-        decision = api.reject(conn, jid, _by(by), reason)
+        decision = api.reject(conn, jid, _by(by), reason, actor=cli_actor())
     _finish(decision, as_json)

@@ -3,19 +3,28 @@ stdin or in $EDITOR on a private copy; written through `store.persona.write_pers
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import store
 import typer
+from store import audit
 from store.paths import group_path
-from store.persona import MAX_PERSONA_BYTES, PERSONA_FILE, read_persona, write_persona
+from store.persona import (
+    MAX_PERSONA_BYTES,
+    PERSONA_FILE,
+    check_persona,
+    read_persona,
+    write_persona,
+)
 
+from switchboard.cli_actor import cli_actor
 from switchboard.commands.groups import group_app, require_folder
 from switchboard.options import DbOption, opened
 
@@ -55,8 +64,31 @@ def group_persona(
             return
     else:
         new = sys.stdin.buffer.read(MAX_PERSONA_BYTES + 1)
-    write_persona(path, new)
+    actor = cli_actor()
+    with opened(db, must_exist=True, services=False) as conn, store.tx(conn):
+        # Logged first: a write that fails rolls its row back with it.
+        before, after = facts_on_disk(path), persona_facts(check_persona(new))
+        audit.record(conn, actor, "persona.set", folder, before=before, after=after)
+        write_persona(path, new)
     typer.echo(f"{folder}: persona written ({len(new)} bytes) to {path / PERSONA_FILE}")
+
+
+def persona_facts(text: str | None) -> dict[str, Any] | None:
+    """A persona as the audit log records it: its size and SHA-256 (the text stays in the
+    folder's CLAUDE.md); None when there is none."""
+    if text is None:
+        return None
+    data = text.encode("utf-8")
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def facts_on_disk(path: Path) -> dict[str, Any] | None:
+    """The facts of the folder's CLAUDE.md as it is; None when there is none, or when it is
+    not a plain file (write_persona then refuses, with the reason, and nothing is logged)."""
+    try:
+        return persona_facts(read_persona(path))
+    except store.UnsafeFile:
+        return None
 
 
 def edited(current: str, folder: str) -> bytes | None:

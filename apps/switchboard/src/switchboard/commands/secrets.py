@@ -12,6 +12,7 @@ import store
 import typer
 from gated import grants, secret_store
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 secret_app = typer.Typer(
@@ -92,7 +93,7 @@ def secret_set(
     )
     value = secret_store.secret_value(read_value())
     with opened(db) as conn:
-        s = secret_store.set_secret(conn, key_file(db, key), settings, value)
+        s = secret_store.set_secret(conn, key_file(db, key), settings, value, actor=cli_actor())
     where = {
         "proxy": f"-> {s.upstream} ({s.header})",
         "env": f"({ENV_WARNING})",
@@ -148,5 +149,5 @@ def secret_rm(
     """Remove a secret (groups granted it lose it at their next run)."""
     secret_store.secret_name(name)
     with opened(db, must_exist=True) as conn:
-        secret_store.remove_secret(conn, name)
+        secret_store.remove_secret(conn, name, actor=cli_actor())
     typer.echo(f"secret {name} removed")

@@ -14,6 +14,7 @@ from dashd.config import DEFAULT_LISTEN
 from dashd.share_embed import embed_snippets, share_url
 from store import share_links
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, JsonOption, opened, print_json
 
 LISTEN_ENV: Final = "SWITCHBOARD_DASHD_LISTEN"
@@ -80,6 +81,7 @@ def group_share(
         raise store.InvalidInput("--no-origins", "cannot be combined with --allow-origin")
     if revoke and (rotate or origins or no_origins):
         raise store.InvalidInput("--revoke", "cannot be combined with other options")
+    actor = cli_actor()
     with opened(db, must_exist=True) as conn:
         if not store.folder_in_use(conn, folder):
             raise store.NotFound(
@@ -87,14 +89,15 @@ def group_share(
                 f"(register one: switchboard group add web:{folder} {folder})"
             )
         if revoke:
-            if not share_links.revoke_link(conn, folder):
+            if not share_links.revoke_link(conn, folder, actor=actor):
                 raise store.NotFound(f"group folder {folder!r} has no share link")
             typer.echo(f"{folder}: share link revoked (its URL no longer opens anything)")
             return
         link = share_links.get_link(conn, folder)
-        token = share_links.create_link(conn, folder) if link is None or rotate else ""
+        new = link is None or rotate
+        token = share_links.create_link(conn, folder, actor=actor) if new else ""
         if origins or no_origins:
-            share_links.set_frame_ancestors(conn, folder, origins)
+            share_links.set_frame_ancestors(conn, folder, origins, actor=actor)
         link = share_links.get_link(conn, folder)
     assert link is not None
     script, iframe = embed_snippets(base, token) if token else ("", "")

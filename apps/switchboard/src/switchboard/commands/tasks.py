@@ -11,6 +11,7 @@ import typer
 from timed import api
 from timed.slots import next_slots, parse_every, zone
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 task_app = typer.Typer(help="Scheduled prompts (cron, interval, one-shot).", no_args_is_help=True)
@@ -106,6 +107,7 @@ def task_add(
             misfire=misfire,  # type: ignore[arg-type]  # validated by add_task
             misfire_grace_s=grace,
             isolated=isolated,
+            actor=cli_actor(),
         )
     upcoming = upcoming_runs(task)
     if as_json:
@@ -149,7 +151,7 @@ def task_list(
 def task_pause(task_id: IdArg, db: DbOption = None) -> None:
     """Stop a task from firing until resumed."""
     with opened(db) as conn:
-        api.pause(conn, task_id)
+        api.pause(conn, task_id, actor=cli_actor())
     typer.echo(f"task {task_id} paused")
 
 
@@ -157,7 +159,7 @@ def task_pause(task_id: IdArg, db: DbOption = None) -> None:
 def task_resume(task_id: IdArg, db: DbOption = None) -> None:
     """Resume a paused task; its next run is computed from now."""
     with opened(db) as conn:
-        task = api.resume(conn, task_id)
+        task = api.resume(conn, task_id, actor=cli_actor())
     local, utc = local_and_utc(task.next_run, task.tz)
     typer.echo(f"task {task_id} resumed; next run {local} ({utc})")
 
@@ -166,7 +168,7 @@ def task_resume(task_id: IdArg, db: DbOption = None) -> None:
 def task_rm(task_id: IdArg, db: DbOption = None) -> None:
     """Remove a task and its run history (posted messages stay)."""
     with opened(db) as conn:
-        api.remove(conn, task_id)
+        api.remove(conn, task_id, actor=cli_actor())
     typer.echo(f"task {task_id} removed")
 
 
@@ -174,7 +176,7 @@ def task_rm(task_id: IdArg, db: DbOption = None) -> None:
 def task_run_now(task_id: IdArg, db: DbOption = None) -> None:
     """Fire an extra run now (does not move the schedule)."""
     with opened(db) as conn:
-        run = api.run_now(conn, task_id)
+        run = api.run_now(conn, task_id, actor=cli_actor())
     typer.echo(f"task {task_id} fired now (run {run.id}, message seq {run.message_seq})")
 
 

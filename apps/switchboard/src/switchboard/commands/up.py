@@ -26,6 +26,7 @@ from store.paths import group_path
 
 from switchboard import adapters
 from switchboard.adapters import AdapterInfo
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption
 from switchboard.schemas import open_all
 from switchboard.supervisor import (
@@ -78,9 +79,10 @@ def prepare(db: Path) -> Prepared:
     try:
         created: list[str] = []
         if not store.registered_groups(conn):
-            store.register_group(conn, DEMO_JID, DEMO_FOLDER, name="Demo (echo agent)")
+            actor = cli_actor()
+            store.register_group(conn, DEMO_JID, DEMO_FOLDER, name="Demo (echo agent)", actor=actor)
             store.register_group(
-                conn, OPERATOR_JID, OPERATOR_FOLDER, name="Operator", is_operator=True
+                conn, OPERATOR_JID, OPERATOR_FOLDER, name="Operator", is_operator=True, actor=actor
             )
             created += [DEMO_JID, OPERATOR_JID]
         for g in store.registered_groups(conn):
@@ -100,7 +102,7 @@ def ensure_admin(conn: sqlite3.Connection) -> tuple[str | None, str]:
         names = ", ".join(u.username for u in existing[:3]) + (", …" if len(existing) > 3 else "")
         return None, f"existing users ({names}); new password: switchboard user passwd NAME"
     password = secrets.token_urlsafe(12)
-    users.add_user(conn, ADMIN_USER, password)
+    users.add_user(conn, ADMIN_USER, password, actor=cli_actor())
     return password, f"{ADMIN_USER} / {password}"
 
 

@@ -4,7 +4,6 @@ budgets (`group config F --set budget_usd_day=5`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import store
@@ -17,18 +16,6 @@ from switchboard.options import DbOption, JsonOption, opened, print_json, print_
 
 def register(app: typer.Typer) -> None:
     app.command("usage")(usage)
-
-
-def parse_since(text: str) -> datetime:
-    """`2026-12-01` (that day's start, UTC) or an ISO-8601 time with a zone."""
-    try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        return store.parse_iso(store.normalise_iso(text))
-    except ValueError:
-        raise store.InvalidInput(
-            "since", f"{text[:40]!r} is not a date (2026-12-01) or a time with a zone"
-        ) from None
 
 
 def usage(
@@ -44,7 +31,7 @@ def usage(
     against its budgets. Usage is what the agents reported; agents that report none (like the
     echo agent) count as runs without usage."""
     folder = store.validate.folder(group) if group is not None else None
-    start = parse_since(since) if since is not None else None
+    start = store.day_or_time(since) if since is not None else None
     now = store.utcnow()
     with opened(db, must_exist=True, services=False) as conn:
         totals = {t.folder: t for t in usage_totals(conn, folder=folder, since=start)}

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from dashd import users
 
+from switchboard.cli_actor import cli_actor
 from switchboard.options import DbOption, JsonOption, opened, print_json, print_table
 
 user_app = typer.Typer(help="Dashboard users (who may sign in to dashd).", no_args_is_help=True)
@@ -48,7 +49,7 @@ def user_add(
     """Add a dashboard user (operator unless --group is given)."""
     password = read_password(password_stdin)
     with opened(db) as conn:
-        user = users.add_user(conn, name, password, group or [])
+        user = users.add_user(conn, name, password, group or [], actor=cli_actor())
     scope = ", ".join(user.folders) if user.folders else "operator (all groups)"
     typer.echo(f"added user {user.username}: {scope}")
 
@@ -82,7 +83,7 @@ def user_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 def user_rm(name: Annotated[str, typer.Argument(help="Login name.")], db: DbOption = None) -> None:
     """Remove a dashboard user and sign out all their sessions."""
     with opened(db) as conn:
-        users.remove_user(conn, name)
+        users.remove_user(conn, name, actor=cli_actor())
     typer.echo(f"removed user {name}")
 
 
@@ -95,5 +96,5 @@ def user_passwd(
     """Set a user's password (signs out all their sessions)."""
     password = read_password(password_stdin)
     with opened(db) as conn:
-        users.set_password(conn, name, password)
+        users.set_password(conn, name, password, actor=cli_actor())
     typer.echo(f"password changed for {name}; their sessions were signed out")

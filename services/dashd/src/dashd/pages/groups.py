@@ -103,6 +103,7 @@ def route_add(ctx: Ctx) -> Response:
         ctx.field("match"),
         ctx.field("target").strip(),
         seq=int(seq_text) if seq_text else None,
+        actor=ctx.actor,
     )
     log.info("route added id=%d jid=%s by=%s", route.id, route.jid, ctx.user.username)
     return ctx.redirect("/groups", ok=f"Route {route.id} added for {route.jid}.")
@@ -111,7 +112,7 @@ def route_add(ctx: Ctx) -> Response:
 @page(operator=True)
 def route_remove(ctx: Ctx) -> Response:
     route_id = ctx.path_id("route_id")
-    store.remove_route(ctx.write, route_id)
+    store.remove_route(ctx.write, route_id, actor=ctx.actor)
     log.info("route removed id=%d by=%s", route_id, ctx.user.username)
     return ctx.redirect("/groups", ok=f"Route {route_id} removed.")
 

@@ -26,10 +26,10 @@ def onboarding_list(ctx: Ctx) -> Response:
 def _decide(ctx: Ctx, approve: bool) -> Response:
     jid = validate.jid(ctx.field("jid"), "jid")
     if approve:
-        decision = onbod.approve(ctx.write, jid, ctx.user.username)
+        decision = onbod.approve(ctx.write, jid, ctx.user.username, actor=ctx.actor)
     else:
         reason = validate.short_text(ctx.field("reason").strip(), "reason")
-        decision = onbod.reject(ctx.write, jid, ctx.user.username, reason)
+        decision = onbod.reject(ctx.write, jid, ctx.user.username, reason, actor=ctx.actor)
     log.info(
         "onboarding %s jid=%s by=%s ok=%s",
         "approve" if approve else "reject",

@@ -52,18 +52,18 @@ def share_change(ctx: Ctx) -> Response:
     action = ctx.field("action")
     here = f"/groups/{folder}/share"
     if action in ("create", "rotate"):
-        token = share_links.create_link(ctx.write, folder)
+        token = share_links.create_link(ctx.write, folder, actor=ctx.actor)
         log.info("share link %sd folder=%s by=%s", action, folder, ctx.user.username)
         # Rendered, not redirected: the token must not travel in a URL, and is never shown again.
         return _render(ctx, folder, token)
     if action == "revoke":
-        if share_links.revoke_link(ctx.write, folder):
+        if share_links.revoke_link(ctx.write, folder, actor=ctx.actor):
             log.info("share link revoked folder=%s by=%s", folder, ctx.user.username)
             return ctx.redirect(here, ok="Share link revoked: its URL no longer opens anything.")
         return ctx.redirect(here, err="This group has no share link.")
     if action == "origins":
         origins = ctx.field("origins").split()
-        link = share_links.set_frame_ancestors(ctx.write, folder, origins)
+        link = share_links.set_frame_ancestors(ctx.write, folder, origins, actor=ctx.actor)
         shown = ", ".join(link.frame_ancestors) or "none"
         log.info("share origins set folder=%s origins=%s", folder, shown)
         return ctx.redirect(here, ok=f"Sites that may embed the chat: {shown}.")

@@ -55,13 +55,13 @@ def _act(ctx: Ctx, action: str) -> Response:
     try:
         task = _task(ctx)
         if action == "pause":
-            timed.pause(ctx.write, task.id)
+            timed.pause(ctx.write, task.id, actor=ctx.actor)
             done = f"Task {task.id} paused."
         elif action == "resume":
-            timed.resume(ctx.write, task.id)
+            timed.resume(ctx.write, task.id, actor=ctx.actor)
             done = f"Task {task.id} resumed."
         else:
-            run = timed.run_now(ctx.write, task.id)
+            run = timed.run_now(ctx.write, task.id, actor=ctx.actor)
             done = f"Task {task.id} fired now (slot {run.slot})."
     except (store.StoreError, ValueError) as exc:
         return ctx.redirect(f"/tasks/{ctx.request.path_params['task_id']}", err=str(exc))

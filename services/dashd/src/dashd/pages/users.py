@@ -22,7 +22,9 @@ def user_list(ctx: Ctx) -> Response:
 @page(operator=True)
 def user_add(ctx: Ctx) -> Response:
     folders = [f.strip() for f in ctx.field("folders").replace(",", " ").split() if f.strip()]
-    user = users.add_user(ctx.write, ctx.field("username").strip(), ctx.field("password"), folders)
+    user = users.add_user(
+        ctx.write, ctx.field("username").strip(), ctx.field("password"), folders, actor=ctx.actor
+    )
     log.info("user added username=%r by=%s", user.username, ctx.user.username)
     return ctx.redirect("/users", ok=f"User {user.username} added.")
 
@@ -32,7 +34,7 @@ def user_remove(ctx: Ctx) -> Response:
     name = ctx.field("username")
     if name == ctx.user.username:
         return ctx.redirect("/users", err="You cannot remove yourself while signed in.")
-    users.remove_user(ctx.write, name)
+    users.remove_user(ctx.write, name, actor=ctx.actor)
     log.info("user removed username=%r by=%s", name, ctx.user.username)
     return ctx.redirect("/users", ok=f"User {name} removed.")
 

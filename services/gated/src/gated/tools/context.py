@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import store
 from store import FolderSettings
+from store.audit import Actor
 
 from gated.tools.protocol import ToolError
 
@@ -33,6 +34,13 @@ class CallContext:
     run: RunIdentity
     settings: FolderSettings
     effect_id: str  # deterministic per (batch, tool, n): ids of what the call creates
+
+    @property
+    def actor(self) -> Actor:
+        """The run as the audit log records an operator tool's change: its folder's agent,
+        from the run's chat and id."""
+        run = self.run
+        return Actor(f"agent:{run.folder}", "tool", f"{run.chat_jid} run {run.run_id}")
 
 
 def own_chats(conn: sqlite3.Connection, folder: str) -> list[str]:

@@ -1,6 +1,7 @@
 """The tools across groups: `delegate` (a child folder of the caller, or a granted one, answers
 a prompt in the calling chat) and the operator tools (`grants.operator`): `list_groups`,
-`register_group`, `add_route`, `approve`, `reject` — each through the owner's functions."""
+`register_group`, `add_route`, `approve`, `reject` — each through the owner's functions, which
+log the change in the audit log as the run's agent (`agent:<folder>`, origin `tool`)."""
 
 from __future__ import annotations
 
@@ -88,27 +89,32 @@ def register_group(ctx: CallContext, args: RegisterGroup) -> dict[str, Any]:
         name=args.name,
         trigger_word=args.trigger_word,
         requires_trigger=args.requires_trigger,
+        actor=ctx.actor,
     )
     return {"jid": group.jid, "folder": group.folder}
 
 
 def add_route(ctx: CallContext, args: AddRoute) -> dict[str, Any]:
     route = _store_call(
-        None, store.add_route, ctx.conn, args.jid, args.type, args.match, args.target
-    )
+        None, store.add_route, ctx.conn, args.jid, args.type, args.match, args.target,
+        actor=ctx.actor,
+    )  # fmt: skip
     return {"id": route.id, "jid": route.jid, "seq": route.seq, "target": route.target}
 
 
 def approve(ctx: CallContext, args: Approve) -> dict[str, Any]:
-    decision = _store_call("jid", onboarding.approve, ctx.conn, args.jid, f"agent:{ctx.run.folder}")
+    actor = ctx.actor  # decided by 'agent:<folder>'
+    decision = _store_call("jid", onboarding.approve, ctx.conn, args.jid, actor.name, actor=actor)
     if not decision.ok:
         raise ToolError("failed", decision.message, "jid")
     return {"jid": args.jid, "message": decision.message}
 
 
 def reject(ctx: CallContext, args: Reject) -> dict[str, Any]:
-    by = f"agent:{ctx.run.folder}"
-    decision = _store_call("jid", onboarding.reject, ctx.conn, args.jid, by, args.reason)
+    actor = ctx.actor
+    decision = _store_call(
+        "jid", onboarding.reject, ctx.conn, args.jid, actor.name, args.reason, actor=actor
+    )
     if not decision.ok:
         raise ToolError("failed", decision.message, "jid")
     return {"jid": args.jid, "message": decision.message}
