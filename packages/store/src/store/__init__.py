@@ -4,9 +4,24 @@ writes through these typed functions. See DESIGN.md section 3."""
 from store import validate
 from store.bus import WorkKey
 from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
-from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
+from store.connection import (
+    ThreadConnections,
+    connect,
+    execute_script,
+    resolve_db,
+    resolve_db_path,
+    tx,
+)
 from store.database import open, schema_version
-from store.errors import InvalidInput, NotFound, SchemaTooNew, StoreError, UnsafeFile
+from store.dburl import DbTarget, PostgresTarget, SqliteTarget, parse_db, sqlite_only
+from store.errors import (
+    InvalidInput,
+    NotFound,
+    SchemaTooNew,
+    StoreError,
+    UnsafeFile,
+    UnsupportedDatabase,
+)
 from store.group_settings import (
     SettingLine,
     check_mounts,
@@ -122,6 +137,7 @@ __all__ = [
     "ChangeWatcher",
     "Chat",
     "Daemon",
+    "DbTarget",
     "FolderSettings",
     "Group",
     "InvalidInput",
@@ -135,6 +151,7 @@ __all__ = [
     "OpenRun",
     "OutboxItem",
     "OutboxStatus",
+    "PostgresTarget",
     "PutResult",
     "Route",
     "RunLimit",
@@ -143,10 +160,12 @@ __all__ = [
     "Schemas",
     "SessionRun",
     "SettingLine",
+    "SqliteTarget",
     "StoreError",
     "SystemMessage",
     "ThreadConnections",
     "UnsafeFile",
+    "UnsupportedDatabase",
     "WorkKey",
     "__version__",
     "active_web_jids",
@@ -208,6 +227,7 @@ __all__ = [
     "operator_groups",
     "outbox_counts",
     "outbox_status",
+    "parse_db",
     "parse_iso",
     "parse_mount_roots",
     "pending_system_messages",
@@ -216,6 +236,7 @@ __all__ = [
     "register_group",
     "registered_groups",
     "remove_route",
+    "resolve_db",
     "resolve_db_path",
     "routes_for",
     "schema_version",
@@ -225,6 +246,7 @@ __all__ = [
     "set_state",
     "setting_lines",
     "settings_json",
+    "sqlite_only",
     "states_with_prefix",
     "store_outbound",
     "take_over_run",

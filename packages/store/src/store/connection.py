@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from store.dburl import DbTarget, SqliteTarget, parse_db, sqlite_only
+from store.errors import UnsupportedDatabase
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB: Final = Path("data") / "messages.db"
@@ -28,12 +31,22 @@ _local_commit_count = 0
 _SAVEPOINTS: Final = itertools.count(1)
 
 
-def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
-    """The db path: the argument, else SWITCHBOARD_DB, else ./data/messages.db."""
+def resolve_db(arg: str | os.PathLike[str] | None = None) -> DbTarget:
+    """The database: the argument, else SWITCHBOARD_DB, else ./data/messages.db; a URL of a
+    scheme we do not support raises UnsupportedDatabase."""
     if arg:
-        return Path(arg)
+        return parse_db(os.fspath(arg))
     env = os.environ.get("SWITCHBOARD_DB")
-    return Path(env) if env else DEFAULT_DB
+    return parse_db(env, "SWITCHBOARD_DB") if env else SqliteTarget(DEFAULT_DB)
+
+
+def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
+    """The SQLite db path (`resolve_db`) of a program that runs on SQLite only so far; a
+    PostgreSQL URL raises UnsupportedDatabase saying so (issue 20 ports the daemons)."""
+    target = resolve_db(arg)
+    if isinstance(target, SqliteTarget):
+        return target.path
+    raise UnsupportedDatabase("db", target.shown(), sqlite_only("this program"))
 
 
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
