@@ -2,7 +2,7 @@
 is a failure, so a missing system package can never pass CI silently. Plugins every test tree
 may use: `testkit.synapse_fixture` (the session's real Matrix homeserver, `synapse`),
 `testkit.postgres_fixture` (the session's throw-away PostgreSQL cluster, `pg_cluster`, and a
-fresh database per test, `pg_url`) and
+fresh database per test, `pg_url` / `pg_migrated_url`) and
 `standin_fixtures` (the Telegram, Slack and Discord stand-ins: `telegram`, `slack`,
 `discord_cloud`; services/platforms/tests is on the path for it)."""
 

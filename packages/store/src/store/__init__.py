@@ -1,5 +1,6 @@
-"""Switchboard's shared store: one SQLite file (`messages.db`) that every daemon reads and
-writes through these typed functions. See DESIGN.md section 3."""
+"""Switchboard's shared store: one SQLite file (`messages.db`), or a PostgreSQL database, that
+every daemon reads and writes through these typed functions. See DESIGN.md section 3 and
+docs/store.md."""
 
 from store import validate
 from store.bus import WorkKey
@@ -7,12 +8,14 @@ from store.clock import iso, normalise_iso, now_iso, parse_iso, utcnow
 from store.connection import (
     ThreadConnections,
     connect,
+    connect_db,
     execute_script,
     resolve_db,
     resolve_db_path,
     tx,
 )
-from store.database import open, schema_version
+from store.database import open, open_db, schema_version
+from store.dbapi import Conn, Cursor, Row, dialect, is_postgres
 from store.dburl import DbTarget, PostgresTarget, SqliteTarget, parse_db, sqlite_only
 from store.errors import (
     InvalidInput,
@@ -20,6 +23,7 @@ from store.errors import (
     SchemaTooNew,
     StoreError,
     UnsafeFile,
+    UnsuitableDatabase,
     UnsupportedDatabase,
 )
 from store.group_settings import (
@@ -136,6 +140,8 @@ __all__ = [
     "CarriedMessage",
     "ChangeWatcher",
     "Chat",
+    "Conn",
+    "Cursor",
     "Daemon",
     "DbTarget",
     "FolderSettings",
@@ -154,6 +160,7 @@ __all__ = [
     "PostgresTarget",
     "PutResult",
     "Route",
+    "Row",
     "RunLimit",
     "SandboxMode",
     "SchemaTooNew",
@@ -165,6 +172,7 @@ __all__ = [
     "SystemMessage",
     "ThreadConnections",
     "UnsafeFile",
+    "UnsuitableDatabase",
     "UnsupportedDatabase",
     "WorkKey",
     "__version__",
@@ -179,9 +187,11 @@ __all__ = [
     "claim_outbound",
     "close_runs_without_key",
     "connect",
+    "connect_db",
     "daemon_stopped",
     "dead_letters",
     "delete_session",
+    "dialect",
     "end_run",
     "errored_chats",
     "execute_script",
@@ -198,6 +208,7 @@ __all__ = [
     "group_folders",
     "groups_for_folder",
     "heartbeat",
+    "is_postgres",
     "is_registered",
     "iso",
     "latest_seq",
@@ -221,6 +232,7 @@ __all__ = [
     "note_run_success",
     "now_iso",
     "open",
+    "open_db",
     "open_run",
     "open_run_of",
     "open_runs",

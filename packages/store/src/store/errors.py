@@ -26,6 +26,11 @@ class UnsupportedDatabase(InvalidInput):
         self.why = why
 
 
+class UnsuitableDatabase(StoreError):
+    """A PostgreSQL database whose encoding or collation would change what the store reads
+    (text order, bytes); names what it has and how to create one that fits."""
+
+
 class SchemaTooNew(StoreError):
     """The database was migrated by newer code than this one; nothing was written."""
 
