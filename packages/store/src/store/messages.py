@@ -1,17 +1,20 @@
-"""Every query on `messages` (and the `chats` upsert that goes with storing one)."""
+"""Every query on `messages` (and the `chats` upsert that goes with storing one), on either
+backend. On PostgreSQL every insert holds the messages advisory lock until its transaction
+ends, so seq order is commit order there too (see `lock_message_inserts`)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterable
 
 from store import validate
 from store.clock import EARLIEST, LATEST, normalise_iso, now_iso
 from store.connection import tx
+from store.dbapi import Conn, is_postgres
 from store.errors import InvalidInput
 from store.models import Message, NewMessage, PutResult
+from store.pgnames import MESSAGES_LOCK
 
 # Parameters: id, chat_jid, sender, sender_name, content, timestamp, verb, source,
 # group_folder, topic, is_from_me, reply_to_id, attachments, mentions_bot, target_id.
@@ -22,12 +25,21 @@ INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, ver
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (chat_jid, id) DO NOTHING
 """
+# PostgreSQL has no lastrowid: the new seq comes back as a row (none for a duplicate).
+INSERT_MESSAGE_PG_SQL = INSERT_MESSAGE_SQL.rstrip() + "\nRETURNING seq\n"
 
 # Parameters: jid, name, channel, is_group, last_message_at.
 UPSERT_CHAT_SQL = """
 INSERT INTO chats (jid, name, channel, is_group, last_message_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (jid) DO UPDATE SET
     last_message_at = MAX(COALESCE(chats.last_message_at, ''), excluded.last_message_at),
+    name = CASE WHEN excluded.name != '' THEN excluded.name ELSE chats.name END
+"""
+# The same on PostgreSQL, whose maximum of two values is GREATEST.
+UPSERT_CHAT_PG_SQL = """
+INSERT INTO chats (jid, name, channel, is_group, last_message_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (jid) DO UPDATE SET
+    last_message_at = GREATEST(COALESCE(chats.last_message_at, ''), excluded.last_message_at),
     name = CASE WHEN excluded.name != '' THEN excluded.name ELSE chats.name END
 """
 
@@ -97,12 +109,35 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
     )
 
 
-def _insert_row(conn: sqlite3.Connection, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
-    """Insert the message row only (no chats upsert); the caller is inside tx()."""
+def lock_message_inserts(conn: Conn) -> None:
+    """On PostgreSQL, wait for every other transaction that inserted a message to end, and
+    keep them waiting until this one ends (a transaction-level advisory lock; taking it again
+    in the same transaction is free of waiting). A sequence hands out its value before the
+    commit, so without this seq 11 can commit and be read before seq 10 commits, and a reader
+    at cursor 11 would never see 10. With it, a seq is taken only after every smaller seq has
+    committed or rolled back: seq order is commit order, as SQLite's single writer makes it.
+    The cost is that inserts of messages commit one at a time; they are short."""
+    if is_postgres(conn):
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (MESSAGES_LOCK,))
+
+
+def _insert_row(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
+    """Insert the message row only (no chats upsert); the caller is inside tx() (and on
+    PostgreSQL holds `lock_message_inserts`)."""
+    if is_postgres(conn):
+        row = conn.execute(INSERT_MESSAGE_PG_SQL, params).fetchone()
+        if row is not None:
+            return PutResult(seq=row[0], duplicate=False)
+        return _duplicate(conn, msg)
     # rowcount/lastrowid instead of RETURNING: one less step per row on the hot path.
     cur = conn.execute(INSERT_MESSAGE_SQL, params)
     if cur.rowcount == 1 and cur.lastrowid is not None:
         return PutResult(seq=cur.lastrowid, duplicate=False)
+    return _duplicate(conn, msg)
+
+
+def _duplicate(conn: Conn, msg: NewMessage) -> PutResult:
+    """The result of putting a message that is stored already."""
     seq = conn.execute(
         "SELECT seq FROM messages WHERE chat_jid = ? AND id = ?", (msg.chat_jid, msg.id)
     ).fetchone()[0]
@@ -119,27 +154,31 @@ def _chat_params(msg: NewMessage, timestamp: object) -> tuple[object, ...]:
     )
 
 
-def insert_message(
-    conn: sqlite3.Connection, msg: NewMessage, params: tuple[object, ...]
-) -> PutResult:
+def _upsert_chat_sql(conn: Conn) -> str:
+    return UPSERT_CHAT_PG_SQL if is_postgres(conn) else UPSERT_CHAT_SQL
+
+
+def insert_message(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
     """Insert one validated message and upsert its chat; the caller is inside tx()."""
+    lock_message_inserts(conn)
     result = _insert_row(conn, msg, params)
     if not result.duplicate:
-        conn.execute(UPSERT_CHAT_SQL, _chat_params(msg, params[5]))
+        conn.execute(_upsert_chat_sql(conn), _chat_params(msg, params[5]))
     return result
 
 
-def put_message(conn: sqlite3.Connection, msg: NewMessage) -> PutResult:
+def put_message(conn: Conn, msg: NewMessage) -> PutResult:
     """Store a message (idempotent on chat_jid+id) and upsert its chat; one transaction."""
     params = message_params(msg)
     with tx(conn):
         return insert_message(conn, msg, params)
 
 
-def put_messages(conn: sqlite3.Connection, msgs: Iterable[NewMessage]) -> list[PutResult]:
+def put_messages(conn: Conn, msgs: Iterable[NewMessage]) -> list[PutResult]:
     """Store many messages in one transaction (all validated before anything is written)."""
     checked = [(m, message_params(m)) for m in msgs]
     with tx(conn):
+        lock_message_inserts(conn)
         results = [_insert_row(conn, m, p) for m, p in checked]
         # One chats upsert per chat per batch, in message order, so the outcome equals
         # upserting after every row (latest last_message_at, last non-empty name wins).
@@ -159,11 +198,11 @@ def put_messages(conn: sqlite3.Connection, msgs: Iterable[NewMessage]) -> list[P
                     max(str(prev[4]), str(p[5])),
                 )
         if chats:
-            conn.executemany(UPSERT_CHAT_SQL, list(chats.values()))
+            conn.executemany(_upsert_chat_sql(conn), list(chats.values()))
         return results
 
 
-def new_messages(conn: sqlite3.Connection, since_seq: int, limit: int = 500) -> list[Message]:
+def new_messages(conn: Conn, since_seq: int, limit: int = 500) -> list[Message]:
     """Messages with seq > since_seq, oldest first (the cursor-following read)."""
     rows = conn.execute(
         "SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -172,9 +211,7 @@ def new_messages(conn: sqlite3.Connection, since_seq: int, limit: int = 500) -> 
     return [Message.from_row(r) for r in rows]
 
 
-def messages_since(
-    conn: sqlite3.Connection, chat_jid: str, cursor: int, limit: int = 200
-) -> list[Message]:
+def messages_since(conn: Conn, chat_jid: str, cursor: int, limit: int = 200) -> list[Message]:
     """One chat's messages with seq > cursor, oldest first."""
     rows = conn.execute(
         "SELECT * FROM messages WHERE chat_jid = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -184,7 +221,7 @@ def messages_since(
 
 
 def messages_before(
-    conn: sqlite3.Connection, chat_jid: str, before_seq: int | None, limit: int = 50
+    conn: Conn, chat_jid: str, before_seq: int | None, limit: int = 50
 ) -> list[Message]:
     """One chat's page of messages ending before `before_seq` (None: the latest), oldest first."""
     bound = before_seq if before_seq is not None else 2**62
@@ -195,13 +232,13 @@ def messages_before(
     return [Message.from_row(r) for r in reversed(rows)]
 
 
-def get_message(conn: sqlite3.Connection, seq: int) -> Message | None:
+def get_message(conn: Conn, seq: int) -> Message | None:
     """The message with this seq, if any."""
     row = conn.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone()
     return Message.from_row(row) if row else None
 
 
-def find_message(conn: sqlite3.Connection, chat_jid: str, msg_id: str) -> Message | None:
+def find_message(conn: Conn, chat_jid: str, msg_id: str) -> Message | None:
     """The message with this (chat_jid, id), if any."""
     row = conn.execute(
         "SELECT * FROM messages WHERE chat_jid = ? AND id = ?", (chat_jid, msg_id)
@@ -209,7 +246,7 @@ def find_message(conn: sqlite3.Connection, chat_jid: str, msg_id: str) -> Messag
     return Message.from_row(row) if row else None
 
 
-def latest_seq(conn: sqlite3.Connection) -> int:
+def latest_seq(conn: Conn) -> int:
     """The highest seq stored (0 for an empty table)."""
     return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
 
@@ -230,7 +267,7 @@ ORDER BY seq LIMIT ?
 
 
 def pending_task_messages(
-    conn: sqlite3.Connection,
+    conn: Conn,
     group_folder: str,
     topic: str,
     after_seq: int,
