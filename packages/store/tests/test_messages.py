@@ -131,6 +131,12 @@ def test_put_messages_stores_a_batch_and_reports_duplicates(db: store.Conn) -> N
 
 
 @BOTH_BACKENDS
+def test_put_messages_of_nothing_stores_nothing(db: store.Conn) -> None:
+    assert store.put_messages(db, []) == []
+    assert count(db) == 0
+
+
+@BOTH_BACKENDS
 def test_put_messages_with_one_bad_message_writes_nothing(db: store.Conn) -> None:
     with pytest.raises(store.InvalidInput):
         store.put_messages(db, [msg(1), store.NewMessage(id="2", chat_jid="web:demo", content="")])

@@ -90,3 +90,17 @@ def test_an_sqlite_entry_point_refuses_a_url_and_creates_nothing(
         with pytest.raises(store.UnsupportedDatabase, match=r"store\.connect_db"):
             opener("postgresql://sb:pw@127.0.0.1:1/x")
     assert os.listdir(tmp_path) == []
+
+
+def test_put_message_notifies_when_it_stores_and_not_for_a_duplicate(
+    pg: PgConnection, pg_migrated_url: str
+) -> None:
+    listener = store.open_db(pg_migrated_url)
+    assert isinstance(listener, PgConnection)
+    listener.execute(f"LISTEN {CHANGES_CHANNEL}")
+    new = store.NewMessage(id="m1", chat_jid="web:demo", content="hello")
+    store.put_message(pg, new)
+    assert len(list(listener.raw.notifies(timeout=0.5))) == 1
+    assert store.put_message(pg, new).duplicate
+    assert list(listener.raw.notifies(timeout=0.2)) == []
+    listener.close()

@@ -137,7 +137,10 @@ def test_without_the_messages_lock_the_reader_skips_committed_messages(
     """The counterfactual: with the lock switched off, all 8 hold a seq taken before their
     commit, and a random release order (not ascending by seq) commits some above an open
     one: the reader's cursor passes those, and they are never seen."""
-    monkeypatch.setattr(messages, "lock_message_inserts", lambda conn: None)
+    unlocked = messages.INSERT_MESSAGE_AND_CHAT_PG_SQL.replace(
+        "pg_advisory_xact_lock(?)", "CAST(? AS BIGINT)"
+    )
+    monkeypatch.setattr(messages, "INSERT_MESSAGE_AND_CHAT_PG_SQL", unlocked)
     race.start()
     assert all(w.inserted.is_set() for w in race.writers)
     order = release_order(1)

@@ -162,7 +162,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 @contextmanager
-def tx(conn: AnyConn) -> Iterator[AnyConn]:
+def tx(conn: AnyConn, *, pg_notified: bool = False) -> Iterator[AnyConn]:
     """A short write transaction, rolled back on error: on SQLite `BEGIN IMMEDIATE` ...
     `COMMIT` (writers serialised); on PostgreSQL `BEGIN` (READ COMMITTED) ... `COMMIT`, which
     also notifies `wait_for_change` listeners when the transaction wrote anything.
@@ -170,6 +170,10 @@ def tx(conn: AnyConn) -> Iterator[AnyConn]:
     Inside an open transaction it is a SAVEPOINT of it, so store functions compose into one
     caller's transaction (timed fires a task message and its run row atomically this way) and
     an inner failure undoes only the inner part: the caller may catch it and go on.
+
+    `pg_notified`: the body's own statement notifies the changes channel whenever it writes
+    (`messages.INSERT_MESSAGE_AND_CHAT_PG_SQL`), so the COMMIT goes alone: one statement less
+    on the hot path. Ignored on SQLite.
     """
     if conn.in_transaction:
         with _savepoint(conn):
@@ -186,7 +190,7 @@ def tx(conn: AnyConn) -> Iterator[AnyConn]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute(PG_COMMIT if postgres else "COMMIT")
+    conn.execute(PG_COMMIT if postgres and not pg_notified else "COMMIT")
     note_local_change()
 
 

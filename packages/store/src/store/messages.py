@@ -1,6 +1,6 @@
 """Every query on `messages` (and the `chats` upsert that goes with storing one), on either
 backend. On PostgreSQL every insert holds the messages advisory lock until its transaction
-ends, so seq order is commit order there too (see `lock_message_inserts`)."""
+ends, so seq order is commit order there too (see MESSAGES_LOCK_NOTE)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,37 @@ INSERT INTO chats (jid, name, channel, is_group, last_message_at) VALUES (?, ?, 
 ON CONFLICT (jid) DO UPDATE SET
     last_message_at = MAX(COALESCE(chats.last_message_at, ''), excluded.last_message_at),
     name = CASE WHEN excluded.name != '' THEN excluded.name ELSE chats.name END
+"""
+# MESSAGES_LOCK_NOTE. A PostgreSQL sequence hands out its value before the commit, so without
+# care seq 11 can commit, and be read, before seq 10 commits, and a reader whose cursor is
+# then 11 never sees 10. So every insert into messages first takes the transaction-level
+# advisory lock MESSAGES_LOCK, held until its transaction ends (taking it again in the same
+# transaction does not wait): a seq is taken only once every smaller seq has committed or
+# rolled back, and seq order is commit order, as SQLite's single writer makes it. The cost:
+# message inserts commit one at a time (they are short).
+
+# Parameters: MESSAGES_LOCK, those of INSERT_MESSAGE_SQL, then those of UPSERT_CHAT_SQL.
+# PostgreSQL, one statement (one round trip): take the messages lock (the MATERIALIZED CTE is
+# read before the insert's row, and so its seq, is made), insert the message, upsert its chat
+# and notify the changes channel only when the message is new; the new seq comes back (no row
+# for a duplicate).
+INSERT_MESSAGE_AND_CHAT_PG_SQL = """
+WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(?)),
+inserted AS (
+    INSERT INTO messages (id, chat_jid, sender, sender_name, content, timestamp, verb, source,
+                          group_folder, topic, is_from_me, reply_to_id, attachments,
+                          mentions_bot, target_id)
+    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM locked
+    ON CONFLICT (chat_jid, id) DO NOTHING
+    RETURNING seq
+), chat AS (
+    INSERT INTO chats (jid, name, channel, is_group, last_message_at)
+    SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM inserted)
+    ON CONFLICT (jid) DO UPDATE SET
+        last_message_at = GREATEST(COALESCE(chats.last_message_at, ''), excluded.last_message_at),
+        name = CASE WHEN excluded.name != '' THEN excluded.name ELSE chats.name END
+)
+SELECT seq, pg_notify('switchboard_changes', '') FROM inserted
 """
 # The same on PostgreSQL, whose maximum of two values is GREATEST.
 UPSERT_CHAT_PG_SQL = """
@@ -110,20 +141,15 @@ def message_params(msg: NewMessage) -> tuple[object, ...]:
 
 
 def lock_message_inserts(conn: Conn) -> None:
-    """On PostgreSQL, wait for every other transaction that inserted a message to end, and
-    keep them waiting until this one ends (a transaction-level advisory lock; taking it again
-    in the same transaction is free of waiting). A sequence hands out its value before the
-    commit, so without this seq 11 can commit and be read before seq 10 commits, and a reader
-    at cursor 11 would never see 10. With it, a seq is taken only after every smaller seq has
-    committed or rolled back: seq order is commit order, as SQLite's single writer makes it.
-    The cost is that inserts of messages commit one at a time; they are short."""
+    """On PostgreSQL, take the messages lock (MESSAGES_LOCK_NOTE) for the inserts to come in
+    this transaction; nothing on SQLite."""
     if is_postgres(conn):
         conn.execute("SELECT pg_advisory_xact_lock(?)", (MESSAGES_LOCK,))
 
 
 def _insert_row(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
-    """Insert the message row only (no chats upsert); the caller is inside tx() (and on
-    PostgreSQL holds `lock_message_inserts`)."""
+    """Insert the message row only (no chats upsert); the caller is inside tx() and on
+    PostgreSQL holds `lock_message_inserts`."""
     if is_postgres(conn):
         row = conn.execute(INSERT_MESSAGE_PG_SQL, params).fetchone()
         if row is not None:
@@ -134,6 +160,22 @@ def _insert_row(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutR
     if cur.rowcount == 1 and cur.lastrowid is not None:
         return PutResult(seq=cur.lastrowid, duplicate=False)
     return _duplicate(conn, msg)
+
+
+def _insert_rows(
+    conn: Conn, checked: list[tuple[NewMessage, tuple[object, ...]]]
+) -> list[PutResult]:
+    """`_insert_row` for each; on PostgreSQL all inserts in one pipelined round trip."""
+    if not is_postgres(conn) or not checked:
+        return [_insert_row(conn, m, p) for m, p in checked]
+    from store.pgconn import PgConnection  # psycopg is imported only by PostgreSQL users
+
+    assert isinstance(conn, PgConnection)
+    rows = conn.executemany_returning(INSERT_MESSAGE_PG_SQL, [p for _, p in checked])
+    return [
+        PutResult(seq=row[0], duplicate=False) if row else _duplicate(conn, m)
+        for (m, _), row in zip(checked, rows, strict=True)
+    ]
 
 
 def _duplicate(conn: Conn, msg: NewMessage) -> PutResult:
@@ -158,20 +200,30 @@ def _upsert_chat_sql(conn: Conn) -> str:
     return UPSERT_CHAT_PG_SQL if is_postgres(conn) else UPSERT_CHAT_SQL
 
 
-def insert_message(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
-    """Insert one validated message and upsert its chat; the caller is inside tx()."""
-    lock_message_inserts(conn)
+def _insert_with_chat(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
+    """Insert the message and upsert its chat unless it is a duplicate; the caller is inside
+    tx(). PostgreSQL: one statement that also takes the messages lock and notifies."""
+    chat = _chat_params(msg, params[5])
+    if is_postgres(conn):
+        values = (MESSAGES_LOCK, *params, *chat)
+        row = conn.execute(INSERT_MESSAGE_AND_CHAT_PG_SQL, values).fetchone()
+        return PutResult(seq=row[0], duplicate=False) if row else _duplicate(conn, msg)
     result = _insert_row(conn, msg, params)
     if not result.duplicate:
-        conn.execute(_upsert_chat_sql(conn), _chat_params(msg, params[5]))
+        conn.execute(UPSERT_CHAT_SQL, chat)
     return result
+
+
+def insert_message(conn: Conn, msg: NewMessage, params: tuple[object, ...]) -> PutResult:
+    """Insert one validated message and upsert its chat; the caller is inside tx()."""
+    return _insert_with_chat(conn, msg, params)
 
 
 def put_message(conn: Conn, msg: NewMessage) -> PutResult:
     """Store a message (idempotent on chat_jid+id) and upsert its chat; one transaction."""
     params = message_params(msg)
-    with tx(conn):
-        return insert_message(conn, msg, params)
+    with tx(conn, pg_notified=True):
+        return _insert_with_chat(conn, msg, params)
 
 
 def put_messages(conn: Conn, msgs: Iterable[NewMessage]) -> list[PutResult]:
@@ -179,7 +231,7 @@ def put_messages(conn: Conn, msgs: Iterable[NewMessage]) -> list[PutResult]:
     checked = [(m, message_params(m)) for m in msgs]
     with tx(conn):
         lock_message_inserts(conn)
-        results = [_insert_row(conn, m, p) for m, p in checked]
+        results = _insert_rows(conn, checked)
         # One chats upsert per chat per batch, in message order, so the outcome equals
         # upserting after every row (latest last_message_at, last non-empty name wins).
         chats: dict[str, tuple[object, ...]] = {}

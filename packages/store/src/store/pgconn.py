@@ -54,10 +54,13 @@ class PgRow:
 
 
 def pg_row(cursor: psycopg.Cursor[Any]) -> RowMaker[PgRow]:
-    """psycopg's row factory for PgRow: the column map is built once per result."""
-    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    """psycopg's row factory for PgRow: the column map is built once per result, when its
+    first row is read (BEGIN, COMMIT and most writes have none)."""
+    index: dict[str, int] = {}
 
     def make(values: Sequence[Any]) -> PgRow:
+        if not index:
+            index.update((column.name, i) for i, column in enumerate(cursor.description or ()))
         return PgRow(values, index)
 
     return make
@@ -110,6 +113,18 @@ class PgConnection:
         cur = self.raw.cursor()
         cur.executemany(to_psycopg(sql), list(parameters))
         return PgCursor(cur)
+
+    def executemany_returning(
+        self, sql: str, parameters: Iterable[Params], /
+    ) -> list[PgRow | None]:
+        """`executemany` of a statement with RETURNING: the first row each execution returned
+        (None for none), in order."""
+        cur = self.raw.cursor()
+        cur.executemany(to_psycopg(sql), list(parameters), returning=True)
+        rows = [cur.fetchone()]
+        while cur.nextset():
+            rows.append(cur.fetchone())
+        return rows
 
     @property
     def in_transaction(self) -> bool:
