@@ -22,7 +22,7 @@ from typing import Protocol
 import psycopg
 import store
 from store.messages import message_params
-from store_bench import make_rows  # the same rows as the SQLite bench
+from store_bench import make_rows, print_ratios  # the same rows and table as for SQLite
 from testkit.postgres import PostgresCluster, missing_reason
 
 RESULTS = Path(__file__).parent / "results" / "pg_store.json"
@@ -145,16 +145,7 @@ def run(args: argparse.Namespace, cluster: PostgresCluster) -> dict[str, object]
         for name, value in run_round(cluster, rows, args.batch, f"r{r}").items():
             runs[name].append(value)
     median = {name: statistics.median(v) for name, v in runs.items()}
-    ratios = {
-        "single": median["store put_message (1 row/tx)"] / median["raw psycopg (1 row/tx)"],
-        "batch": median["store put_messages (batch)"] / median["raw psycopg (batch)"],
-    }
-    print(f"{'case':32} {'rows/s (median)':>16} {'ratio to raw':>13}")
-    for name, value in median.items():
-        kind = "batch" if "batch" in name else "single"
-        ratio = f"{ratios[kind]:.2f}" if name.startswith("store") else "1.00"
-        print(f"{name:32} {value:16,.0f} {ratio:>13}")
-    print(f"target: single-row ratio >= 0.50 -> {'met' if ratios['single'] >= 0.5 else 'MISSED'}")
+    ratios = print_ratios(median)
     with psycopg.connect(cluster.url()) as conn:
         version = conn.info.server_version
     return {
