@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from store import connection
@@ -49,16 +50,30 @@ class ChangeWatcher:
 
         A set `stop` event ends the wait early (returns False).
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.changed():
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0 or (stop is not None and stop.is_set()):
-                return False
-            with connection.LOCAL_COMMITS:
-                if connection.local_commit_count() == self._local:
-                    connection.LOCAL_COMMITS.wait(min(POLL_S, left))
+        return wait_until_changed(self.changed, self._pause, timeout, stop)
+
+    def _pause(self, seconds: float) -> None:
+        with connection.LOCAL_COMMITS:
+            if connection.local_commit_count() == self._local:
+                connection.LOCAL_COMMITS.wait(seconds)
+
+
+def wait_until_changed(
+    changed: Callable[[], bool],
+    pause: Callable[[float], None],
+    timeout: float,
+    stop: threading.Event | None,
+) -> bool:
+    """The loop of every watcher: True as soon as `changed()` is, False once `timeout` passes
+    or `stop` is set; in between `pause` for at most POLL_S (it may return early on news)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if changed():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0 or (stop is not None and stop.is_set()):
+            return False
+        pause(min(POLL_S, left))
 
 
 def wake_waiters() -> None:

@@ -1,20 +1,16 @@
 """Waking up on PostgreSQL: `LISTEN` on the store's changes channel, which every `store.tx`
 commit that wrote something notifies, and this process's in-process commit condition (for
-`wake_waiters`). Used by `store.notify` for PostgreSQL connections."""
+`wake_waiters`, seen within `notify.POLL_S`: a notification wakes the socket at once). Used by
+`store.notify` for PostgreSQL connections."""
 
 from __future__ import annotations
 
 import threading
-import time
-from typing import Final
 
 from store import connection
+from store.notify import wait_until_changed
 from store.pgconn import PgConnection
 from store.pgnames import CHANGES_CHANNEL
-
-# The longest a wait blocks on the socket before it looks at the in-process condition again:
-# `wake_waiters` news is seen within this (a commit's notification wakes the socket at once).
-SLICE_S: Final = 0.05
 
 
 class PgChangeWatcher:
@@ -24,6 +20,7 @@ class PgChangeWatcher:
         self.conn = conn
         conn.execute(f"LISTEN {CHANGES_CHANNEL}")
         self._local = connection.local_commit_count()
+        self._pending = False  # a notification taken by a pause, not yet reported
 
     def _notified(self, timeout: float) -> bool:
         """Whether a notification came (those queued already first), waiting up to `timeout`
@@ -39,7 +36,8 @@ class PgChangeWatcher:
     def changed(self) -> bool:
         """True (and remember it) if a commit happened since the last call."""
         local = connection.local_commit_count()
-        notified = self._notified(0)
+        notified = self._pending or self._notified(0)
+        self._pending = False
         if notified or local != self._local:
             self._local = local
             return True
@@ -50,13 +48,8 @@ class PgChangeWatcher:
 
         A set `stop` event ends the wait early (returns False).
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.changed():
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0 or (stop is not None and stop.is_set()):
-                return False
-            if self._notified(min(SLICE_S, left)):
-                self._local = connection.local_commit_count()
-                return True
+        return wait_until_changed(self.changed, self._pause, timeout, stop)
+
+    def _pause(self, seconds: float) -> None:
+        """Block on the socket: a notification ends the pause at once."""
+        self._pending = self._notified(seconds)
