@@ -26,7 +26,8 @@ from typing import Final
 import psycopg
 from psycopg.rows import TupleRow
 
-BIN_GLOB: Final = "/usr/lib/postgresql/*/bin"
+BIN_GLOB: Final = "/usr/lib/postgresql/*/bin"  # Debian's layout, newest version wins
+BIN_ENV: Final = "SWITCHBOARD_PG_BIN"  # another directory holding initdb and pg_ctl
 SERVER_USER: Final = "postgres"  # the unprivileged user root runs the server as
 SUPERUSER: Final = "sb"  # the cluster's superuser, the one tests connect as
 START_TIMEOUT_S: Final = 60
@@ -41,11 +42,18 @@ SETTINGS: Final = {
     "log_min_messages": "warning",
     "log_connections": "off",
 }
-MISSING: Final = "PostgreSQL is not installed (Debian package postgresql: initdb, pg_ctl)"
+MISSING: Final = (
+    "PostgreSQL is not installed (Debian package postgresql: initdb, pg_ctl; or set "
+    "SWITCHBOARD_PG_BIN to a directory holding them)"
+)
 
 
 def bin_dir() -> Path | None:
-    """The newest installed server's bin directory, or None."""
+    """$SWITCHBOARD_PG_BIN, else the newest installed server's bin directory; None when
+    neither holds initdb and pg_ctl."""
+    if os.environ.get(BIN_ENV):
+        chosen = Path(os.environ[BIN_ENV])
+        return chosen if (chosen / "initdb").exists() and (chosen / "pg_ctl").exists() else None
     found = [Path(p) for p in glob.glob(BIN_GLOB) if (Path(p) / "pg_ctl").exists()]
     return max(found, key=lambda p: int(p.parent.name)) if found else None
 
