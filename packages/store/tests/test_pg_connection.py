@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import store
 from store.pgconn import PgConnection, PgRow
@@ -104,3 +105,24 @@ def test_put_message_notifies_when_it_stores_and_not_for_a_duplicate(
     assert store.put_message(pg, new).duplicate
     assert list(listener.raw.notifies(timeout=0.2)) == []
     listener.close()
+
+
+def test_reads_go_on_after_another_process_adds_a_column(
+    pg: PgConnection, pg_migrated_url: str
+) -> None:
+    """A migration on another host must not break a running daemon's prepared reads."""
+    store.put_message(pg, store.NewMessage(id="m1", chat_jid="web:demo", content="hello"))
+    for _ in range(7):  # psycopg prepares a statement from its 5th run
+        assert len(store.new_messages(pg, 0)) == 1
+    other = store.open_db(pg_migrated_url)
+    other.execute("ALTER TABLE messages ADD COLUMN later TEXT")
+    other.close()
+    assert [m.id for m in store.new_messages(pg, 0)] == ["m1"]  # outside a transaction
+    for _ in range(7):
+        store.new_messages(pg, 0)
+    other = store.open_db(pg_migrated_url)
+    other.execute("ALTER TABLE messages ADD COLUMN later_still TEXT")
+    other.close()
+    with pytest.raises(psycopg.errors.FeatureNotSupported), store.tx(pg):
+        store.new_messages(pg, 0)  # inside one: the transaction fails and rolls back ...
+    assert [m.id for m in store.new_messages(pg, 0)] == ["m1"]  # ... and the next try reads

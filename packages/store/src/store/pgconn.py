@@ -15,6 +15,7 @@ from store.dbapi import Params
 from store.placeholders import to_psycopg
 
 CONNECT_TIMEOUT_S: Final = 10
+STALE_PLAN: Final = "cached plan must not change result type"
 
 
 class PgRow:
@@ -100,7 +101,23 @@ class PgConnection:
         self.raw = raw
 
     def execute(self, sql: str, parameters: Params = (), /) -> PgCursor:
-        """Run one statement (or, without parameters, a script of several)."""
+        """Run one statement (or, without parameters, a script of several).
+
+        psycopg prepares a statement run often; when another process then changes the columns
+        of a table it reads (a migration on another host), the prepared plan fails with "cached
+        plan must not change result type". Outside a transaction the plans are dropped and the
+        statement runs again, once; inside one the error ends the transaction, whose ROLLBACK
+        drops them (psycopg clears its cache on ROLLBACK), so the caller's next try succeeds.
+        """
+        try:
+            return self._execute(sql, parameters)
+        except psycopg.errors.FeatureNotSupported as exc:
+            if STALE_PLAN not in str(exc) or self.in_transaction:
+                raise
+            self.raw.execute("DEALLOCATE ALL")  # psycopg forgets its prepared names too
+            return self._execute(sql, parameters)
+
+    def _execute(self, sql: str, parameters: Params) -> PgCursor:
         cur = self.raw.cursor()
         if parameters:
             cur.execute(to_psycopg(sql), parameters)
