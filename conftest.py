@@ -1,6 +1,8 @@
 """Repository-wide pytest hooks: with SWITCHBOARD_REQUIRE_ALL=1 (set by .ci/run) a skipped test
 is a failure, so a missing system package can never pass CI silently. Plugins every test tree
-may use: `testkit.synapse_fixture` (the session's real Matrix homeserver, `synapse`) and
+may use: `testkit.synapse_fixture` (the session's real Matrix homeserver, `synapse`),
+`testkit.postgres_fixture` (the session's throw-away PostgreSQL cluster, `pg_cluster`, and a
+fresh database per test, `pg_url` / `pg_migrated_url`) and
 `standin_fixtures` (the Telegram, Slack and Discord stand-ins: `telegram`, `slack`,
 `discord_cloud`; services/platforms/tests is on the path for it)."""
 
@@ -10,7 +12,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["testkit.synapse_fixture", "standin_fixtures"]
+pytest_plugins = ["testkit.synapse_fixture", "testkit.postgres_fixture", "standin_fixtures"]
 
 
 @pytest.hookimpl(hookwrapper=True)

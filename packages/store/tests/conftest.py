@@ -1,9 +1,10 @@
-"""Fixtures for the store's tests: a real database file per test and real worker processes."""
+"""Fixtures for the store's tests: a real database per test (a file; or, for a test marked
+`testkit.postgres_fixture.BOTH_BACKENDS`, a file and then a fresh PostgreSQL database) and
+real worker processes."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,11 +22,24 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """A freshly migrated store on a real file."""
-    conn = store.open(db_path)
+def db_target(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where the test's `db` is: the file path, or the URL of a fresh PostgreSQL database
+    with the core schema (for worker processes that open the same database)."""
+    return str(db_path) if backend == "sqlite" else str(request.getfixturevalue("pg_migrated_url"))
+
+
+@pytest.fixture
+def db(db_target: str) -> Iterator[store.Conn]:
+    """A freshly migrated store: a real file, or a fresh PostgreSQL database."""
+    conn = store.open_db(db_target)
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def empty_db_target(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where a new, empty database is: a file path (no file yet) or a PostgreSQL URL."""
+    return str(db_path) if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
 
 
 class Workers:

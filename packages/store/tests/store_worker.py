@@ -1,4 +1,5 @@
-"""A worker process for the store's concurrency tests: `store_worker.py COMMAND DB [ARGS]`.
+"""A worker process for the store's concurrency tests: `store_worker.py COMMAND DB [ARGS]`, DB
+a file path or (write, follow, commit, migrate-core) a PostgreSQL URL.
 
 Workers that race print `ready` and wait for `go` on stdin, so the test releases them together.
 """
@@ -37,8 +38,16 @@ def migrate(path: str) -> None:
     print(f"ok {version}")
 
 
+def migrate_core(target: str) -> None:
+    """Open (and so migrate) the core schema at the same moment as the others."""
+    wait_for_go()
+    conn = store.open_db(target)
+    print(f"ok {store.schema_version()}")
+    conn.close()
+
+
 def write(path: str, writer: str, count: str) -> None:
-    conn = store.open(path)
+    conn = store.open_db(path)
     wait_for_go()
     for i in range(int(count)):
         store.put_message(
@@ -50,7 +59,7 @@ def write(path: str, writer: str, count: str) -> None:
 
 def follow(path: str, total: str) -> None:
     """Follow new_messages by seq until `total` messages were seen; print them as JSON."""
-    conn = store.open(path)
+    conn = store.open_db(path)
     wait_for_go()
     seen: list[tuple[int, str]] = []
     cursor = 0
@@ -83,7 +92,7 @@ def claim(path: str, claimer: str) -> None:
 
 def commit_on_demand(path: str) -> None:
     """For each line on stdin, commit once and print the monotonic time right after COMMIT."""
-    conn = store.open(path)
+    conn = store.open_db(path)
     print("ready", flush=True)
     for n, _line in enumerate(sys.stdin):
         store.set_state(conn, "tick", str(n))
@@ -101,6 +110,7 @@ def set_env(path: str, name: str, count: str) -> None:
 
 COMMANDS = {
     "migrate": migrate,
+    "migrate-core": migrate_core,
     "write": write,
     "follow": follow,
     "claim": claim,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import store
+from testkit.postgres_fixture import BOTH_BACKENDS
 
 if TYPE_CHECKING:
     from conftest import Workers
@@ -20,12 +21,13 @@ WRITERS = 4
 PER_WRITER = 500
 
 
+@BOTH_BACKENDS
 def test_four_writers_and_a_follower_lose_and_repeat_nothing(
-    db_path: Path, db: sqlite3.Connection, workers: Workers
+    db_target: str, db: store.Conn, workers: Workers
 ) -> None:
     total = WRITERS * PER_WRITER
-    args = [["follow", str(db_path), str(total)]]
-    args += [["write", str(db_path), f"w{n}", str(PER_WRITER)] for n in range(WRITERS)]
+    args = [["follow", db_target, str(total)]]
+    args += [["write", db_target, f"w{n}", str(PER_WRITER)] for n in range(WRITERS)]
     follower, *writers = workers.start_together(args)
     for w in writers:
         assert workers.finish(w).strip() == "done"
@@ -63,10 +65,11 @@ def test_two_processes_claiming_the_outbox_claim_each_row_once(
     assert attempts == {1}
 
 
+@BOTH_BACKENDS
 def test_wait_for_change_wakes_soon_after_another_process_commits(
-    db_path: Path, db: sqlite3.Connection, workers: Workers
+    db_target: str, db: store.Conn, workers: Workers
 ) -> None:
-    committer = workers.start("commit", str(db_path))
+    committer = workers.start("commit", db_target)
     assert committer.stdin is not None
     assert committer.stdout is not None
     assert committer.stdout.readline().strip() == "ready"
@@ -80,17 +83,19 @@ def test_wait_for_change_wakes_soon_after_another_process_commits(
         committed = float(committer.stdout.readline())  # CLOCK_MONOTONIC is system-wide
         latencies.append(woke - committed)
     workers.finish(committer)
-    # The store polls PRAGMA data_version every 50 ms: ~25 ms typical. The median keeps one
-    # descheduled trial on a loaded 2-core machine from failing the run.
+    # SQLite: the store polls PRAGMA data_version every 50 ms: ~25 ms typical. PostgreSQL:
+    # the NOTIFY wakes the waiting socket at once. The median keeps one descheduled trial on a
+    # loaded 2-core machine from failing the run.
     assert statistics.median(latencies) <= 0.100, latencies
     assert max(latencies) <= 1.0, latencies
 
 
+@BOTH_BACKENDS
 def test_wait_for_change_returns_at_once_for_a_commit_in_another_thread(
-    db_path: Path, db: sqlite3.Connection
+    db_target: str, db: store.Conn
 ) -> None:
     store.wait_for_change(db, 0)
-    other = store.open(db_path)
+    other = store.open_db(db_target)
 
     def write() -> None:
         store.set_state(other, "k", "v")
@@ -104,18 +109,20 @@ def test_wait_for_change_returns_at_once_for_a_commit_in_another_thread(
     other.close()
 
 
-def test_idle_wait_for_change_times_out_and_costs_little_cpu(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_idle_wait_for_change_times_out_and_costs_little_cpu(db: store.Conn) -> None:
     store.wait_for_change(db, 0)
     cpu = time.process_time()
     wall = time.monotonic()
     assert store.wait_for_change(db, 2.0) is False
     elapsed = time.monotonic() - wall
     assert 1.9 <= elapsed < 3.0
-    # ~40 PRAGMA data_version polls in 2 s; a busy loop would burn ~2 s of CPU.
+    # ~40 PRAGMA data_version polls (or socket waits) in 2 s; a busy loop would burn ~2 s.
     assert time.process_time() - cpu < 0.2
 
 
-def test_wait_for_change_ends_early_when_stop_is_set(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_wait_for_change_ends_early_when_stop_is_set(db: store.Conn) -> None:
     stop = threading.Event()
     stop.set()
     started = time.monotonic()

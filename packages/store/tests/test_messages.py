@@ -12,17 +12,19 @@ import store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store.validate import MAX_CONTENT_BYTES
+from testkit.postgres_fixture import BOTH_BACKENDS
 
 
 def msg(i: int | str, chat: str = "web:demo", **kw: object) -> store.NewMessage:
     return store.NewMessage(id=str(i), chat_jid=chat, content=f"hello {i}", **kw)  # type: ignore[arg-type]
 
 
-def count(db: sqlite3.Connection, table: str = "messages") -> int:
+def count(db: store.Conn, table: str = "messages") -> int:
     return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
-def test_redelivered_message_is_stored_once_with_the_same_seq(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_redelivered_message_is_stored_once_with_the_same_seq(db: store.Conn) -> None:
     first = store.put_message(db, msg("abc", sender="u1", sender_name="Ann"))
     again = store.put_message(db, replace(msg("abc"), content="a different body"))
     assert first == store.PutResult(seq=first.seq, duplicate=False)
@@ -34,14 +36,16 @@ def test_redelivered_message_is_stored_once_with_the_same_seq(db: sqlite3.Connec
     assert stored.sender_name == "Ann"
 
 
-def test_same_id_in_two_chats_is_two_messages(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_same_id_in_two_chats_is_two_messages(db: store.Conn) -> None:
     a = store.put_message(db, msg(1, "web:a"))
     b = store.put_message(db, msg(1, "web:b"))
     assert a.seq != b.seq
     assert not b.duplicate
 
 
-def test_message_round_trips_every_field(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_message_round_trips_every_field(db: store.Conn) -> None:
     new = store.NewMessage(
         id="m1",
         chat_jid="email:ann@example.org",
@@ -75,7 +79,8 @@ def test_message_round_trips_every_field(db: sqlite3.Connection) -> None:
     assert store.get_message(db, 12345) is None
 
 
-def test_a_mention_and_an_edit_target_round_trip(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_a_mention_and_an_edit_target_round_trip(db: store.Conn) -> None:
     mention = store.NewMessage(id="m1", chat_jid="tg:1", content="hi bot", mentions_bot=True)
     edit = store.NewMessage(id="e1", chat_jid="tg:1", content="hi!", verb="edit", target_id="m1")
     first, second = (store.get_message(db, store.put_message(db, m).seq) for m in (mention, edit))
@@ -94,20 +99,22 @@ def test_a_target_id_with_invisible_characters_is_refused(db: sqlite3.Connection
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-def test_a_traceparent_round_trips_to_the_message_and_its_outbox_item(
-    db: sqlite3.Connection,
-) -> None:
+@BOTH_BACKENDS
+def test_a_traceparent_round_trips(db: store.Conn) -> None:
     seq = store.put_message(db, msg(1, traceparent=TRACEPARENT)).seq
     got = store.get_message(db, seq)
     assert got is not None
     assert got.traceparent == TRACEPARENT
     assert store.new_messages(db, 0)[0].traceparent == TRACEPARENT
-    out = store.store_outbound(db, "web:demo", "reply", msg_id="r1", traceparent=TRACEPARENT)
-    (item,) = store.claim_outbound(db, "test")
-    assert (item.seq, item.traceparent) == (out, TRACEPARENT)
     plain = store.get_message(db, store.put_message(db, msg(2)).seq)
     assert plain is not None
     assert plain.traceparent is None
+
+
+def test_a_traceparent_reaches_the_outbox_item(db: sqlite3.Connection) -> None:
+    out = store.store_outbound(db, "web:demo", "reply", msg_id="r1", traceparent=TRACEPARENT)
+    (item,) = store.claim_outbound(db, "test")
+    assert (item.seq, item.traceparent) == (out, TRACEPARENT)
 
 
 @pytest.mark.parametrize(
@@ -123,13 +130,15 @@ def test_a_traceparent_round_trips_to_the_message_and_its_outbox_item(
         TRACEPARENT.replace("-", "_"),
     ],
 )
-def test_a_traceparent_must_be_a_w3c_one(db: sqlite3.Connection, bad: str) -> None:
+@BOTH_BACKENDS
+def test_a_traceparent_must_be_a_w3c_one(db: store.Conn, bad: str) -> None:
     with pytest.raises(store.InvalidInput, match="traceparent"):
         store.put_message(db, msg(1, traceparent=bad))
     assert count(db) == 0
 
 
-def test_put_message_upserts_the_chat(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_put_message_upserts_the_chat(db: store.Conn) -> None:
     store.put_message(db, msg(1, timestamp="2026-01-01T00:00:00.000Z", chat_name="Demo"))
     store.put_message(db, msg(2, timestamp="2025-01-01T00:00:00.000Z"))  # late, older
     chat = store.get_chat(db, "web:demo")
@@ -142,7 +151,8 @@ def test_put_message_upserts_the_chat(db: sqlite3.Connection) -> None:
     assert store.get_chat(db, "web:nobody") is None
 
 
-def test_put_messages_stores_a_batch_and_reports_duplicates(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_put_messages_stores_a_batch_and_reports_duplicates(db: store.Conn) -> None:
     store.put_message(db, msg(0, timestamp="2025-06-01T00:00:00.000Z"))
     results = store.put_messages(
         db,
@@ -161,14 +171,22 @@ def test_put_messages_stores_a_batch_and_reports_duplicates(db: sqlite3.Connecti
     assert store.get_chat(db, "web:other") is not None
 
 
-def test_put_messages_with_one_bad_message_writes_nothing(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_put_messages_of_nothing_stores_nothing(db: store.Conn) -> None:
+    assert store.put_messages(db, []) == []
+    assert count(db) == 0
+
+
+@BOTH_BACKENDS
+def test_put_messages_with_one_bad_message_writes_nothing(db: store.Conn) -> None:
     with pytest.raises(store.InvalidInput):
         store.put_messages(db, [msg(1), store.NewMessage(id="2", chat_jid="web:demo", content="")])
     assert count(db) == 0
     assert count(db, "chats") == 0
 
 
-def test_new_messages_follows_seq_with_a_limit(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_new_messages_follows_seq_with_a_limit(db: store.Conn) -> None:
     seqs = [store.put_message(db, msg(i, f"web:c{i % 2}")).seq for i in range(7)]
     page = store.new_messages(db, 0, limit=3)
     assert [m.seq for m in page] == seqs[:3]
@@ -177,7 +195,8 @@ def test_new_messages_follows_seq_with_a_limit(db: sqlite3.Connection) -> None:
     assert store.latest_seq(db) == seqs[-1]
 
 
-def test_messages_since_and_before_page_one_chat(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_messages_since_and_before_page_one_chat(db: store.Conn) -> None:
     seqs = [store.put_message(db, msg(i, f"web:c{i % 2}")).seq for i in range(10)]
     c0 = seqs[0::2]
     assert [m.seq for m in store.messages_since(db, "web:c0", 0)] == c0
@@ -187,7 +206,8 @@ def test_messages_since_and_before_page_one_chat(db: sqlite3.Connection) -> None
     assert store.messages_since(db, "web:none", 0) == []
 
 
-def test_latest_seq_of_an_empty_store_is_zero(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_latest_seq_of_an_empty_store_is_zero(db: store.Conn) -> None:
     assert store.latest_seq(db) == 0
 
 
@@ -208,6 +228,7 @@ def test_outbound_ids_are_unique() -> None:
         ({"content": " \n\t"}, "content"),
         ({"content": "x" * (MAX_CONTENT_BYTES + 1)}, "content"),
         ({"content": "é" * (MAX_CONTENT_BYTES // 2 + 1)}, "content"),  # bytes, not chars
+        ({"content": "a\x00b"}, "content"),  # PostgreSQL text holds no NUL
         ({"sender": "a\x00b"}, "sender"),
         ({"verb": ""}, "verb"),
         ({"group_folder": "../up"}, "group_folder"),
@@ -267,13 +288,15 @@ def test_page_readers_reject_a_limit_below_one(db: sqlite3.Connection, limit: in
             read()
 
 
-def test_pages_are_capped(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_pages_are_capped(db: store.Conn) -> None:
     store.put_messages(db, [msg(i) for i in range(1005)])
     assert len(store.new_messages(db, 0, limit=5000)) == 1000
 
 
+@BOTH_BACKENDS
 def test_timestamps_are_stored_normalised_so_the_chat_order_is_time_order(
-    db: sqlite3.Connection,
+    db: store.Conn,
 ) -> None:
     store.put_message(db, msg(1, timestamp="2026-11-23T10:30:00+01:00"))
     store.put_message(db, msg(2, timestamp="20261123T090000Z"))  # basic format, earlier

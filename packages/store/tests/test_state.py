@@ -4,16 +4,20 @@ time helpers."""
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import store
 from store.paths import group_path, groups_dir
+from testkit.postgres_fixture import BOTH_BACKENDS
 
 
-def test_state_set_get_and_prefix(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_state_set_get_and_prefix(db: store.Conn) -> None:
     assert store.get_state(db, "cursor:web:demo") is None
     assert store.get_state(db, "cursor:web:demo", "0") == "0"
     store.set_state(db, "cursor:web:demo", "10")
@@ -27,7 +31,8 @@ def test_state_set_get_and_prefix(db: sqlite3.Connection) -> None:
     }
 
 
-def test_cas_state_sets_only_from_the_expected_value(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_cas_state_sets_only_from_the_expected_value(db: store.Conn) -> None:
     assert store.cas_state(db, "k", None, "1") is True
     assert store.cas_state(db, "k", None, "2") is False  # already present
     assert store.cas_state(db, "k", "0", "2") is False  # wrong expectation
@@ -35,8 +40,9 @@ def test_cas_state_sets_only_from_the_expected_value(db: sqlite3.Connection) -> 
     assert store.get_state(db, "k") == "2"
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize("key", ["", "a\nb", "x" * 513])
-def test_bad_state_key_is_rejected(db: sqlite3.Connection, key: str) -> None:
+def test_bad_state_key_is_rejected(db: store.Conn, key: str) -> None:
     with pytest.raises(store.InvalidInput, match="key"):
         store.set_state(db, key, "v")
     with pytest.raises(store.InvalidInput, match="key"):
@@ -44,7 +50,8 @@ def test_bad_state_key_is_rejected(db: sqlite3.Connection, key: str) -> None:
     assert db.execute("SELECT COUNT(*) FROM router_state").fetchone()[0] == 0
 
 
-def test_heartbeat_and_clean_stop_are_recorded(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_heartbeat_and_clean_stop_are_recorded(db: store.Conn) -> None:
     store.heartbeat(db, "gated", version="1.2", info={"queue": 3})
     [d] = store.list_daemons(db)
     assert (d.name, d.pid, d.version, d.info, d.stopped_at) == ("gated", os.getpid(), "1.2",
@@ -107,7 +114,8 @@ def test_resolve_db_path_flag_then_env_then_default(monkeypatch: pytest.MonkeyPa
     assert store.resolve_db_path(None) == Path("data/messages.db")
 
 
-def test_tx_rolls_back_on_error_and_joins_an_open_transaction(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_tx_rolls_back_on_error_and_joins_an_open_transaction(db: store.Conn) -> None:
     def fail_inside_tx() -> None:
         with store.tx(db):
             store.set_state(db, "a", "1")  # joins the outer transaction
@@ -122,7 +130,8 @@ def test_tx_rolls_back_on_error_and_joins_an_open_transaction(db: sqlite3.Connec
     assert store.states_with_prefix(db, "") == {"a": "1", "b": "2"}
 
 
-def test_a_nested_tx_is_a_savepoint_the_caller_may_survive(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_a_nested_tx_is_a_savepoint_the_caller_may_survive(db: store.Conn) -> None:
     def inner_part() -> None:
         with store.tx(db):
             store.set_state(db, "inner", "1")
@@ -138,7 +147,8 @@ def test_a_nested_tx_is_a_savepoint_the_caller_may_survive(db: sqlite3.Connectio
     assert store.states_with_prefix(db, "") == {"outer": "1", "second": "1"}
 
 
-def test_an_outer_failure_undoes_the_released_inner_parts_too(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_an_outer_failure_undoes_the_released_inner_parts_too(db: store.Conn) -> None:
     def outer() -> None:
         with store.tx(db):
             with store.tx(db):
@@ -168,10 +178,35 @@ def test_readonly_connection_reads_but_cannot_write(db_path: Path, db: sqlite3.C
     assert store.get_state(db, "k") == "v"
 
 
-def test_a_cursor_only_moves_forward(db: sqlite3.Connection) -> None:
+@BOTH_BACKENDS
+def test_a_cursor_only_moves_forward(db: store.Conn) -> None:
     assert store.advance_cursor(db, "agent_cursor:web:a", 5) is True  # absent: set
     assert store.advance_cursor(db, "agent_cursor:web:a", 3) is False
     assert store.advance_cursor(db, "agent_cursor:web:a", 5) is False
     assert store.get_state(db, "agent_cursor:web:a") == "5"
     assert store.advance_cursor(db, "agent_cursor:web:a", 9) is True
     assert store.get_state(db, "agent_cursor:web:a") == "9"
+
+
+@BOTH_BACKENDS
+def test_racing_cursor_advances_end_at_the_highest_seq(db: store.Conn, db_target: str) -> None:
+    conns = [store.open_db(db_target) for _ in range(4)]
+    moved: list[int] = []
+
+    def advance(conn: store.Conn, seqs: list[int]) -> None:
+        for seq in seqs:
+            if store.advance_cursor(conn, "gated:cursor", seq):
+                moved.append(seq)
+
+    plans = [list(range(n, 400, 4)) for n in range(4)]
+    for plan in plans:
+        random.Random(len(plan)).shuffle(plan)
+    threads = [threading.Thread(target=advance, args=a) for a in zip(conns, plans, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for conn in conns:
+        conn.close()
+    assert store.get_state(db, "gated:cursor") == "399"
+    assert 399 in moved

@@ -102,9 +102,15 @@ def test_malformed_folders_are_rejected(value: object) -> None:
         validate.folder(value)
 
 
-@given(st.text(min_size=1, max_size=2000).filter(lambda s: s.strip()))
+@given(st.text(min_size=1, max_size=2000).filter(lambda s: s.strip() and "\x00" not in s))
 def test_non_blank_content_within_the_limit_is_accepted(value: str) -> None:
     assert validate.content(value) == value
+
+
+@given(st.text(max_size=50), st.text(max_size=50))
+def test_content_with_a_nul_is_rejected_on_every_backend(before: str, after: str) -> None:
+    with pytest.raises(store.InvalidInput, match="content: contains a NUL character"):
+        validate.content(f"x{before}\x00{after}")
 
 
 @given(st.text(st.sampled_from(" \t\r\n\u00a0\u2003"), max_size=50))

@@ -14,12 +14,27 @@ import typer
 
 from switchboard.schemas import open_all
 
+
+def sqlite_db_path(text: str) -> Path:
+    """The --db value of a command (SQLite only so far): a file path. A PostgreSQL URL or an
+    unsupported scheme is refused here, before anything could create a directory from it."""
+    try:
+        target = store.parse_db(text)
+    except store.UnsupportedDatabase as exc:
+        raise typer.BadParameter(f"{exc.shown!r} {exc.why}") from None
+    if isinstance(target, store.SqliteTarget):
+        return target.path
+    raise typer.BadParameter(f"{target.shown()!r} {store.sqlite_only('this command')}")
+
+
 DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
         envvar="SWITCHBOARD_DB",
         show_envvar=True,
+        parser=sqlite_db_path,
+        metavar="PATH",
         help="Database file (default ./data/messages.db).",
     ),
 ]

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from store.connection import resolve_db_path
+from store.dburl import SqliteTarget, parse_db, redact_url, sqlite_only
+from store.errors import UnsupportedDatabase
 
 from daemonkit import settings
 
@@ -25,7 +27,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         parser,
         "--db",
         env="SWITCHBOARD_DB",
-        parse=settings.optional_text,
+        parse=sqlite_db_setting,
         default=None,
         metavar="PATH",
         help="database file; default ./data/messages.db",
@@ -46,6 +48,21 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         default="text",
         help="default text",
     )
+
+
+def sqlite_db_setting(text: str) -> str | None:
+    """The --db value of a daemon that runs on SQLite only so far: a file path (None when
+    blank: the default). A PostgreSQL URL or an unsupported scheme is a SettingError whose
+    line shows the value with any password hidden."""
+    if not settings.optional_text(text) or not text.strip():
+        return None
+    try:
+        target = parse_db(text)
+    except UnsupportedDatabase as exc:
+        raise settings.SettingError(f"it {exc.why}", shown=exc.shown) from None
+    if isinstance(target, SqliteTarget):
+        return text
+    raise settings.SettingError(f"it {sqlite_only('this daemon')}", shown=redact_url(text))
 
 
 def db_path_from(args: argparse.Namespace) -> str:

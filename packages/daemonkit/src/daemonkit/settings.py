@@ -23,7 +23,12 @@ HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?|\[[0-9A-
 
 
 class SettingError(ValueError):
-    """A setting's value is not allowed; the message says what is."""
+    """A setting's value is not allowed; the message says what is. `shown` replaces the value
+    in the error line when the value may hold a secret (a database URL's password)."""
+
+    def __init__(self, message: str, *, shown: str | None = None) -> None:
+        super().__init__(message)
+        self.shown = shown
 
 
 class _SettingAction(argparse.Action):
@@ -105,7 +110,8 @@ def resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpar
         try:
             value = action.parse(raw)
         except SettingError as exc:
-            settings_error(parser.prog, f"{source}={raw!r} is not allowed: {exc}")
+            value = raw if exc.shown is None else exc.shown
+            settings_error(parser.prog, f"{source}={value!r} is not allowed: {exc}")
         setattr(args, action.dest, value)
     return args
 

@@ -1,11 +1,22 @@
-"""Switchboard's shared store: one SQLite file (`messages.db`) that every daemon reads and
-writes through these typed functions. See DESIGN.md section 3."""
+"""Switchboard's shared store: one SQLite file (`messages.db`), or a PostgreSQL database, that
+every daemon reads and writes through these typed functions. See DESIGN.md section 3 and
+docs/store.md."""
 
 from store import validate
 from store.bus import WorkKey
 from store.clock import day_or_time, iso, normalise_iso, now_iso, parse_iso, utcnow
-from store.connection import ThreadConnections, connect, execute_script, resolve_db_path, tx
-from store.database import open, schema_version
+from store.connection import (
+    ThreadConnections,
+    connect,
+    connect_db,
+    execute_script,
+    resolve_db,
+    resolve_db_path,
+    tx,
+)
+from store.database import open, open_db, schema_version
+from store.dbapi import Conn, Cursor, Row, dialect, is_postgres
+from store.dburl import DbTarget, PostgresTarget, SqliteTarget, parse_db, sqlite_only
 from store.errors import (
     InvalidInput,
     NotFound,
@@ -13,6 +24,8 @@ from store.errors import (
     SchemaTooNew,
     StoreError,
     UnsafeFile,
+    UnsuitableDatabase,
+    UnsupportedDatabase,
 )
 from store.group_settings import (
     SettingLine,
@@ -128,7 +141,10 @@ __all__ = [
     "CarriedMessage",
     "ChangeWatcher",
     "Chat",
+    "Conn",
+    "Cursor",
     "Daemon",
+    "DbTarget",
     "FolderSettings",
     "Group",
     "InvalidInput",
@@ -143,18 +159,23 @@ __all__ = [
     "OutboxItem",
     "OutboxStatus",
     "OutsideTransaction",
+    "PostgresTarget",
     "PutResult",
     "Route",
+    "Row",
     "RunLimit",
     "SandboxMode",
     "SchemaTooNew",
     "Schemas",
     "SessionRun",
     "SettingLine",
+    "SqliteTarget",
     "StoreError",
     "SystemMessage",
     "ThreadConnections",
     "UnsafeFile",
+    "UnsuitableDatabase",
+    "UnsupportedDatabase",
     "WorkKey",
     "__version__",
     "active_web_jids",
@@ -168,10 +189,12 @@ __all__ = [
     "claim_outbound",
     "close_runs_without_key",
     "connect",
+    "connect_db",
     "daemon_stopped",
     "day_or_time",
     "dead_letters",
     "delete_session",
+    "dialect",
     "end_run",
     "errored_chats",
     "execute_script",
@@ -188,6 +211,7 @@ __all__ = [
     "group_folders",
     "groups_for_folder",
     "heartbeat",
+    "is_postgres",
     "is_registered",
     "iso",
     "latest_seq",
@@ -211,12 +235,14 @@ __all__ = [
     "note_run_success",
     "now_iso",
     "open",
+    "open_db",
     "open_run",
     "open_run_of",
     "open_runs",
     "operator_groups",
     "outbox_counts",
     "outbox_status",
+    "parse_db",
     "parse_iso",
     "parse_mount_roots",
     "pending_system_messages",
@@ -225,6 +251,7 @@ __all__ = [
     "register_group",
     "registered_groups",
     "remove_route",
+    "resolve_db",
     "resolve_db_path",
     "routes_for",
     "schema_version",
@@ -234,6 +261,7 @@ __all__ = [
     "set_state",
     "setting_lines",
     "settings_json",
+    "sqlite_only",
     "states_with_prefix",
     "store_outbound",
     "take_over_run",

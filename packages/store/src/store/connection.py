@@ -14,6 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from store.dbapi import AnyConn, Conn, is_postgres
+from store.dburl import DbTarget, SqliteTarget, parse_db, sqlite_only
+from store.errors import UnsupportedDatabase
+from store.pgnames import CHANGES_CHANNEL
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DB: Final = Path("data") / "messages.db"
@@ -28,20 +33,32 @@ _local_commit_count = 0
 _SAVEPOINTS: Final = itertools.count(1)
 
 
-def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
-    """The db path: the argument, else SWITCHBOARD_DB, else ./data/messages.db."""
+def resolve_db(arg: str | os.PathLike[str] | None = None) -> DbTarget:
+    """The database: the argument, else SWITCHBOARD_DB, else ./data/messages.db; a URL of a
+    scheme we do not support raises UnsupportedDatabase."""
     if arg:
-        return Path(arg)
+        return parse_db(os.fspath(arg))
     env = os.environ.get("SWITCHBOARD_DB")
-    return Path(env) if env else DEFAULT_DB
+    return parse_db(env, "SWITCHBOARD_DB") if env else SqliteTarget(DEFAULT_DB)
+
+
+def resolve_db_path(arg: str | os.PathLike[str] | None = None) -> Path:
+    """The SQLite db path (`resolve_db`) of a program that runs on SQLite only so far; a
+    PostgreSQL URL raises UnsupportedDatabase saying so (issue 20 ports the daemons)."""
+    target = resolve_db(arg)
+    if isinstance(target, SqliteTarget):
+        return target.path
+    raise UnsupportedDatabase("db", target.shown(), sqlite_only("this program"))
 
 
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with WAL, 5 s busy timeout, foreign keys, NORMAL sync, Row factory.
 
-    Autocommit is on (`isolation_level=None`): writes go through `tx()`.
+    Autocommit is on (`isolation_level=None`): writes go through `tx()`. Text is read as
+    `--db` is (`store.parse_db`): a URL is refused here, never made a directory (open a
+    PostgreSQL database with `store.connect_db`).
     """
-    p = Path(path)
+    p = sqlite_path(path)
     if readonly:
         conn = sqlite3.connect(
             f"{p.resolve().as_uri()}?mode=ro",
@@ -63,6 +80,30 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def sqlite_path(path: str | os.PathLike[str]) -> Path:
+    """The file an SQLite-only entry point was given; UnsupportedDatabase for a URL."""
+    if not isinstance(path, str):
+        return Path(path)
+    target = parse_db(path)
+    if isinstance(target, SqliteTarget):
+        return target.path
+    raise UnsupportedDatabase(
+        "db", target.shown(), "is a PostgreSQL database: open it with store.connect_db"
+    )
+
+
+def connect_db(target: DbTarget | str, *, readonly: bool = False) -> Conn:
+    """A connection to either backend: SQLite as `connect` makes it, PostgreSQL as
+    `store.pgconn.connect_pg` does (`readonly` is SQLite's `?mode=ro`; PostgreSQL has roles)."""
+    if isinstance(target, str):
+        target = parse_db(target)
+    if isinstance(target, SqliteTarget):
+        return connect(target.path, readonly=readonly)
+    from store.pgconn import connect_pg  # psycopg is imported only by PostgreSQL users
+
+    return connect_pg(target.url)
 
 
 class ThreadConnections:
@@ -121,30 +162,47 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 @contextmanager
-def tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A short write transaction: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on error.
+def tx(conn: AnyConn, *, pg_notified: bool = False) -> Iterator[AnyConn]:
+    """A short write transaction, rolled back on error: on SQLite `BEGIN IMMEDIATE` ...
+    `COMMIT` (writers serialised); on PostgreSQL `BEGIN` (READ COMMITTED) ... `COMMIT`, which
+    also notifies `wait_for_change` listeners when the transaction wrote anything.
 
     Inside an open transaction it is a SAVEPOINT of it, so store functions compose into one
     caller's transaction (timed fires a task message and its run row atomically this way) and
     an inner failure undoes only the inner part: the caller may catch it and go on.
+
+    `pg_notified`: the body's own statement notifies the changes channel whenever it writes
+    (`messages.INSERT_MESSAGE_AND_CHAT_PG_SQL`), so the COMMIT goes alone: one statement less
+    on the hot path. Ignored on SQLite.
     """
     if conn.in_transaction:
         with _savepoint(conn):
             yield conn
         return
-    _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
+    postgres = is_postgres(conn)
+    if postgres:
+        conn.execute("BEGIN")
+    else:
+        _retry_locked(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         yield conn
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    conn.execute(PG_COMMIT if postgres and not pg_notified else "COMMIT")
     note_local_change()
 
 
+# One round trip: a notification only from a transaction that was given an xid, i.e. wrote.
+PG_COMMIT: Final = (
+    f"SELECT pg_notify('{CHANGES_CHANNEL}', '') "
+    "WHERE pg_current_xact_id_if_assigned() IS NOT NULL; COMMIT"
+)
+
+
 @contextmanager
-def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+def _savepoint(conn: Conn) -> Iterator[None]:
     name = f"sp{next(_SAVEPOINTS)}"
     conn.execute(f"SAVEPOINT {name}")
     try:
@@ -171,11 +229,15 @@ def local_commit_count() -> int:
     return _local_commit_count
 
 
-def execute_script(conn: sqlite3.Connection, sql: str) -> None:
+def execute_script(conn: Conn, sql: str) -> None:
     """Run several statements inside the current transaction.
 
-    `sqlite3.executescript` would COMMIT first, which breaks migrations' atomicity.
+    `sqlite3.executescript` would COMMIT first, which breaks migrations' atomicity; on
+    PostgreSQL the script goes as one query (no parameters: the simple protocol runs several).
     """
+    if is_postgres(conn):
+        conn.execute(sql)
+        return
     buf = ""
     for line in sql.splitlines(keepends=True):
         buf += line

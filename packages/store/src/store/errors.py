@@ -16,6 +16,21 @@ class InvalidInput(StoreError):
         self.reason = reason
 
 
+class UnsupportedDatabase(InvalidInput):
+    """`--db` names a database this program cannot use: a URL scheme Switchboard does not
+    support, or a backend this program does not run on yet; names the value (password hidden)."""
+
+    def __init__(self, field: str, shown: str, why: str) -> None:
+        super().__init__(field, f"{shown!r} {why}")
+        self.shown = shown
+        self.why = why
+
+
+class UnsuitableDatabase(StoreError):
+    """A PostgreSQL database whose encoding or collation would change what the store reads
+    (text order, bytes); names what it has and how to create one that fits."""
+
+
 class SchemaTooNew(StoreError):
     """The database was migrated by newer code than this one; nothing was written."""
 

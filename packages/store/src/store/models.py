@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from store.dbapi import Row
 
 OutboxStatus = Literal["pending", "sending", "sent", "failed", "dead"]
 SandboxMode = Literal["auto", "bwrap", "none"]
@@ -66,7 +67,7 @@ class Message:
     traceparent: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Message:
+    def from_row(cls, row: Row) -> Message:
         return cls(
             seq=row["seq"],
             id=row["id"],
@@ -120,7 +121,7 @@ class Chat:
     last_message_at: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Chat:
+    def from_row(cls, row: Row) -> Chat:
         return cls(
             jid=row["jid"],
             name=row["name"],
@@ -146,7 +147,7 @@ class Group:
     created_at: str
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Group:
+    def from_row(cls, row: Row) -> Group:
         return cls(
             jid=row["jid"],
             folder=row["folder"],
@@ -206,7 +207,7 @@ class Route:
     target: str
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Route:
+    def from_row(cls, row: Row) -> Route:
         return cls(
             id=row["id"],
             jid=row["jid"],

@@ -1,14 +1,16 @@
-"""Small persisted state (`router_state`) and daemon liveness rows (`daemons`)."""
+"""Small persisted state (`router_state`) and daemon liveness rows (`daemons`), on either
+backend: each write is one statement that decides by itself (an upsert, a compare-and-set),
+so it holds under PostgreSQL's READ COMMITTED as under SQLite's single writer."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from store import validate
 from store.clock import now_iso
 from store.connection import tx
+from store.dbapi import Conn
 from store.liveness import me
 from store.models import Daemon
 
@@ -24,12 +26,21 @@ ON CONFLICT (name) DO UPDATE SET
 """
 
 
-def get_state(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+# Parameters: key, seq as text, seq. The row is inserted, or updated only when it holds a
+# smaller seq (PostgreSQL re-checks the WHERE on the locked, latest row).
+ADVANCE_CURSOR_SQL = """
+INSERT INTO router_state (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+WHERE CAST(router_state.value AS BIGINT) < ?
+"""
+
+
+def get_state(conn: Conn, key: str, default: str | None = None) -> str | None:
     row = conn.execute("SELECT value FROM router_state WHERE key = ?", (key,)).fetchone()
     return row[0] if row else default
 
 
-def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
+def set_state(conn: Conn, key: str, value: str) -> None:
     validate.short_text(key, "key", allow_empty=False)
     with tx(conn):
         conn.execute(
@@ -39,7 +50,7 @@ def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
         )
 
 
-def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: str) -> bool:
+def cas_state(conn: Conn, key: str, expected: str | None, value: str) -> bool:
     """Set key to value only if it currently holds `expected` (None = absent)."""
     validate.short_text(key, "key", allow_empty=False)
     with tx(conn):
@@ -56,35 +67,31 @@ def cas_state(conn: sqlite3.Connection, key: str, expected: str | None, value: s
         return cur.rowcount == 1
 
 
-def advance_cursor(conn: sqlite3.Connection, key: str, seq: int) -> bool:
+def advance_cursor(conn: Conn, key: str, seq: int) -> bool:
     """Move the seq cursor under `key` forward to `seq`, never back (another writer may have
     moved it past: gated skipping what an unregistered chat said while a run was finishing);
-    True when it moved."""
+    True when it moved. One statement: two racing writers cannot move it back."""
     validate.short_text(key, "key", allow_empty=False)
     with tx(conn):
-        current = get_state(conn, key)
-        if current is not None and int(current) >= seq:
-            return False
-        set_state(conn, key, str(seq))
-        return True
+        return conn.execute(ADVANCE_CURSOR_SQL, (key, str(seq), seq)).rowcount == 1
 
 
-def clear_state(conn: sqlite3.Connection, key: str) -> bool:
+def clear_state(conn: Conn, key: str) -> bool:
     """Delete a router_state key; True when it existed."""
     with tx(conn):
         return conn.execute("DELETE FROM router_state WHERE key = ?", (key,)).rowcount > 0
 
 
-def states_with_prefix(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def states_with_prefix(conn: Conn, prefix: str) -> dict[str, str]:
+    """Every key starting with `prefix` (exactly: LIKE folds ASCII case on SQLite only)."""
     rows = conn.execute(
-        "SELECT key, value FROM router_state WHERE key LIKE ? ESCAPE '\\'", (escaped + "%",)
+        "SELECT key, value FROM router_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
     ).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
 def heartbeat(
-    conn: sqlite3.Connection,
+    conn: Conn,
     name: str,
     *,
     version: str = "",
@@ -112,7 +119,7 @@ def heartbeat(
         )
 
 
-def daemon_stopped(conn: sqlite3.Connection, name: str) -> None:
+def daemon_stopped(conn: Conn, name: str) -> None:
     """Record a clean stop of daemon `name` by this process (not by a newer instance)."""
     with tx(conn):
         conn.execute(
@@ -121,7 +128,7 @@ def daemon_stopped(conn: sqlite3.Connection, name: str) -> None:
         )
 
 
-def list_daemons(conn: sqlite3.Connection) -> list[Daemon]:
+def list_daemons(conn: Conn) -> list[Daemon]:
     return [
         Daemon(
             name=r["name"],

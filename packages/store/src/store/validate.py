@@ -77,11 +77,14 @@ def folder(value: object, field: str = "folder") -> str:
 
 
 def content(value: object, field: str = "content") -> str:
-    """Message content: a non-empty string of at most MAX_CONTENT_BYTES UTF-8 bytes."""
+    """Message content: a non-empty string of at most MAX_CONTENT_BYTES UTF-8 bytes, without
+    NUL (PostgreSQL text cannot hold one; refused on both backends alike)."""
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
     if not value.strip():
         raise InvalidInput(field, "must not be empty")
+    if "\x00" in value:
+        raise InvalidInput(field, "contains a NUL character")
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > MAX_CONTENT_BYTES:
         raise InvalidInput(field, f"is {size} bytes; the limit is {MAX_CONTENT_BYTES}")
