@@ -108,6 +108,8 @@ class AgentOutput:
 
     def _deliver(self, text: object, outcome: RunOutcome) -> None:
         spec = self.spec
+        if isinstance(text, str):
+            text = text.replace("\x00", "")  # the store refuses NUL; the rest is the reply
         if not isinstance(text, str) or not text.strip():
             log.warning("agent message without text skipped folder=%s", spec.folder)
             return

@@ -257,10 +257,10 @@ def test_garbage_lines_are_logged_and_skipped_and_the_run_completes(
         conn, "web:junk", "junk", agent_config={"command": agent_command("garbage.py")}
     )
     put(conn, "web:junk", "ping?")
-    wait_for(lambda: reply_texts(conn, "web:junk"), what="good line delivered")
+    wait_for(lambda: len(reply_texts(conn, "web:junk")) == 2, what="good lines delivered")
     row = wait_for(lambda: [r for r in runs(conn, "junk") if r["result"]], what="run end")[0]
     assert row["result"] == "ok"
-    assert reply_texts(conn, "web:junk") == ["still here: ping?"]
+    assert reply_texts(conn, "web:junk") == ["a NUL dropped", "still here: ping?"]
     log = gated.log_text()
     assert "malformed line" in log
     assert "this is not json" in log
