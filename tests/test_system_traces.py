@@ -203,3 +203,4 @@ def test_a_bad_endpoint_is_one_line_and_exit_2(unstarted_system: Any) -> None:
     assert "SWITCHBOARD_OTLP_ENDPOINT='grpc://127.0.0.1:4317': not an http:// or https://" in (
         system.log("timed")
     )
+    assert not system.db.exists()  # refused before the store was opened

@@ -138,16 +138,17 @@ def run_daemon(
     file) is one logged line and exit 2, like a bad setting."""
     setup_logging(cfg.log_level, cfg.log_format)
     try:
+        tracing.endpoint_of()  # a bad value stops the daemon before it touches the store
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
         conn = store_open(cfg.db_path, schemas)
     except StoreError as exc:
         log.error("cannot open the store: %s", exc)
         return 2
     service = make(conn)
-    try:
-        tracing.setup(service.name)
-    except ValueError as exc:
-        log.error("%s", exc)
-        return 2
+    tracing.setup(service.name)
     try:
         return Runner(service, conn).run()
     finally:

@@ -29,16 +29,24 @@ _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
 
 
-def setup(service: str, environ: Mapping[str, str] = os.environ) -> bool:
-    """Turn tracing on for this process when `SWITCHBOARD_OTLP_ENDPOINT` is set (an
-    `http(s)://host:port` base, as OTEL_EXPORTER_OTLP_ENDPOINT): spans of `service` are
-    exported to `<endpoint>/v1/traces`. Returns whether tracing is on."""
-    global _provider, _tracer
+def endpoint_of(environ: Mapping[str, str] = os.environ) -> str | None:
+    """`SWITCHBOARD_OTLP_ENDPOINT` (an `http(s)://host:port` base, as
+    OTEL_EXPORTER_OTLP_ENDPOINT), None when unset; ValueError naming it when it is not one."""
     endpoint = environ.get(ENDPOINT_ENV, "").strip()
     if not endpoint:
-        return False
+        return None
     if not endpoint.startswith(("http://", "https://")):
         raise ValueError(f"{ENDPOINT_ENV}={endpoint!r}: not an http:// or https:// URL")
+    return endpoint
+
+
+def setup(service: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Turn tracing on for this process when `SWITCHBOARD_OTLP_ENDPOINT` is set: spans of
+    `service` are exported to `<endpoint>/v1/traces`. Returns whether tracing is on."""
+    global _provider, _tracer
+    endpoint = endpoint_of(environ)
+    if endpoint is None:
+        return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
