@@ -4,6 +4,7 @@ figure, baseline, ratio and target into bench/results/<date>.json and bench/RESU
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -52,23 +53,25 @@ def _r(x: float) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".") if isinstance(x, float) else f"{x:,}"
 
 
-def store_rows(d: dict[str, Any]) -> list[Row]:
+def store_rows(d: dict[str, Any], bench: str = "store", raw: str = "raw sqlite3") -> list[Row]:
+    """The store's write throughput against raw inserts by the same driver (sqlite3, or psycopg
+    for the PostgreSQL backend)."""
     med = d["rows_per_s_median"]
     return [
         Row(
-            "store",
+            bench,
             "put_message rows/s (1 row/tx)",
             _r(med["store put_message (1 row/tx)"]),
-            f"raw sqlite3 {_r(med['raw sqlite3 (1 row/tx)'])}",
+            f"{raw} {_r(med[f'{raw} (1 row/tx)'])}",
             _r(d["ratio_single"]),
             f"ratio ≥ {d['target_single']}",
             d["ratio_single"] >= d["target_single"],
         ),
         Row(
-            "store",
+            bench,
             "put_messages rows/s (batch)",
             _r(med["store put_messages (batch)"]),
-            f"raw sqlite3 {_r(med['raw sqlite3 (batch)'])}",
+            f"{raw} {_r(med[f'{raw} (batch)'])}",
             _r(d["ratio_batch"]),
             "(informative)",
             True,
@@ -551,6 +554,14 @@ def adapters_rows(d: dict[str, Any]) -> list[Row]:
 
 BENCHES = [
     Bench("store", "store_bench.py", [], ["--rows", "1000", "--repeat", "1"], 300, store_rows),
+    Bench(
+        "pg_store",
+        "pg_store_bench.py",
+        [],
+        ["--rows", "500", "--repeat", "1"],
+        300,
+        functools.partial(store_rows, bench="pg_store", raw="raw psycopg"),
+    ),
     Bench(
         "gated",
         "gated_bench.py",
