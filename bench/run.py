@@ -625,15 +625,20 @@ def run_one(b: Bench, quick: bool, log_dir: Path) -> tuple[list[Row], dict[str, 
     log = log_dir / f"{b.name}.log"
     print(f"== {b.name}: {' '.join(argv[1:])} (budget {b.budget_s:g} s)", flush=True)
     reason = ""
+    code = 0
     with log.open("w") as out:
         try:
             proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=b.budget_s)
-            if proc.returncode != 0:
-                reason = f"exited {proc.returncode} (see {log.name})"
+            code = proc.returncode
         except subprocess.TimeoutExpired:
             reason = f"over its {b.budget_s:g} s budget"
     took = round(time.monotonic() - started, 1)
-    if not reason and (not result_file.exists() or result_file.stat().st_mtime <= before):
+    fresh = result_file.exists() and result_file.stat().st_mtime > before
+    # Exit 1 with its results written is a bench that measured and missed a target (its rows
+    # say so); exit 1 without them is a crash.
+    if not reason and (code not in (0, 1) or (code == 1 and not fresh)):
+        reason = f"exited {code} (see {log.name})"
+    if not reason and not fresh:
         reason = f"wrote no {result_file.name}"
     if reason:
         if kept is not None:
@@ -702,7 +707,9 @@ def merged(old: str, new: str, ran: set[str]) -> str:
     ]
     intro, _, after = new.partition("| bench | metric |")
     intro = intro.replace("-m bench", f"-m bench --only {' '.join(sorted(ran))}", 1)
-    run_notes = "\n".join(line for line in after.splitlines() if not line.startswith("|"))
+    # `after` begins with the rest of the header line ("figure | baseline | …"): skip it.
+    body = after.partition("\n")[2]
+    run_notes = "\n".join(line for line in body.splitlines() if not line.startswith("|"))
     old_notes = old.partition("Seconds per benchmark:")[2].partition("\n")[2]
     return (
         f"{intro.rstrip()} Rows of {', '.join(sorted(ran))} are from this run; the others from "
