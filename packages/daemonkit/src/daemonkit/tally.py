@@ -20,25 +20,9 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from store.sqlparts import SECONDS_SQL
-
-__all__ = [
-    "OTHER",
-    "PAGE",
-    "SECONDS_SQL",
-    "CounterTally",
-    "DbCollector",
-    "FinalRows",
-    "Fold",
-    "GroupedRows",
-    "HistogramTally",
-    "bounded",
-]
 
 PAGE: Final = 5000  # rows read per query (the first scrape reads the whole history)
 OTHER: Final = "other"
-# Durations are computed in the query (store.sqlparts.SECONDS_SQL, re-exported here for the
-# metrics modules): the first scrape after a start reads the whole history.
 
 Fold = Callable[[sqlite3.Row], None]
 

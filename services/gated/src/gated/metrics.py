@@ -8,13 +8,14 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Final, get_args
 
-from daemonkit.tally import OTHER, SECONDS_SQL, DbCollector, FinalRows, GroupedRows, bounded
+from daemonkit.tally import OTHER, DbCollector, FinalRows, GroupedRows, bounded
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from store import bus
 from store.activity import RUNNING_SQL
 from store.outbox import backlog_counts
 from store.runs import RUN_LIMITS
+from store.sqlparts import SECONDS_SQL
 
 from gated.egress.counts import totals_by_verdict
 from gated.runspec import RunResult

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Final, get_args
 
-from daemonkit.tally import SECONDS_SQL, DbCollector, FinalRows, bounded
+from daemonkit.tally import DbCollector, FinalRows, bounded
+from store.sqlparts import SECONDS_SQL
 
 from timed.models import RunStatus
 
