@@ -50,6 +50,7 @@ class ChartTallies:
         self._messages = GroupedRows(activity.HOURLY_MESSAGES_SQL)
         self._runs = FinalRows(activity.ENDED_RUNS_SQL, activity.RUNNING_SQL)
         self._tasks = FinalRows(activity.FIRED_TASKS_SQL)
+        self._has_task_runs = False  # timed's table, looked for until it is there
         self._hours: dict[str, list[int]] = {}
         self._run_days: dict[str, DayFigures] = {}
         self._task_days: dict[str, DayFigures] = {}
@@ -62,7 +63,7 @@ class ChartTallies:
                 self._start(conn, hours[0], days[0])
             self._messages.read(conn, self._fold_messages)
             self._runs.read(conn, self._fold_run)
-            if activity.has_task_runs(conn):
+            if self._task_runs_exist(conn):
                 self._tasks.read(conn, self._fold_task)
             _drop_before(self._hours, hours[0])
             _drop_before(self._run_days, days[0])
@@ -84,9 +85,14 @@ class ChartTallies:
         since_days = datetime.fromisoformat(first_day + "T00:00:00+00:00")
         self._messages.frontier = activity.first_id_since(conn, "messages", since_hours) - 1
         self._runs.frontier = activity.first_id_since(conn, "session_log", since_days) - 1
-        if activity.has_task_runs(conn):
+        if self._task_runs_exist(conn):
             self._tasks.frontier = activity.first_id_since(conn, "task_runs", since_days) - 1
         self._started = True
+
+    def _task_runs_exist(self, conn: sqlite3.Connection) -> bool:
+        """Whether timed's task_runs is there (a table once made stays: asked until it is)."""
+        self._has_task_runs = self._has_task_runs or activity.has_task_runs(conn)
+        return self._has_task_runs
 
     def _fold_messages(self, row: sqlite3.Row) -> None:
         sums = self._hours.setdefault(str(row["hour"]), [0, 0])

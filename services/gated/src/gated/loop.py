@@ -183,7 +183,9 @@ class Gateway:
         traced = msg.traceparent is not None and not msg.is_from_me
         span = tracing.start("gated.route", msg.traceparent) if traced else None
         key = self._route(msg, groups)
-        tracing.end(span, attributes={"verb": msg.verb[:32], "work": key.kind if key else "none"})
+        if span is not None:
+            work = key.kind if key else "none"
+            tracing.end(span, attributes={"verb": msg.verb[:32], "work": work})
         return key
 
     def _route(self, msg: Message, groups: dict[str, Group | None]) -> WorkKey | None:
