@@ -4,7 +4,6 @@ same transaction as its record, and only once per (batch, tool, n) across re-run
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -34,25 +33,28 @@ def answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> bytes:
     """The answer line of an authenticated request (the token was checked by the caller), a
     span of the run's trace (tracing on); what the call stores continues the call's span."""
     span = tracing.start("gated.tool", run.traceparent, attributes={"tool": req.tool[:64]})
-    if span is None:
-        return _answer(conn, run, req)
-    line = _answer(conn, replace(run, traceparent=tracing.traceparent(span)), req)
-    error = json.loads(line).get("error")
-    tracing.end(span, None if error is None else str(error.get("code")))
-    return line
+    if span is not None:
+        run = replace(run, traceparent=tracing.traceparent(span))
+    outcome = _answer(conn, run, req)
+    if isinstance(outcome, ToolError):
+        tracing.end(span, outcome.code)
+        return error_line(req.call_id, outcome)
+    tracing.end(span)
+    return ok_line(req.call_id, outcome)
 
 
-def _answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> bytes:
+def _answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> object:
+    """The call's result, or the ToolError it is answered with."""
     if req.tool == LIST_TOOLS:
         settings = store.folder_settings(conn, run.folder)
         listed = [t.listing() for t in TOOLS.values() if settings.grants_operator or not t.operator]
-        return ok_line(req.call_id, {"tools": listed})
+        return {"tools": listed}
     prior = audit.find_call(conn, run.run_id, req.call_id)
     if prior is not None:
         if prior.status == "ok":
-            return ok_line(req.call_id, prior.result_value())
+            return prior.result_value()
         code = cast(ErrorCode, prior.error_code or "failed")
-        return error_line(req.call_id, ToolError(code, prior.error or ""))
+        return ToolError(code, prior.error or "")
     started_at = store.now_iso()
     t0 = time.perf_counter()
     try:
@@ -63,18 +65,18 @@ def _answer(conn: sqlite3.Connection, run: RunIdentity, req: Request) -> bytes:
             "tool call refused folder=%s run=%d tool=%s code=%s argument=%s: %s",
             run.folder, run.run_id, req.tool, err.code, err.argument, err.message,
         )  # fmt: skip
-        return error_line(req.call_id, err)
+        return err
     except Exception:
         log.exception("tool call failed folder=%s run=%d tool=%s", run.folder, run.run_id, req.tool)
         failed = ToolError("failed", f"{req.tool} failed inside gated; see gated's log")
         _record_error(conn, run, req, failed, started_at, t0)
-        return error_line(req.call_id, failed)
+        return failed
     log.info(
         "tool call folder=%s run=%d tool=%s ms=%.1f%s",
         run.folder, run.run_id, req.tool, (time.perf_counter() - t0) * 1000,
         f" repeated_from={replay_of}" if replay_of else "",
     )  # fmt: skip
-    return ok_line(req.call_id, result)
+    return result
 
 
 def _tool(conn: sqlite3.Connection, run: RunIdentity, name: str) -> tuple[Tool, CallContext]:
